@@ -1,0 +1,161 @@
+"""Django settings, all from environment variables (README lists each one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dashboard.env import (
+    env_bool,
+    env_choice,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    # A stable per-checkout key so sessions survive restarts of the embedded demo; production
+    # sets SECRET_KEY explicitly.
+    _key_file = VAR_DIR / "secret_key"
+    if not _key_file.exists():
+        import secrets
+
+        _key_file.write_text(secrets.token_urlsafe(50))
+    SECRET_KEY = _key_file.read_text().strip()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "failover",
+    "failover.simulated",
+    "reports",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+WSGI_APPLICATION = "dashboard.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# -- databases ---------------------------------------------------------------------------------
+# The dashboard's own data, and the simulated DIRAC's tables in a database of their own: a real
+# DIRAC is another system, so the simulator must not share our transactions (a crash between a
+# DIRAC write and our log must look the same with both backends).
+DATABASES = {
+    "default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'dashboard.sqlite3'}"),
+    "simdirac": env_database("SIMDIRAC_DATABASE_URL", f"sqlite:///{VAR_DIR / 'simdirac.sqlite3'}"),
+}
+for _db in DATABASES.values():
+    if _db["ENGINE"].endswith("sqlite3"):
+        # WAL lets the web server read while a worker writes; the timeout waits for a writer
+        # instead of failing at once with "database is locked".
+        _db.setdefault("OPTIONS", {}).update(
+            {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        )
+DATABASE_ROUTERS = ["failover.simulated.router.SimDiracRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# -- DIRAC -------------------------------------------------------------------------------------
+DIRAC_BACKEND = env_choice("DIRAC_BACKEND", "simulated", ["simulated", "dirac"])
+# Simulated DIRAC: latency injected per call (milliseconds) and faults (see README).
+SIMDIRAC_LATENCY_MS = env_float("SIMDIRAC_LATENCY_MS", 0.0, minimum=0)
+SIMDIRAC_FAULTS = env_str("SIMDIRAC_FAULTS", "")
+# Calls to DIRAC: how often a failed read is retried, and the pause before the first retry.
+DIRAC_RETRIES = env_int("DIRAC_RETRIES", 2, minimum=0)
+DIRAC_RETRY_BACKOFF = env_float("DIRAC_RETRY_BACKOFF", 0.5, minimum=0)
+DIRAC_TIMEOUT = env_float("DIRAC_TIMEOUT", 120.0, minimum=1)
+
+# -- failover ----------------------------------------------------------------------------------
+# A transformation lock is a lease: a crashed holder's lock expires after this many seconds.
+FAILOVER_LOCK_SECONDS = env_int("FAILOVER_LOCK_SECONDS", 900, minimum=10)
+# Transformations read together in one batch of backend calls during a cycle.
+FAILOVER_BATCH_SIZE = env_int("FAILOVER_BATCH_SIZE", 200, minimum=1)
+
+# -- Celery ------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+_broker_dir = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("queue", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+        "control_folder": str(_broker_dir / "control"),
+        "polling_interval": env_float("CELERY_POLLING_INTERVAL", 0.1, minimum=0.01),
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# How often beat asks whether a cycle is due; the cycle itself runs every policy PollingTime.
+FAILOVER_TICK_SECONDS = env_float("FAILOVER_TICK_SECONDS", 10.0, minimum=0.5)
+
+# -- aggregates --------------------------------------------------------------------------------
+OPENSEARCH_URL = env_str("OPENSEARCH_URL", "")
+
+# -- web ---------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "overview"
+LOGOUT_REDIRECT_URL = "login"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

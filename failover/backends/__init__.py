@@ -1,0 +1,26 @@
+"""Choosing the DIRAC adapter: ``DIRAC_BACKEND`` is ``simulated`` (default) or ``dirac``."""
+
+from __future__ import annotations
+
+from failover.backends.base import CallCounter, DiracBackend
+
+__all__ = ["CallCounter", "DiracBackend", "get_backend"]
+
+
+def get_backend(name: str | None = None, **options) -> DiracBackend:
+    from django.conf import settings
+
+    name = name or settings.DIRAC_BACKEND
+    if name == "simulated":
+        from failover.simulated.backend import SimulatedDirac
+
+        options.setdefault("latency_ms", settings.SIMDIRAC_LATENCY_MS)
+        options.setdefault("faults", settings.SIMDIRAC_FAULTS)
+        return SimulatedDirac(**options)
+    if name == "dirac":
+        from failover.backends.dirac import DiracAdapter
+
+        return DiracAdapter(**options)
+    from failover.errors import ConfigurationError
+
+    raise ConfigurationError(f"unknown DIRAC backend {name!r} (use simulated or dirac)")

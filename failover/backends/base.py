@@ -1,0 +1,110 @@
+"""The one boundary between this product and DIRAC.
+
+Every read is batched over many transformations or many jobs, so that a cycle costs a handful of
+calls whatever the number of tasks, files or jobs (the CTADIRAC agent pays two calls per changed
+task). Adapters: ``failover.backends.simulated`` (embedded, the default) and
+``failover.backends.dirac`` (DIRAC's own clients). Both are held to ``tests/contract``.
+
+Adapters raise ``failover.errors.BackendError`` (or ``BackendTimeout``) for any failure and return
+the plain dataclasses of ``failover.domain``; nothing DIRAC-specific leaks past this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+from failover.domain import FileCounts, FileInfo, JobInfo, TaskInfo, TransformationInfo
+
+
+class CallCounter:
+    """Counts calls by method name; adapters keep one so a cycle can say what it cost."""
+
+    def __init__(self) -> None:
+        self.by_method: dict[str, int] = {}
+
+    def add(self, method: str, n: int = 1) -> None:
+        self.by_method[method] = self.by_method.get(method, 0) + n
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_method.values())
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self.by_method)
+
+    def reset(self) -> None:
+        self.by_method.clear()
+
+
+@runtime_checkable
+class DiracBackend(Protocol):
+    """What the failover product reads from and writes to DIRAC."""
+
+    name: str
+    # Every adapter counts its calls to DIRAC (RPCs for the real one) by method name.
+    calls: CallCounter
+
+    # -- reads --------------------------------------------------------------------------------
+    def transformations(
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        types: Sequence[str] | None = None,
+        ids: Iterable[int] | None = None,
+    ) -> list[TransformationInfo]:
+        """Transformations matching every given filter (None: no filter), with parent links.
+
+        ``parent`` is -1 for a production's first step, the parent's id for a later step, and
+        None for a transformation outside any production.
+        """
+        ...
+
+    def file_counts(self, ids: Iterable[int]) -> dict[int, FileCounts]:
+        """Files by status for each transformation (one batched GROUP BY in DIRAC)."""
+        ...
+
+    def tasks(self, ids: Iterable[int]) -> list[TaskInfo]:
+        """All tasks of the given transformations."""
+        ...
+
+    def files(
+        self,
+        ids: Iterable[int],
+        *,
+        statuses: Sequence[str] | None = None,
+        lfns: Iterable[str] | None = None,
+    ) -> list[FileInfo]:
+        """Files of the given transformations, optionally only those in ``statuses`` or ``lfns``."""
+        ...
+
+    def jobs(self, job_ids: Iterable[int]) -> dict[int, JobInfo]:
+        """Status, minor status, application status and site of each job.
+
+        Jobs unknown to the Job DB are absent from the answer, as in DIRAC.
+        """
+        ...
+
+    # -- writes -------------------------------------------------------------------------------
+    def set_task_status(self, transformation: int, task_ids: Sequence[int], status: str) -> None:
+        """Set the ExternalStatus of several tasks of one transformation in one call."""
+        ...
+
+    def set_file_status(
+        self, transformation: int, lfns: Sequence[str], status: str
+    ) -> Mapping[str, str]:
+        """Ask DIRAC to set files' status without forcing; returns LFN to the status written.
+
+        DIRAC applies its own rules (Processed is sticky, MaxReset cannot go back to Unused, an
+        Unused proposal may become MaxReset), so the status written may differ from the one asked,
+        and unchanged or unknown LFNs are absent from the answer.
+        """
+        ...
+
+    def set_transformation_status(self, transformation: int, status: str, *, expected: str) -> None:
+        """Compare-and-set: change the status only if it still is ``expected``.
+
+        Raises ``BackendError`` naming the actual status otherwise, so an operator's or another
+        agent's change made meanwhile is never overwritten.
+        """
+        ...

@@ -1,0 +1,100 @@
+"""Plain data the failover domain works on: what the DIRAC boundary returns and takes.
+
+These are deliberately free of Django and of DIRAC so that the rules can be pure functions
+and both adapters (simulated and real DIRAC) can produce them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Transformation statuses (DIRAC TransformationStatus).
+ACTIVE = "Active"
+FLUSH = "Flush"
+COMPLETED = "Completed"
+# Once a transformation is in one of these, its files will not be processed any more: a child
+# waiting for such a parent waits for nothing. DIRAC calls them "final"; Archived and Cleaned
+# parents have lost their file rows, so "all files Processed" can never be seen for them.
+FINAL_TRANSFORMATION_STATUSES = frozenset(
+    {"Completed", "Archived", "Cleaning", "Cleaned", "TransformationCleaned", "Deleted"}
+)
+
+# Job statuses whose payload is over (DIRAC JobStatus), as the agent sees task ExternalStatus.
+FINAL_TASK_STATUSES = frozenset({"Done", "Completed", "Failed", "Killed"})
+FAILED_TASK_STATUSES = frozenset({"Failed", "Killed"})
+
+# File statuses (DIRAC TransformationFilesStatus).
+UNUSED = "Unused"
+ASSIGNED = "Assigned"
+PROCESSED = "Processed"
+
+# Types whose transformations have no input files (the agent's hard-coded list).
+TYPES_WITHOUT_INPUT = frozenset({"MCSimulation"})
+
+# ExternalID of a task that has no job yet.
+NO_JOB = 0
+# Parent value of a production's first step.
+ROOT = -1
+
+
+@dataclass(frozen=True, slots=True)
+class TransformationInfo:
+    id: int
+    name: str
+    type: str
+    status: str
+    group_size: float
+    production: int | None = None
+    # -1: first step of a production; an id: its parent step; None: not in a production.
+    parent: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    transformation: int
+    task: int
+    job: int  # 0 when not submitted
+    status: str  # ExternalStatus
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    transformation: int
+    lfn: str
+    status: str
+    task: int | None
+    error_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    id: int
+    status: str
+    minor_status: str
+    application_status: str
+    site: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileCounts:
+    """Files of one transformation by status, as DIRAC's getTransformationStats counts them."""
+
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        # DIRAC drops the "-inherited" statuses before summing.
+        return sum(n for status, n in self.by_status.items() if "-" not in status)
+
+    def get(self, status: str) -> int:
+        return self.by_status.get(status, 0)
+
+    @property
+    def processed(self) -> bool:
+        """The agent's test: every file Processed, and at least one file."""
+        return self.total > 0 and self.get(PROCESSED) == self.total
+
+
+def job_group(transformation_id: int) -> str:
+    """DIRAC's JobGroup of a transformation's jobs: the id zero-padded to 8 digits."""
+    return f"{transformation_id:08d}"

@@ -1,0 +1,47 @@
+"""The per-transformation lock: a lease in the database, taken with a conditional UPDATE.
+
+Exactly one row must change for the lock to be ours; a holder that died loses it when the lease
+expires. Cycles and operator actions use the same lock, so they never act on one transformation
+at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from failover.models import TransformationState
+
+
+def new_owner(prefix: str = "cycle") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def acquire(transformation_id: int, owner: str, seconds: int | None = None) -> bool:
+    seconds = seconds or settings.FAILOVER_LOCK_SECONDS
+    TransformationState.objects.get_or_create(transformation_id=transformation_id)
+    now = timezone.now()
+    changed = (
+        TransformationState.objects.filter(transformation_id=transformation_id)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now) | Q(locked_by=owner))
+        .update(locked_by=owner, locked_until=now + timedelta(seconds=seconds))
+    )
+    return changed == 1
+
+
+def release(transformation_id: int, owner: str, **fields) -> None:
+    """Give the lock back, writing ``fields`` of the row in the same UPDATE."""
+    TransformationState.objects.filter(transformation_id=transformation_id, locked_by=owner).update(
+        locked_by="", locked_until=None, **fields
+    )
+
+
+def holder(transformation_id: int) -> str | None:
+    row = TransformationState.objects.filter(transformation_id=transformation_id).first()
+    if row and row.locked_by and row.locked_until and row.locked_until > timezone.now():
+        return row.locked_by
+    return None

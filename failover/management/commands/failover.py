@@ -1,0 +1,89 @@
+"""``manage.py failover cycle|import-config|policy``."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import CommandParser
+
+from failover import rules
+from failover.config_import import parse_path
+from failover.engine import Engine
+from failover.management.base import FriendlyCommand
+from failover.models import Policy
+
+
+class Command(FriendlyCommand):
+    help = "Run a failover cycle, or import the agent's options from a DIRAC configuration file."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+        cycle = sub.add_parser("cycle", help="run one cycle now")
+        cycle.add_argument("--dry-run", action="store_true", help="print the decisions, change nothing")
+        cycle.add_argument("--transformation", "-t", type=int, action="append", metavar="ID",
+                           help="only this transformation (repeatable)")
+        cycle.add_argument("--only", choices=rules.KINDS, action="append",
+                           help="only these actions (repeatable)")
+        cycle.add_argument("--json", action="store_true", help="print the decisions as JSON")
+        imp = sub.add_parser("import-config", help="store the policy found in a DIRAC configuration file")
+        imp.add_argument("path")
+        imp.add_argument("--name", default="default", help="policy name (default: default)")
+        sub.add_parser("policy", help="show the policy in use")
+
+    def handle(self, *args, action: str, **options) -> None:
+        getattr(self, "do_" + action.replace("-", "_"))(**options)
+
+    def do_cycle(self, dry_run: bool, transformation, only, json: bool, **_) -> None:
+        result = Engine(dry_run=dry_run, trigger="cli").run_cycle(transformation, only or rules.KINDS)
+        if json:
+            self.stdout.write(_json(result.as_json()))
+        else:
+            for outcome in result.outcomes.values():
+                for d in outcome.decisions:
+                    self.stdout.write(f"{d.transformation}: {d.kind}: {d.reason}")
+                if outcome.state != "ok":
+                    self.stdout.write(f"{outcome.transformation}: {outcome.state}: {outcome.message}")
+            self.stdout.write(result.summary())
+        if result.message:
+            raise SystemExit(1)
+
+    def do_import_config(self, path: str, name: str, **_) -> None:
+        imported = parse_path(path)
+        policy, created = Policy.objects.update_or_create(
+            name=name, defaults={**imported.values, "source": imported.path}
+        )
+        self.stdout.write(f"{'Created' if created else 'Updated'} policy {name!r} from {imported.path}")
+        for line in _describe(policy):
+            self.stdout.write(f"  {line}")
+        for item in imported.ignored:
+            self.stdout.write(f"  ignored: {item}")
+
+    def do_policy(self, **_) -> None:
+        policy = Policy.current()
+        self.stdout.write(f"Policy {policy.name!r}{'' if policy.pk else ' (defaults, not stored)'}")
+        for line in _describe(policy):
+            self.stdout.write(f"  {line}")
+
+
+def _describe(p: Policy) -> list[str]:
+    def lst(v):
+        return ", ".join(v) if v else "(none)"
+
+    return [
+        f"Mode: {p.mode}",
+        f"TransformationStatus: {lst(p.transformation_statuses)}",
+        f"TransformationTypes: {lst(p.transformation_types) if p.transformation_types else '(every type)'}",
+        f"Report: {lst(p.report_types)}",
+        f"Complete: {lst(p.complete_types)}",
+        f"Flush: {lst(p.flush_types)}",
+        f"Reassign: {lst(p.reassign_types)}",
+        f"MaxReassign: {p.max_reassign}",
+        f"MaxFlush: {p.max_flush}",
+        f"PollingTime: {p.polling_time}",
+        f"MailTo: {lst(p.mail_to)}",
+        f"MailFrom: {p.mail_from or '(none)'}",
+    ]
+
+
+def _json(data) -> str:
+    return json.dumps(data, indent=1)

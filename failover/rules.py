@@ -1,0 +1,305 @@
+"""The agent's decisions as pure functions of plain data: no I/O, no ORM.
+
+Each rule mirrors a step of CTADIRAC's TransformationFailoverAgent (reference 4.3) with the
+deliberate differences that fix its weaknesses (reference 5), each marked "(fixes 5.N)".
+The engine (failover/engine.py) reads DIRAC, calls these, and carries out what they return.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from failover.domain import (
+    ACTIVE,
+    ASSIGNED,
+    COMPLETED,
+    FAILED_TASK_STATUSES,
+    FINAL_TASK_STATUSES,
+    FINAL_TRANSFORMATION_STATUSES,
+    FLUSH,
+    NO_JOB,
+    ROOT,
+    TYPES_WITHOUT_INPUT,
+    UNUSED,
+    FileCounts,
+    FileInfo,
+    JobInfo,
+    TaskInfo,
+    TransformationInfo,
+)
+
+SYNC = "sync"
+COMPLETE = "complete"
+FLUSH_ACTION = "flush"
+REASSIGN = "reassign"
+KINDS = (SYNC, COMPLETE, FLUSH_ACTION, REASSIGN)
+# DIRAC's own task monitor maps a job that vanished from the Job DB to Failed (reference 1.3).
+MISSING_JOB_STATUS = "Failed"
+
+
+@dataclass(frozen=True)
+class RulesPolicy:
+    complete_types: frozenset[str] = frozenset()
+    flush_types: frozenset[str] = frozenset()
+    reassign_types: frozenset[str] = frozenset()
+    report_types: frozenset[str] = frozenset()
+    max_reassign: int = 2
+    max_flush: int = 2
+
+
+@dataclass(frozen=True)
+class ParentView:
+    """What a child needs to know of its parent: the state after the parent's own turn."""
+
+    id: int
+    type: str
+    status: str
+    processed: bool
+
+
+@dataclass
+class Decision:
+    kind: str
+    transformation: int
+    reason: str
+    # sync: {status: [task ids]}; reassign: {task id: [lfns]}
+    tasks: dict = field(default_factory=dict)
+    # flush/complete: the status to write and the one it must still be (compare-and-set).
+    status: str = ""
+    expected: str = ""
+
+    @property
+    def lfns(self) -> list[str]:
+        return [lfn for lfns in self.tasks.values() for lfn in lfns] if self.kind == REASSIGN else []
+
+    def as_dict(self) -> dict:
+        data = {"kind": self.kind, "transformation": self.transformation, "reason": self.reason}
+        if self.kind == SYNC:
+            data["tasks"] = {status: ids for status, ids in self.tasks.items()}
+        elif self.kind == REASSIGN:
+            data["tasks"] = {str(task): lfns for task, lfns in self.tasks.items()}
+        else:
+            data["status"] = self.status
+            data["expected"] = self.expected
+        return data
+
+
+@dataclass
+class Plan:
+    """What to do for one transformation, in order, and what a person should look at."""
+
+    transformation: int
+    decisions: list[Decision] = field(default_factory=list)
+    # LFNs that stay Assigned because they reached MaxReassign.
+    at_cap: list[str] = field(default_factory=list)
+    # Why the transformation is not moving on, in words ("waiting for 4847 to complete").
+    blockers: list[str] = field(default_factory=list)
+
+
+def fmt_size(group_size: float) -> str:
+    return str(int(group_size)) if float(group_size).is_integer() else str(group_size)
+
+
+# -- 1. copy job statuses into tasks ------------------------------------------------------------
+
+
+def task_updates(tasks: Iterable[TaskInfo], jobs: Mapping[int, JobInfo]) -> dict[str, list[int]]:
+    """Tasks whose ExternalStatus differs from their job's Status, grouped by the new status.
+
+    Grouping lets one call per (transformation, status) update them all (fixes 5.7). A task whose
+    job vanished from the Job DB is set Failed, as DIRAC's own monitor does, instead of staying
+    frozen in a non-final status that blocks the "all tasks final" flush forever (fixes 5.15).
+    """
+    updates: dict[str, list[int]] = defaultdict(list)
+    for task in tasks:
+        if task.job == NO_JOB:
+            continue
+        job = jobs.get(task.job)
+        if job is None:
+            if task.status not in FINAL_TASK_STATUSES:
+                updates[MISSING_JOB_STATUS].append(task.task)
+        elif job.status != task.status:
+            updates[job.status].append(task.task)
+    return {status: sorted(ids) for status, ids in sorted(updates.items())}
+
+
+def apply_task_updates(tasks: Sequence[TaskInfo], updates: Mapping[str, Sequence[int]]) -> list[TaskInfo]:
+    new_status = {task: status for status, ids in updates.items() for task in ids}
+    return [
+        TaskInfo(t.transformation, t.task, t.job, new_status[t.task]) if t.task in new_status else t for t in tasks
+    ]
+
+
+# -- 2. complete --------------------------------------------------------------------------------
+
+
+def parent_done(parent: ParentView) -> bool:
+    """A parent whose children may finish: its files are all Processed, it is final, or it has
+    no input (MCSimulation). Archived and Cleaned parents count as done (fixes 5.13)."""
+    return parent.processed or parent.status in FINAL_TRANSFORMATION_STATUSES or parent.type in TYPES_WITHOUT_INPUT
+
+
+def decide_complete(
+    t: TransformationInfo, counts: FileCounts, parent: ParentView | None, policy: RulesPolicy
+) -> tuple[Decision | None, str | None]:
+    """(decision, blocker). ``parent`` is None for a production root or a transformation
+    outside any production: neither has a parent to wait for (the agent never completes the
+    latter, fixes 5.13)."""
+    if t.type in TYPES_WITHOUT_INPUT or t.type not in policy.complete_types or t.status == COMPLETED:
+        return None, None
+    if not counts.processed:
+        return None, None
+    if parent is not None and not parent_done(parent):
+        return None, f"all files Processed; waiting for {parent.id} to complete"
+    where = f"parent {parent.id} is done" if parent is not None else "no parent step to wait for"
+    reason = f"all {counts.total} files Processed and {where}"
+    return Decision(COMPLETE, t.id, reason, status=COMPLETED, expected=t.status), None
+
+
+# -- 3. flush -----------------------------------------------------------------------------------
+
+
+def decide_flush(
+    t: TransformationInfo,
+    counts: FileCounts,
+    tasks: Sequence[TaskInfo],
+    parent: ParentView | None,
+    flush_count: int,
+    policy: RulesPolicy,
+) -> tuple[Decision | None, str | None]:
+    """Flush when the last Unused files cannot fill a task, or when every task is final.
+
+    Only an Active transformation is flushed, with compare-and-set (fixes 5.14: never overwrite
+    a Stopped or Completed status set meanwhile). The flush counter lives in the database
+    (fixes 5.2); a parent that is Archived or Cleaned counts as completed (fixes 5.12).
+    """
+    if t.type not in policy.flush_types or t.status != ACTIVE:
+        return None, None
+    unused = counts.get(UNUSED)
+    if unused == 0:
+        return None, None
+    if parent is not None and parent.status not in FINAL_TRANSFORMATION_STATUSES:
+        return None, f"{unused} Unused files; waiting for {parent.id} to complete before flushing"
+    if unused < t.group_size:
+        reason = f"{unused} Unused files, fewer than the group size {fmt_size(t.group_size)}"
+    elif tasks and all(task.status in FINAL_TASK_STATUSES for task in tasks):
+        reason = f"{unused} Unused files and all {len(tasks)} tasks are final"
+    else:
+        return None, None
+    if flush_count >= policy.max_flush:
+        return None, f"flush limit reached ({flush_count} of {policy.max_flush}) with {unused} Unused files"
+    return Decision(FLUSH_ACTION, t.id, reason, status=FLUSH, expected=t.status), None
+
+
+# -- 4. reassign --------------------------------------------------------------------------------
+
+
+def decide_reassign(
+    t: TransformationInfo,
+    assigned_files: Iterable[FileInfo],
+    task_status: Mapping[int, str],
+    counters: Mapping[str, int],
+    policy: RulesPolicy,
+) -> tuple[Decision | None, list[str]]:
+    """Set back to Unused the Assigned files of Failed or Killed tasks, each at most MaxReassign
+    times: (decision, LFNs at their cap).
+
+    Only Assigned files are touched, never Processed or MaxReset ones, and DIRAC is not forced,
+    so its own MaxReset protection stays (fixes 5.5). The counter is per (transformation, LFN)
+    (fixes 5.6), allows exactly MaxReassign resets (fixes 5.3), and moves only when DIRAC accepted
+    the change (the engine's job, fixes 5.4).
+    """
+    if t.type not in policy.reassign_types:
+        return None, []
+    by_task: dict[int, list[str]] = defaultdict(list)
+    at_cap: list[str] = []
+    for f in assigned_files:
+        if f.transformation != t.id or f.status != ASSIGNED or f.task is None:
+            continue
+        if task_status.get(f.task) not in FAILED_TASK_STATUSES:
+            continue
+        if counters.get(f.lfn, 0) >= policy.max_reassign:
+            at_cap.append(f.lfn)
+        else:
+            by_task[f.task].append(f.lfn)
+    if not by_task:
+        return None, sorted(at_cap)
+    n = sum(len(v) for v in by_task.values())
+    reason = f"{n} Assigned files of {len(by_task)} failed or killed tasks"
+    tasks = {task: sorted(lfns) for task, lfns in sorted(by_task.items())}
+    return Decision(REASSIGN, t.id, reason, tasks=tasks), sorted(at_cap)
+
+
+# -- the whole plan -----------------------------------------------------------------------------
+
+
+def plan_transformation(
+    t: TransformationInfo,
+    *,
+    counts: FileCounts,
+    tasks: Sequence[TaskInfo],
+    jobs: Mapping[int, JobInfo],
+    parent: ParentView | None,
+    assigned_files: Iterable[FileInfo],
+    counters: Mapping[str, int],
+    flush_count: int,
+    policy: RulesPolicy,
+    kinds: Iterable[str] = KINDS,
+) -> Plan:
+    """The agent's steps in its order: sync, complete (and stop), stop if processed, flush,
+    reassign unless flushed. ``kinds`` limits the plan to some actions (an operator's button)."""
+    kinds = set(kinds)
+    plan = Plan(t.id)
+    updates = task_updates(tasks, jobs)
+    if updates and SYNC in kinds:
+        n = sum(len(ids) for ids in updates.values())
+        reason = f"{n} tasks behind their jobs: " + ", ".join(f"{len(v)} to {k}" for k, v in updates.items())
+        plan.decisions.append(Decision(SYNC, t.id, reason, tasks=updates))
+    synced = apply_task_updates(tasks, updates)
+
+    complete, blocker = decide_complete(t, counts, parent, policy)
+    if blocker:
+        plan.blockers.append(blocker)
+    if complete:
+        if COMPLETE in kinds:
+            plan.decisions.append(complete)
+        return plan
+    if counts.processed and t.type not in TYPES_WITHOUT_INPUT:
+        return plan
+
+    flush, blocker = decide_flush(t, counts, synced, parent, flush_count, policy)
+    if blocker:
+        plan.blockers.append(blocker)
+    if flush and FLUSH_ACTION in kinds:
+        plan.decisions.append(flush)
+        return plan
+
+    reassign, at_cap = decide_reassign(t, assigned_files, {x.task: x.status for x in synced}, counters, policy)
+    plan.at_cap = at_cap
+    if at_cap:
+        plan.blockers.append(f"{len(at_cap)} files reached MaxReassign ({policy.max_reassign}) and stay Assigned")
+    if reassign and REASSIGN in kinds:
+        plan.decisions.append(reassign)
+    return plan
+
+
+def needs_assigned_files(t: TransformationInfo, tasks: Sequence[TaskInfo], jobs: Mapping[int, JobInfo],
+                         policy: RulesPolicy) -> bool:
+    """Whether the reassign rule will look at this transformation's Assigned files."""
+    if t.type not in policy.reassign_types:
+        return False
+    synced = apply_task_updates(tasks, task_updates(tasks, jobs))
+    return any(task.status in FAILED_TASK_STATUSES for task in synced)
+
+
+def parent_view(t: TransformationInfo | None, counts: FileCounts | None) -> ParentView | None:
+    if t is None:
+        return None
+    return ParentView(t.id, t.type, t.status, bool(counts and counts.processed))
+
+
+def parent_of(t: TransformationInfo) -> int | None:
+    """The parent id a child must wait for, or None (production root, or not in a production)."""
+    return None if t.parent in (None, ROOT) else t.parent

@@ -1,0 +1,235 @@
+"""The simulated DIRAC adapter: the DiracBackend Protocol over the simulator's own tables.
+
+It follows DIRAC's semantics where the product can see them (the contract suite in
+tests/contract checks both adapters alike): file-status rules of setFileStatusForTransformation,
+compare-and-set of transformation status, unknown jobs absent from job reads, silent success for
+unknown task ids.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+
+from django.db import transaction
+from django.db.models import Count, F
+
+from failover.backends.base import CallCounter
+from failover.domain import (
+    ASSIGNED,
+    PROCESSED,
+    UNUSED,
+    FileCounts,
+    FileInfo,
+    JobInfo,
+    TaskInfo,
+    TransformationInfo,
+)
+from failover.errors import BackendError, BackendTimeout
+from failover.simulated.faults import FaultInjector, FaultPlan
+from failover.simulated.models import SimFile, SimJob, SimTask, SimTransformation
+from failover.simulated.router import SIM_DB
+
+# DIRAC's Operations option Transformations/FilesMaxResetCounter (default 10).
+FILES_MAX_RESET_COUNTER = 10
+MAX_RESET = "MaxReset"
+# DIRAC reads large id lists in chunks; so do we, to keep SQL parameter lists bounded.
+CHUNK = 10_000
+
+
+def _chunks(items: Sequence, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SimulatedDirac:
+    name = "simulated"
+
+    def __init__(self, *, latency_ms: float = 0.0, faults: str | FaultPlan = ""):
+        self.calls = CallCounter()
+        self.latency = latency_ms / 1000.0
+        plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
+        self.faults = FaultInjector(plan)
+
+    # One simulated RPC: counted, delayed, and maybe failed. ``pages`` is how many RPCs DIRAC
+    # would need for the same answer (its clients page large reads).
+    def _rpc(self, method: str, pages: int = 1) -> str | None:
+        self.calls.add(method, pages)
+        if self.latency:
+            time.sleep(self.latency * pages)
+        fault = self.faults.next_fault(method)
+        if fault == "error":
+            raise BackendError("simulated DIRAC error", call=method)
+        if fault == "timeout":
+            raise BackendTimeout("simulated timeout: no answer", call=method)
+        return fault
+
+    @staticmethod
+    def _lost(method: str, fault: str | None) -> None:
+        if fault == "lost":
+            raise BackendTimeout("simulated timeout: the answer was lost", call=method)
+
+    # -- reads --------------------------------------------------------------------------------
+    def transformations(self, *, statuses=None, types=None, ids=None) -> list[TransformationInfo]:
+        fault = self._rpc("transformations")
+        qs = SimTransformation.objects.all()
+        if statuses is not None:
+            qs = qs.filter(status__in=list(statuses))
+        if types is not None:
+            qs = qs.filter(type__in=list(types))
+        if ids is not None:
+            qs = qs.filter(id__in=list(ids))
+        rows = [
+            TransformationInfo(
+                id=t.id,
+                name=t.name,
+                type=t.type,
+                status=t.status,
+                group_size=t.group_size,
+                production=t.production,
+                parent=t.parent,
+            )
+            for t in qs.order_by("id")
+        ]
+        self._lost("transformations", fault)
+        return rows
+
+    def file_counts(self, ids: Iterable[int]) -> dict[int, FileCounts]:
+        ids = list(ids)
+        fault = self._rpc("file_counts")
+        counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+        for chunk in _chunks(ids):
+            rows = (
+                SimFile.objects.filter(transformation__in=chunk)
+                .values_list("transformation", "status")
+                .order_by()
+                .annotate(n=Count("id"))
+            )
+            for tid, status, n in rows:
+                counts[tid][status] = n
+        self._lost("file_counts", fault)
+        return {tid: FileCounts(by_status) for tid, by_status in counts.items()}
+
+    def tasks(self, ids: Iterable[int]) -> list[TaskInfo]:
+        ids = list(ids)
+        rows: list[TaskInfo] = []
+        for chunk in _chunks(ids, 1000):
+            rows.extend(
+                TaskInfo(t, k, j, s)
+                for t, k, j, s in SimTask.objects.filter(transformation__in=chunk)
+                .order_by("transformation", "task")
+                .values_list("transformation", "task", "job", "status")
+                .iterator(chunk_size=20_000)
+            )
+        # DIRAC pages getTransformationTasks at 10000 rows.
+        fault = self._rpc("tasks", pages=max(1, -(-len(rows) // CHUNK)))
+        self._lost("tasks", fault)
+        return rows
+
+    def files(self, ids: Iterable[int], *, statuses=None, lfns=None) -> list[FileInfo]:
+        ids = list(ids)
+        fault = self._rpc("files")
+        qs = SimFile.objects.filter(transformation__in=ids)
+        if statuses is not None:
+            qs = qs.filter(status__in=list(statuses))
+        rows: list[FileInfo] = []
+        lfn_list = list(lfns) if lfns is not None else None
+        for lfn_chunk in _chunks(lfn_list, 900) if lfn_list is not None else [None]:
+            part = qs if lfn_chunk is None else qs.filter(lfn__in=lfn_chunk)
+            rows.extend(
+                FileInfo(t, lfn, s, task, e)
+                for t, lfn, s, task, e in part.order_by("transformation", "lfn").values_list(
+                    "transformation", "lfn", "status", "task", "error_count"
+                )
+            )
+        self._lost("files", fault)
+        return rows
+
+    def jobs(self, job_ids: Iterable[int]) -> dict[int, JobInfo]:
+        job_ids = sorted(set(job_ids))
+        result: dict[int, JobInfo] = {}
+        for chunk in _chunks(job_ids):
+            # The real adapter reads states and sites: two RPCs per chunk.
+            fault = self._rpc("jobs", pages=2)
+            for row in SimJob.objects.filter(id__in=chunk).values_list(
+                "id", "status", "minor_status", "application_status", "site"
+            ):
+                result[row[0]] = JobInfo(*row)
+            self._lost("jobs", fault)
+        return result
+
+    # -- writes -------------------------------------------------------------------------------
+    def _require(self, method: str, transformation: int) -> SimTransformation:
+        try:
+            return SimTransformation.objects.get(id=transformation)
+        except SimTransformation.DoesNotExist:
+            raise BackendError(
+                f"Transformation {transformation} does not exist", call=method, retriable=False
+            ) from None
+
+    def set_task_status(self, transformation: int, task_ids: Sequence[int], status: str) -> None:
+        fault = self._rpc("set_task_status")
+        self._require("set_task_status", transformation)
+        task_ids = list(task_ids)
+        with transaction.atomic(using=SIM_DB):
+            for chunk in _chunks(task_ids, 900):
+                SimTask.objects.filter(transformation=transformation, task__in=chunk).update(status=status)
+        self._lost("set_task_status", fault)
+
+    def set_file_status(self, transformation: int, lfns: Sequence[str], status: str) -> Mapping[str, str]:
+        lfns = list(dict.fromkeys(lfns))
+        # DIRAC's client reads the current rows in chunks of 1000 LFNs, then writes once.
+        fault = self._rpc("set_file_status", pages=-(-len(lfns) // 1000) + 1 if lfns else 1)
+        self._require("set_file_status", transformation)
+        written: dict[str, str] = {}
+        with transaction.atomic(using=SIM_DB):
+            rows = []
+            for chunk in _chunks(lfns, 900):
+                rows.extend(
+                    SimFile.objects.select_for_update().filter(transformation=transformation, lfn__in=chunk)
+                )
+            by_new: dict[tuple[str, bool], list[int]] = defaultdict(list)
+            for row in rows:
+                new = _dirac_file_rule(row.status, status, row.error_count)
+                if new == row.status:
+                    continue  # unchanged statuses are silently dropped
+                leaves_assigned = row.status == ASSIGNED and new != PROCESSED
+                by_new[(new, leaves_assigned)].append(row.pk)
+                written[row.lfn] = new
+            for (new, bump), pks in by_new.items():
+                for chunk in _chunks(pks, 900):
+                    qs = SimFile.objects.filter(pk__in=chunk)
+                    if bump:
+                        qs.update(status=new, error_count=F("error_count") + 1)
+                    else:
+                        qs.update(status=new)
+        self._lost("set_file_status", fault)
+        return written
+
+    def set_transformation_status(self, transformation: int, status: str, *, expected: str) -> None:
+        fault = self._rpc("set_transformation_status")
+        with transaction.atomic(using=SIM_DB):
+            row = self._require("set_transformation_status", transformation)
+            if row.status != expected:
+                raise BackendError(
+                    f"transformation {transformation} status is {row.status}, not {expected}",
+                    call="set_transformation_status",
+                    retriable=False,
+                )
+            if status != row.status:
+                row.status = status
+                row.save(update_fields=["status", "last_update"])
+        self._lost("set_transformation_status", fault)
+
+
+def _dirac_file_rule(current: str, proposed: str, error_count: int) -> str:
+    """What DIRAC's setFileStatusForTransformation writes when not forced (reference 1.2)."""
+    if current == PROCESSED:
+        return PROCESSED
+    if current == MAX_RESET and proposed == UNUSED:
+        return MAX_RESET
+    if proposed == UNUSED and error_count and error_count % FILES_MAX_RESET_COUNTER == 0:
+        return MAX_RESET
+    return proposed
+

@@ -1,0 +1,77 @@
+"""The simulated DIRAC's own tables: a Transformation System and a Job DB in miniature.
+
+Columns follow DIRAC's (TransformationFiles, TransformationTasks, Jobs) closely enough that the
+same rules apply; see ../shared/dirac-reference.md section 2.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class SimProduction(models.Model):
+    id = models.IntegerField(primary_key=True)
+    name = models.CharField(max_length=255)
+    status = models.CharField(max_length=32, default="Active")
+
+    class Meta:
+        ordering = ["id"]
+
+
+class SimTransformation(models.Model):
+    id = models.IntegerField(primary_key=True)
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=32)
+    status = models.CharField(max_length=32, db_index=True)
+    group_size = models.FloatField(default=1)
+    production = models.IntegerField(null=True, blank=True)
+    parent = models.IntegerField(null=True, blank=True)
+    last_update = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class SimFile(models.Model):
+    transformation = models.IntegerField()
+    lfn = models.CharField(max_length=512)
+    status = models.CharField(max_length=32, default="Unused")
+    task = models.IntegerField(null=True, blank=True)
+    error_count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["transformation", "lfn"], name="simfile_unique_lfn")
+        ]
+        indexes = [models.Index(fields=["transformation", "status"])]
+
+
+class SimTask(models.Model):
+    transformation = models.IntegerField()
+    task = models.IntegerField()
+    job = models.IntegerField(default=0)
+    status = models.CharField(max_length=32, default="Created")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["transformation", "task"], name="simtask_unique_task")
+        ]
+
+
+class SimJob(models.Model):
+    id = models.IntegerField(primary_key=True)
+    status = models.CharField(max_length=32, default="Received")
+    minor_status = models.CharField(max_length=128, default="Unknown")
+    application_status = models.CharField(max_length=255, default="Unknown")
+    site = models.CharField(max_length=64, default="ANY")
+    # The transformation id zero-padded to 8 digits, as DIRAC sets it at submission.
+    job_group = models.CharField(max_length=32, default="00000000", db_index=True)
+    # How many `advance` steps the job has spent in its status (drives the simulated agents).
+    age = models.IntegerField(default=0)
+
+
+class SimState(models.Model):
+    """Small key/value facts of the simulator (the advance step, its random seed)."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    value = models.TextField()

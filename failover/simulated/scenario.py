@@ -1,0 +1,239 @@
+"""The scenario format of ../shared/simulated-dirac-scenario.md: parse, validate, and normalise.
+
+Pure Python (no Django): the simulator loads it into its tables, and the real-DIRAC test loader
+uses the same validated form to fill real services.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from failover.errors import ScenarioError
+
+
+@dataclass
+class Scenario:
+    productions: list[dict[str, Any]] = field(default_factory=list)
+    transformations: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "productions": self.productions,
+            "transformations": self.transformations,
+            "files": self.files,
+            "tasks": self.tasks,
+            "jobs": self.jobs,
+        }
+
+
+def read_text(text: str, origin: str = "scenario") -> Scenario:
+    """Parse JSON or YAML text (YAML is a superset of JSON) and validate it."""
+    try:
+        data = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError(f"{origin}: not valid JSON or YAML{where}") from None
+    return validate(data)
+
+
+def read_path(path: str | Path) -> Scenario:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot read {path}: {exc.strerror}") from None
+    return read_text(text, str(path))
+
+
+def to_json(scenario: Scenario) -> str:
+    return json.dumps(scenario.as_dict(), indent=1, sort_keys=False)
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+def _fail(place: str, message: str):
+    raise ScenarioError(f"{place}: {message}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_id(item: Mapping, key: str, place: str) -> int:
+    value = item.get(key)
+    if not _is_int(value) or value <= 0:
+        _fail(f"{place}.{key}", f"must be a positive integer, not {value!r}")
+    return value
+
+
+def _status(item: Mapping, key: str, place: str, default: str | None = None) -> str:
+    value = item.get(key, default)
+    if not isinstance(value, str) or not value.strip():
+        _fail(f"{place}.{key}", f"must be a non-empty string, not {value!r}")
+    return value
+
+
+def _text(item: Mapping, key: str, place: str, default: str) -> str:
+    value = item.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        _fail(f"{place}.{key}", f"must be a string, not {value!r}")
+    return value
+
+
+def _list(data: Mapping, key: str) -> list:
+    value = data.get(key) or []
+    if not isinstance(value, list):
+        _fail(key, "must be a list")
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            _fail(f"{key}[{i}]", "must be a mapping")
+    return value
+
+
+def validate(data: Any) -> Scenario:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        _fail("scenario", "must be a mapping with productions, transformations, files, tasks, jobs")
+    known = {"productions", "transformations", "files", "tasks", "jobs"}
+    for key in data:
+        if key not in known:
+            _fail(str(key), f"unknown section (expected {', '.join(sorted(known))})")
+
+    productions: dict[int, dict] = {}
+    for i, item in enumerate(_list(data, "productions")):
+        place = f"productions[{i}]"
+        pid = _positive_id(item, "id", place)
+        if pid in productions:
+            _fail(f"{place}.id", f"production {pid} appears twice")
+        productions[pid] = {
+            "id": pid,
+            "name": _text(item, "name", place, f"Production{pid}"),
+            "status": _status(item, "status", place, "Active"),
+        }
+
+    transformations: dict[int, dict] = {}
+    for i, item in enumerate(_list(data, "transformations")):
+        place = f"transformations[{i}]"
+        tid = _positive_id(item, "id", place)
+        if tid in transformations:
+            _fail(f"{place}.id", f"transformation {tid} appears twice")
+        group_size = item.get("group_size", 1)
+        if not isinstance(group_size, int | float) or isinstance(group_size, bool) or group_size <= 0:
+            _fail(f"{place}.group_size", f"must be a positive number, not {group_size!r}")
+        production = item.get("production")
+        if production is not None and (not _is_int(production) or production not in productions):
+            _fail(f"{place}.production", f"production {production!r} does not exist")
+        parent = item.get("parent")
+        if parent is not None and (not _is_int(parent) or (parent != -1 and parent <= 0)):
+            _fail(f"{place}.parent", f"must be -1, a transformation id or null, not {parent!r}")
+        transformations[tid] = {
+            "id": tid,
+            "name": _text(item, "name", place, f"Transformation{tid}"),
+            "type": _status(item, "type", place),
+            "status": _status(item, "status", place),
+            "group_size": float(group_size) if isinstance(group_size, float) else group_size,
+            "production": production,
+            "parent": parent,
+        }
+    for i, t in enumerate(transformations.values()):
+        if t["parent"] not in (None, -1) and t["parent"] not in transformations:
+            _fail(f"transformations[{i}].parent", f"transformation {t['parent']} does not exist")
+    _check_no_cycle(transformations)
+
+    jobs: dict[int, dict] = {}
+    for i, item in enumerate(_list(data, "jobs")):
+        place = f"jobs[{i}]"
+        jid = _positive_id(item, "id", place)
+        if jid in jobs:
+            _fail(f"{place}.id", f"job {jid} appears twice")
+        jobs[jid] = {
+            "id": jid,
+            "status": _status(item, "status", place),
+            "minor_status": _text(item, "minor_status", place, "Unknown"),
+            "application_status": _text(item, "application_status", place, "Unknown"),
+            "site": _text(item, "site", place, "ANY"),
+        }
+
+    tasks: dict[tuple[int, int], dict] = {}
+    job_owner: dict[int, str] = {}
+    for i, item in enumerate(_list(data, "tasks")):
+        place = f"tasks[{i}]"
+        tid = _positive_id(item, "transformation", place)
+        if tid not in transformations:
+            _fail(f"{place}.transformation", f"transformation {tid} does not exist")
+        task = _positive_id(item, "task", place)
+        if (tid, task) in tasks:
+            _fail(f"{place}.task", f"task {task} of transformation {tid} appears twice")
+        job = item.get("job", 0)
+        if not _is_int(job) or job < 0:
+            _fail(f"{place}.job", f"must be 0 or a job id, not {job!r}")
+        if job:
+            if job not in jobs:
+                _fail(f"{place}.job", f"job {job} does not exist")
+            if job in job_owner:
+                _fail(f"{place}.job", f"job {job} already belongs to {job_owner[job]}")
+            job_owner[job] = f"task {task} of transformation {tid}"
+        tasks[(tid, task)] = {
+            "transformation": tid,
+            "task": task,
+            "job": job,
+            "status": _status(item, "status", place, "Created"),
+        }
+
+    files: dict[tuple[int, str], dict] = {}
+    for i, item in enumerate(_list(data, "files")):
+        place = f"files[{i}]"
+        tid = _positive_id(item, "transformation", place)
+        if tid not in transformations:
+            _fail(f"{place}.transformation", f"transformation {tid} does not exist")
+        lfn = item.get("lfn")
+        if not isinstance(lfn, str) or not lfn.strip():
+            _fail(f"{place}.lfn", f"must be a non-empty string, not {lfn!r}")
+        if (tid, lfn) in files:
+            _fail(f"{place}.lfn", f"{lfn} appears twice in transformation {tid}")
+        task = item.get("task")
+        if task is not None:
+            if not _is_int(task) or (tid, task) not in tasks:
+                _fail(f"{place}.task", f"task {task} of transformation {tid} does not exist")
+        error_count = item.get("error_count", 0)
+        if not _is_int(error_count) or error_count < 0:
+            _fail(f"{place}.error_count", f"must be a non-negative integer, not {error_count!r}")
+        files[(tid, lfn)] = {
+            "transformation": tid,
+            "lfn": lfn,
+            "status": _status(item, "status", place, "Unused"),
+            "task": task,
+            "error_count": error_count,
+        }
+
+    return Scenario(
+        productions=[productions[k] for k in sorted(productions)],
+        transformations=[transformations[k] for k in sorted(transformations)],
+        files=[files[k] for k in sorted(files)],
+        tasks=[tasks[k] for k in sorted(tasks)],
+        jobs=[jobs[k] for k in sorted(jobs)],
+    )
+
+
+def _check_no_cycle(transformations: dict[int, dict]) -> None:
+    for start in transformations:
+        seen = {start}
+        current = transformations[start]["parent"]
+        while current not in (None, -1):
+            if current in seen:
+                _fail(f"transformations (id {start})", "parent links form a cycle")
+            seen.add(current)
+            current = transformations[current]["parent"]

@@ -1,0 +1,136 @@
+"""Aggregate stores: where each cycle's job-status aggregates go and where pages read them.
+
+One interface, answered by SQL (the default) or, with OPENSEARCH_URL set, by OpenSearch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from django.db import IntegrityError, transaction
+
+from reports.aggregation import AggregateRow
+
+
+@dataclass(frozen=True)
+class StoredAggregates:
+    cycle_id: int
+    timestamp: datetime
+    transformation_id: int
+    rows: list[AggregateRow]
+
+
+@dataclass(frozen=True)
+class SnapshotMeta:
+    transformation_id: int
+    production_id: int | None
+    transformation_type: str
+
+
+class AggregateStore(Protocol):
+    def write(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, rows: Sequence[AggregateRow]) -> None: ...
+
+    def latest(self, transformation_id: int) -> StoredAggregates | None: ...
+
+    def at_cycle(self, transformation_id: int, cycle_id: int) -> StoredAggregates | None: ...
+
+    def series(self, transformation_id: int, limit: int = 500) -> list[StoredAggregates]: ...
+
+
+def digest(rows: Sequence[AggregateRow]) -> str:
+    h = hashlib.sha256()
+    for r in sorted(rows, key=lambda r: (r.status, r.minor_status, r.application_status, r.site)):
+        h.update(f"{r.status}\x1f{r.minor_status}\x1f{r.application_status}\x1f{r.site}\x1f{r.count}\x1f{r.first_job}\x1e".encode())
+    return h.hexdigest()
+
+
+class SqlAggregateStore:
+    name = "sql"
+
+    def write(self, cycle_id, timestamp, meta, rows) -> None:
+        from reports.models import AggregateRowModel, AggregateSet, Snapshot
+
+        key = digest(rows)
+        with transaction.atomic():
+            agg = AggregateSet.objects.filter(transformation_id=meta.transformation_id, digest=key).first()
+            if agg is None:
+                try:
+                    with transaction.atomic():
+                        agg = AggregateSet.objects.create(
+                            transformation_id=meta.transformation_id, digest=key, total=sum(r.count for r in rows)
+                        )
+                except IntegrityError:  # another worker stored the same set meanwhile
+                    agg = AggregateSet.objects.get(transformation_id=meta.transformation_id, digest=key)
+                else:
+                    AggregateRowModel.objects.bulk_create(
+                        AggregateRowModel(
+                            aggregate_set=agg,
+                            status=r.status,
+                            minor_status=r.minor_status,
+                            application_status=r.application_status,
+                            site=r.site,
+                            count=r.count,
+                            first_job=r.first_job,
+                        )
+                        for r in rows
+                    )
+            # A re-run of the same cycle (a retried task) replaces its snapshot, never doubles it.
+            Snapshot.objects.update_or_create(
+                cycle_id=cycle_id,
+                transformation_id=meta.transformation_id,
+                defaults={
+                    "timestamp": timestamp,
+                    "aggregate_set": agg,
+                    "production_id": meta.production_id,
+                    "transformation_type": meta.transformation_type,
+                },
+            )
+
+    def _load(self, snapshot) -> StoredAggregates:
+        rows = [
+            AggregateRow(r.status, r.minor_status, r.application_status, r.site, r.count, r.first_job)
+            for r in snapshot.aggregate_set.rows.order_by("first_job", "id")
+        ]
+        return StoredAggregates(snapshot.cycle_id, snapshot.timestamp, snapshot.transformation_id, rows)
+
+    def latest(self, transformation_id: int) -> StoredAggregates | None:
+        from reports.models import Snapshot
+
+        snap = Snapshot.objects.filter(transformation_id=transformation_id).order_by("-timestamp", "-cycle_id").first()
+        return self._load(snap) if snap else None
+
+    def at_cycle(self, transformation_id: int, cycle_id: int) -> StoredAggregates | None:
+        from reports.models import Snapshot
+
+        snap = Snapshot.objects.filter(transformation_id=transformation_id, cycle_id=cycle_id).first()
+        return self._load(snap) if snap else None
+
+    def series(self, transformation_id: int, limit: int = 500) -> list[StoredAggregates]:
+        from reports.models import AggregateRowModel, Snapshot
+
+        snaps = list(
+            Snapshot.objects.filter(transformation_id=transformation_id).order_by("-timestamp")[:limit]
+        )[::-1]
+        rows_by_set: dict[int, list[AggregateRow]] = {}
+        for r in AggregateRowModel.objects.filter(aggregate_set_id__in={s.aggregate_set_id for s in snaps}):
+            rows_by_set.setdefault(r.aggregate_set_id, []).append(
+                AggregateRow(r.status, r.minor_status, r.application_status, r.site, r.count, r.first_job)
+            )
+        return [
+            StoredAggregates(s.cycle_id, s.timestamp, s.transformation_id, rows_by_set.get(s.aggregate_set_id, []))
+            for s in snaps
+        ]
+
+
+def get_store() -> AggregateStore:
+    from django.conf import settings
+
+    if getattr(settings, "OPENSEARCH_URL", ""):
+        from reports.opensearch_store import OpenSearchAggregateStore
+
+        return OpenSearchAggregateStore.from_settings()
+    return SqlAggregateStore()

@@ -1,0 +1,343 @@
+"""Fill real DIRAC services from one of our scenarios (docs: /work/shared/simulated-dirac-scenario.md).
+
+Test set-up only: it runs with the DIRAC venv's python (``DIRAC_TEST_PYTHON``) next to the services
+started by ``tests/dirac/services.sh``. What DIRAC's RPCs can create is created through them
+(productions, transformations, files, tasks in TaskID order); what no RPC can write exactly as a
+scenario says is written with SQL straight into the DIRAC databases:
+
+- parent links (``ProductionTransformationLinks``): ``addTransformationsToProduction`` only links a
+  child to a parent whose meta-queries match, so children are linked with -1 and then corrected;
+- the production's status (``setProductionStatus`` would start or stop its transformations);
+- file Status and ErrorCount (the state machine would otherwise rewrite them), task ExternalStatus
+  and ExternalID;
+- jobs: ``JobJDLs`` gives the id (auto-increment, as ``JobDB.insertNewJobIntoDB`` does) and
+  ``Jobs`` holds Status, MinorStatus, ApplicationStatus, Site and JobGroup, which a submitted job
+  only reaches through agents we do not run.
+
+DIRAC assigns its own ids, so ``load()`` returns a ``LoadedScenario`` that maps scenario ids to the
+real ones. Task numbers are kept: tasks are created in order 1..n per transformation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+# Tables emptied by reset(), children before parents.
+_TABLES = {
+    "TransformationDB": [
+        "TransformationFileTasks",
+        "TaskInputs",
+        "TransformationTasks",
+        "TransformationFiles",
+        "DataFiles",
+        "TransformationLog",
+        "AdditionalParameters",
+        "TransformationMetaQueries",
+        "Transformations",
+    ],
+    "ProductionDB": [
+        "ProductionTransformationLinks",
+        "ProductionTransformations",
+        "ProductionSteps",
+        "Productions",
+    ],
+    "JobDB": [
+        "InputData",
+        "OptimizerParameters",
+        "AtticJobParameters",
+        "JobCommands",
+        "HeartBeatLoggingInfo",
+        "Jobs",
+        "JobJDLs",
+    ],
+    "JobLoggingDB": ["LoggingInfo"],
+}
+
+
+@dataclass
+class LoadedScenario:
+    """Scenario ids to the ids DIRAC assigned."""
+
+    transformations: dict[int, int] = field(default_factory=dict)
+    jobs: dict[int, int] = field(default_factory=dict)
+    productions: dict[int, int] = field(default_factory=dict)
+
+    def tid(self, scenario_id: int) -> int:
+        return self.transformations[scenario_id]
+
+    def job(self, scenario_id: int) -> int:
+        return self.jobs[scenario_id] if scenario_id else 0
+
+    def parent(self, scenario_parent: int | None) -> int | None:
+        if scenario_parent is None or scenario_parent == -1:
+            return scenario_parent
+        return self.transformations[scenario_parent]
+
+    @property
+    def scenario_transformation(self) -> dict[int, int]:
+        return {real: sid for sid, real in self.transformations.items()}
+
+    @property
+    def scenario_job(self) -> dict[int, int]:
+        return {real: sid for sid, real in self.jobs.items()}
+
+
+class LoadError(RuntimeError):
+    pass
+
+
+def db_connect(database: str):
+    """A MySQLdb connection to one DIRAC database, from the DIRAC_TEST_DB_* variables."""
+    import MySQLdb
+
+    return MySQLdb.connect(
+        host=os.environ.get("DIRAC_TEST_DB_HOST", "127.0.0.1"),
+        port=int(os.environ.get("DIRAC_TEST_DB_PORT", "13306")),
+        user=os.environ.get("DIRAC_TEST_DB_USER", "Dirac"),
+        passwd=os.environ.get("DIRAC_TEST_DB_PASSWORD", "dirac-test-password"),
+        db=database,
+        autocommit=True,
+    )
+
+
+def reset() -> None:
+    """Empty every table the loader and the adapter touch, so each test starts clean.
+
+    DELETE, not TRUNCATE: the auto-increment counters keep growing, so real ids differ from one
+    test to the next and from scenario ids, and a mapping mistake cannot pass by luck.
+    """
+    for database, tables in _TABLES.items():
+        conn = db_connect(database)
+        try:
+            cur = conn.cursor()
+            cur.execute("SET FOREIGN_KEY_CHECKS = 0")
+            for table in tables:
+                cur.execute(f"DELETE FROM `{table}`")
+            cur.execute("SET FOREIGN_KEY_CHECKS = 1")
+        finally:
+            conn.close()
+
+
+def _ok(result: dict, what: str) -> Any:
+    if not result.get("OK"):
+        raise LoadError(f"{what}: {result.get('Message')}")
+    return result.get("Value")
+
+
+def _clients():
+    import DIRAC
+
+    if not getattr(_clients, "initialised", False):
+        DIRAC.initialize()
+        _clients.initialised = True
+    from DIRAC.ProductionSystem.Client.ProductionClient import ProductionClient
+    from DIRAC.TransformationSystem.Client.TransformationClient import TransformationClient
+
+    return TransformationClient(), ProductionClient()
+
+
+def load(scenario: dict[str, Any], *, clean: bool = True) -> LoadedScenario:
+    """Create the scenario's state in the real services; returns the id mapping."""
+    if clean:
+        reset()
+    tc, pc = _clients()
+    ids = LoadedScenario()
+    transformations = sorted(scenario.get("transformations", []), key=lambda t: t["id"])
+    files = scenario.get("files", [])
+    tasks = scenario.get("tasks", [])
+    jobs = sorted(scenario.get("jobs", []), key=lambda j: j["id"])
+    by_id = {t["id"]: t for t in transformations}
+
+    # -- transformations (created New; the status is set at the end) --
+    for t in transformations:
+        real = _ok(
+            tc.addTransformation(
+                t["name"],
+                t.get("description", t["name"]),
+                "",
+                t["type"],
+                t.get("plugin", "Standard"),
+                "Manual",
+                "",
+                groupSize=t["group_size"],
+                addFiles=False,
+            ),
+            f"addTransformation {t['name']}",
+        )
+        ids.transformations[t["id"]] = int(real)
+
+    # -- productions and parent links --
+    members: dict[int, list[dict]] = defaultdict(list)
+    for t in transformations:
+        if t.get("production") is not None:
+            members[t["production"]].append(t)
+    for p in sorted(scenario.get("productions", []), key=lambda p: p["id"]):
+        # Description as ProductionClient writes it: step name to {stepID, parentStep}; our step
+        # names are the transformation names (the adapter's fallback accepts both spellings).
+        description = {
+            t["name"]: {
+                "stepID": n,
+                "parentStep": [by_id[t["parent"]]["name"]]
+                if t.get("parent") not in (None, -1) and t["parent"] in by_id
+                else [],
+            }
+            for n, t in enumerate(members.get(p["id"], []), start=1)
+        }
+        real = _ok(pc.addProduction(p["name"], json.dumps(description)), f"addProduction {p['name']}")
+        ids.productions[p["id"]] = int(real)
+        if members.get(p["id"]):
+            _ok(
+                pc.addTransformationsToProduction(
+                    int(real), [ids.tid(t["id"]) for t in members[p["id"]]], []
+                ),
+                f"addTransformationsToProduction {p['name']}",
+            )
+    with_parent = [t for t in transformations if t.get("parent") not in (None, -1)]
+    conn = db_connect("ProductionDB")
+    try:
+        cur = conn.cursor()
+        for t in with_parent:
+            cur.execute(
+                "UPDATE ProductionTransformationLinks SET ParentTransformationID=%s WHERE TransformationID=%s",
+                (ids.tid(t["parent"]), ids.tid(t["id"])),
+            )
+        for p in scenario.get("productions", []):
+            if p.get("status"):
+                cur.execute(
+                    "UPDATE Productions SET Status=%s WHERE ProductionID=%s",
+                    (p["status"], ids.productions[p["id"]]),
+                )
+    finally:
+        conn.close()
+
+    # -- jobs: JobJDLs gives the id, Jobs holds the state --
+    conn = db_connect("JobDB")
+    try:
+        cur = conn.cursor()
+        job_group = _job_groups(tasks, ids)
+        for j in jobs:
+            cur.execute(
+                "INSERT INTO JobJDLs (JDL, JobRequirements, OriginalJDL) VALUES ('', '', '')"
+            )
+            real = int(cur.lastrowid)
+            ids.jobs[j["id"]] = real
+            group, name = job_group.get(j["id"], ("00000000", f"job_{j['id']}"))
+            cur.execute(
+                "INSERT INTO Jobs (JobID, JobType, JobGroup, Site, JobName, Owner, OwnerGroup, VO,"
+                " SubmissionTime, LastUpdateTime, Status, MinorStatus, ApplicationStatus)"
+                " VALUES (%s, 'MCSimulation', %s, %s, %s, 'ciuser', 'prod', 'fdtest',"
+                " UTC_TIMESTAMP(), UTC_TIMESTAMP(), %s, %s, %s)",
+                (
+                    real,
+                    group,
+                    j.get("site") or "ANY",
+                    name,
+                    j.get("status", "Received"),
+                    j.get("minor_status") or "Unknown",
+                    j.get("application_status") or "Unknown",
+                ),
+            )
+    finally:
+        conn.close()
+
+    # -- files and tasks, per transformation --
+    files_by_t: dict[int, list[dict]] = defaultdict(list)
+    for f in files:
+        files_by_t[f["transformation"]].append(f)
+    tasks_by_t: dict[int, dict[int, dict]] = defaultdict(dict)
+    for k in tasks:
+        tasks_by_t[k["transformation"]][k["task"]] = k
+    conn = db_connect("TransformationDB")
+    try:
+        cur = conn.cursor()
+        for sid in by_id:
+            real = ids.tid(sid)
+            tfiles = files_by_t.get(sid, [])
+            if tfiles:
+                _ok(
+                    tc.addFilesToTransformation(real, [f["lfn"] for f in tfiles]),
+                    f"addFilesToTransformation {sid}",
+                )
+            ttasks = tasks_by_t.get(sid, {})
+            held: dict[int, list[str]] = defaultdict(list)
+            for f in tfiles:
+                if f.get("task") is not None:
+                    held[f["task"]].append(f["lfn"])
+            last = max([*ttasks, *held], default=0)
+            fillers = []
+            for n in range(1, last + 1):
+                # DIRAC numbers tasks itself (MAX+1): create every number, drop the gaps after.
+                got = _ok(tc.addTaskForTransformation(real, held.get(n, [])), f"addTaskForTransformation {sid}/{n}")
+                if int(got) != n:
+                    raise LoadError(f"transformation {sid}: DIRAC gave task {got}, expected {n}")
+                if n not in ttasks:
+                    fillers.append(n)
+            for n, k in ttasks.items():
+                cur.execute(
+                    "UPDATE TransformationTasks SET ExternalStatus=%s, ExternalID=%s"
+                    " WHERE TransformationID=%s AND TaskID=%s",
+                    (k.get("status", "Created"), str(ids.job(k.get("job") or 0)), real, n),
+                )
+            if fillers:
+                cur.execute(
+                    "DELETE FROM TransformationTasks WHERE TransformationID=%s AND TaskID IN ({})".format(
+                        ",".join(str(n) for n in fillers)
+                    ),
+                    (real,),
+                )
+            for f in tfiles:
+                cur.execute(
+                    "UPDATE TransformationFiles tf JOIN DataFiles d ON d.FileID = tf.FileID"
+                    " SET tf.Status=%s, tf.ErrorCount=%s WHERE tf.TransformationID=%s AND d.LFN=%s",
+                    (f.get("status", "Unused"), int(f.get("error_count") or 0), real, f["lfn"]),
+                )
+    finally:
+        conn.close()
+
+    # -- transformation statuses last (through the RPC, as an operator would) --
+    for t in transformations:
+        if t.get("status", "New") != "New":
+            _ok(
+                tc.setTransformationParameter(ids.tid(t["id"]), "Status", t["status"], force=True),
+                f"set status of {t['id']}",
+            )
+    return ids
+
+
+def _job_groups(tasks: list[dict], ids: LoadedScenario) -> dict[int, tuple[str, str]]:
+    """JobGroup and JobName of each job, as WorkflowTasks sets them at submission."""
+    out = {}
+    for k in tasks:
+        if k.get("job"):
+            real = ids.tid(k["transformation"])
+            out[k["job"]] = (f"{real:08d}", f"{real:08d}_{k['task']:08d}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python tests/dirac/load_scenario.py SCENARIO.json|yaml` loads it and prints the id mapping."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: load_scenario.py SCENARIO.(json|yaml)", file=sys.stderr)
+        return 2
+    with open(args[0]) as fh:
+        text = fh.read()
+    if args[0].endswith((".yaml", ".yml")):
+        import yaml
+
+        scenario = yaml.safe_load(text)
+    else:
+        scenario = json.loads(text)
+    ids = load(scenario)
+    print(json.dumps({"transformations": ids.transformations, "jobs": ids.jobs, "productions": ids.productions}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
