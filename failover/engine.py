@@ -305,6 +305,10 @@ class Engine:
             if assigned_error:
                 outcome.blockers.append(assigned_error)
             if self.dry_run:
+                # Show what the children would see after this transformation's turn.
+                for decision in plan.decisions:
+                    if decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
+                        known[t.id] = _with_status(t, decision.status)
                 return outcome
             for decision in plan.decisions:
                 action = self._act(t, decision)

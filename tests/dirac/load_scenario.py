@@ -308,6 +308,17 @@ def load(scenario: dict[str, Any], *, clean: bool = True) -> LoadedScenario:
     return ids
 
 
+def load_into_dirac(scenario: dict[str, Any], *, timeout: float = 30.0):
+    """For tests/contract: load the scenario, return a ``World`` around a fresh ``DiracAdapter``."""
+    from failover.backends.dirac import DiracAdapter, clear_parent_cache
+
+    ids = load(scenario)
+    clear_parent_cache()
+    from tests.contract.conftest import World
+
+    return World(DiracAdapter(timeout=timeout), dict(ids.transformations), dict(ids.jobs))
+
+
 def _job_groups(tasks: list[dict], ids: LoadedScenario) -> dict[int, tuple[str, str]]:
     """JobGroup and JobName of each job, as WorkflowTasks sets them at submission."""
     out = {}

@@ -138,8 +138,8 @@ install_product() {
   local site stamp="$VENV/.product-installed"
   if [[ -f "$REPO/pyproject.toml" ]]; then
     if [[ "${1:-}" == force || ! -f "$stamp" || "$REPO/pyproject.toml" -nt "$stamp" ]]; then
-      say "installing the product (editable) into $VENV"
-      "$PY" -m pip install -q -e "$REPO" && touch "$stamp"
+      say "installing the product (editable, with its test extra) into $VENV"
+      "$PY" -m pip install -q -e "$REPO[test]" && touch "$stamp"
     fi
   else
     site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"

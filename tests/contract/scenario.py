@@ -1,0 +1,38 @@
+"""The small DIRAC state the contract suite starts from (scenario format)."""
+
+CONTRACT_SCENARIO = {
+    "productions": [{"id": 7, "name": "Prod5b_contract", "status": "Active"}],
+    "transformations": [
+        {"id": 4847, "name": "00000007_Step1_merge50", "type": "Merging", "status": "Active",
+         "group_size": 2, "production": 7, "parent": -1},
+        {"id": 4848, "name": "00000007_Step2_merge10000", "type": "Merging", "status": "Active",
+         "group_size": 10000, "production": 7, "parent": 4847},
+        {"id": 4849, "name": "standalone_reprocessing", "type": "DataReprocessing", "status": "Stopped",
+         "group_size": 1, "production": None, "parent": None},
+    ],
+    "files": [
+        {"transformation": 4847, "lfn": "/ctao/c/a1.h5", "status": "Assigned", "task": 1},
+        {"transformation": 4847, "lfn": "/ctao/c/a2.h5", "status": "Assigned", "task": 1},
+        {"transformation": 4847, "lfn": "/ctao/c/b1.h5", "status": "Processed", "task": 2},
+        {"transformation": 4847, "lfn": "/ctao/c/b2.h5", "status": "Processed", "task": 2},
+        {"transformation": 4847, "lfn": "/ctao/c/c1.h5", "status": "Assigned", "task": 3, "error_count": 10},
+        {"transformation": 4847, "lfn": "/ctao/c/c2.h5", "status": "MaxReset", "task": 3, "error_count": 11},
+        {"transformation": 4847, "lfn": "/ctao/c/u1.h5", "status": "Unused", "task": None},
+        {"transformation": 4848, "lfn": "/ctao/c/m1.h5", "status": "Unused", "task": None},
+    ],
+    "tasks": [
+        {"transformation": 4847, "task": 1, "job": 1001, "status": "Submitted"},
+        {"transformation": 4847, "task": 2, "job": 1002, "status": "Done"},
+        {"transformation": 4847, "task": 3, "job": 1003, "status": "Running"},
+        {"transformation": 4847, "task": 4, "job": 0, "status": "Created"},
+    ],
+    "jobs": [
+        {"id": 1001, "status": "Failed", "minor_status": "Maximum of reschedulings reached",
+         "application_status": "Failed Input Data Resolution", "site": "LCG.GRIF.fr"},
+        {"id": 1002, "status": "Done", "minor_status": "Execution Complete",
+         "application_status": "Workflow successful, end of FailoverRequest module execution.",
+         "site": "LCG.IN2P3-CC.fr"},
+        {"id": 1003, "status": "Killed", "minor_status": "Received Kill signal",
+         "application_status": "Executing Step1_ctapipe_process", "site": "LCG.GRIF.fr"},
+    ],
+}

@@ -1,0 +1,140 @@
+"""What any DIRAC adapter must do. Runs against the simulator, and against real DIRAC 9.1
+services when they are started (tests/dirac/services.sh)."""
+
+from __future__ import annotations
+
+import pytest
+
+from failover.backends.base import DiracBackend
+from failover.errors import BackendError
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+A1, A2, B1, C1, C2, U1 = (f"/ctao/c/{n}.h5" for n in ("a1", "a2", "b1", "c1", "c2", "u1"))
+
+
+def test_it_satisfies_the_protocol(world):
+    assert isinstance(world.backend, DiracBackend)
+    assert world.backend.name in ("simulated", "dirac")
+
+
+def test_it_selects_transformations_by_status_type_and_id(world):
+    b = world.backend
+    active = {t.id for t in b.transformations(statuses=["Active"])}
+    assert {world.t(4847), world.t(4848)} <= active and world.t(4849) not in active
+    merging = {t.id for t in b.transformations(statuses=["Active", "Stopped"], types=["Merging"])}
+    assert world.t(4849) not in merging and world.t(4847) in merging
+    (t,) = b.transformations(ids=[world.t(4848)])
+    assert (t.type, t.status, t.group_size) == ("Merging", "Active", 10000)
+    assert t.parent == world.t(4847)
+    (root,) = b.transformations(ids=[world.t(4847)])
+    assert root.parent == -1 and root.production is not None
+    (alone,) = b.transformations(ids=[world.t(4849)])
+    assert alone.parent is None and alone.production is None
+
+
+def test_it_omits_unknown_transformations(world):
+    assert world.backend.transformations(ids=[world.missing_transformation()]) == []
+
+
+def test_it_counts_files_by_status_in_one_batch(world):
+    counts = world.backend.file_counts([world.t(4847), world.t(4848), world.t(4849)])
+    c = counts[world.t(4847)]
+    assert c.by_status == {"Assigned": 3, "Processed": 2, "MaxReset": 1, "Unused": 1}
+    assert c.total == 7 and not c.processed
+    assert counts[world.t(4848)].by_status == {"Unused": 1}
+    assert counts[world.t(4849)].total == 0
+
+
+def test_it_lists_tasks_with_their_jobs(world):
+    tasks = world.backend.tasks([world.t(4847), world.t(4848)])
+    got = {(t.transformation, t.task): (t.job, t.status) for t in tasks}
+    assert got == {
+        (world.t(4847), 1): (world.j(1001), "Submitted"),
+        (world.t(4847), 2): (world.j(1002), "Done"),
+        (world.t(4847), 3): (world.j(1003), "Running"),
+        (world.t(4847), 4): (0, "Created"),
+    }
+
+
+def test_it_filters_files_by_status_and_lfn(world):
+    b = world.backend
+    assigned = b.files([world.t(4847)], statuses=["Assigned"])
+    assert sorted(f.lfn for f in assigned) == [A1, A2, C1]
+    by_lfn = {f.lfn: f for f in b.files([world.t(4847)], lfns=[C1, U1])}
+    assert set(by_lfn) == {C1, U1}
+    assert (by_lfn[C1].status, by_lfn[C1].task, by_lfn[C1].error_count) == ("Assigned", 3, 10)
+    assert by_lfn[U1].task is None
+
+
+def test_it_reads_job_states_and_sites_and_omits_unknown_jobs(world):
+    jobs = world.backend.jobs([world.j(1001), world.j(1003), 987654321])
+    assert set(jobs) == {world.j(1001), world.j(1003)}
+    j = jobs[world.j(1001)]
+    assert (j.status, j.minor_status, j.application_status, j.site) == (
+        "Failed", "Maximum of reschedulings reached", "Failed Input Data Resolution", "LCG.GRIF.fr")
+
+
+def test_it_sets_several_task_statuses_in_one_call(world):
+    b = world.backend
+    before = b.calls.total
+    b.set_task_status(world.t(4847), [1, 3, 999], "Failed")
+    assert b.calls.total - before == 1
+    got = {t.task: t.status for t in b.tasks([world.t(4847)])}
+    assert got == {1: "Failed", 2: "Done", 3: "Failed", 4: "Created"}
+
+
+def test_it_sets_assigned_files_unused_and_counts_the_error(world):
+    b = world.backend
+    written = b.set_file_status(world.t(4847), [A1, A2], "Unused")
+    assert dict(written) == {A1: "Unused", A2: "Unused"}
+    files = {f.lfn: f for f in b.files([world.t(4847)], lfns=[A1, A2])}
+    assert files[A1].status == "Unused" and files[A1].error_count == 1
+    # DIRAC keeps the task a file last belonged to.
+    assert files[A1].task == 1
+
+
+def test_it_keeps_processed_files_processed(world):
+    b = world.backend
+    written = b.set_file_status(world.t(4847), [B1], "Unused")
+    assert B1 not in written
+    (f,) = b.files([world.t(4847)], lfns=[B1])
+    assert f.status == "Processed"
+
+
+def test_it_turns_unused_into_maxreset_at_the_reset_counter(world):
+    b = world.backend
+    written = b.set_file_status(world.t(4847), [C1, C2], "Unused")
+    assert written.get(C1) == "MaxReset"
+    assert C2 not in written  # MaxReset cannot return to Unused
+    files = {f.lfn: f for f in b.files([world.t(4847)], lfns=[C1, C2])}
+    assert files[C1].status == "MaxReset" and files[C1].error_count == 11
+    assert files[C2].status == "MaxReset"
+
+
+def test_it_drops_unknown_and_unchanged_lfns(world):
+    written = world.backend.set_file_status(world.t(4847), [U1, "/ctao/c/nowhere.h5"], "Unused")
+    assert dict(written) == {}
+
+
+def test_it_changes_status_only_if_still_expected(world):
+    b = world.backend
+    b.set_transformation_status(world.t(4847), "Flush", expected="Active")
+    assert b.transformations(ids=[world.t(4847)])[0].status == "Flush"
+    with pytest.raises(BackendError):
+        b.set_transformation_status(world.t(4847), "Completed", expected="Active")
+    assert b.transformations(ids=[world.t(4847)])[0].status == "Flush"
+
+
+def test_it_refuses_writes_to_unknown_transformations(world):
+    with pytest.raises(BackendError):
+        world.backend.set_transformation_status(world.missing_transformation(), "Flush", expected="Active")
+
+
+def test_it_counts_its_calls(world):
+    b = world.backend
+    b.calls.reset()
+    b.transformations(statuses=["Active"])
+    b.file_counts([world.t(4847)])
+    assert b.calls.total >= 2
+    assert sum(b.calls.snapshot().values()) == b.calls.total

@@ -1,0 +1,74 @@
+"""Small scenario builders for engine and web tests."""
+
+from __future__ import annotations
+
+import copy
+
+from failover.models import Policy
+from failover.simulated.scenario import validate
+from failover.simulated.store import load
+
+SEED_POLICY = dict(
+    transformation_statuses=["Active"],
+    complete_types=["DataReprocessing", "Merging", "Training", "ApplyModel"],
+    flush_types=["DataReprocessing", "Merging"],
+    reassign_types=["DataReprocessing", "Merging", "Training", "ApplyModel"],
+    report_types=["DataReprocessing", "Merging"],
+    max_reassign=3,
+    max_flush=2,
+    polling_time=600,
+)
+
+
+def seed_policy(**overrides) -> Policy:
+    return Policy.objects.create(name="default", **{**SEED_POLICY, **overrides})
+
+
+def job(jid: int, status: str, site: str = "LCG.GRIF.fr", minor: str = "", app: str = "Unknown") -> dict:
+    minor = minor or {
+        "Done": "Execution Complete",
+        "Failed": "Maximum of reschedulings reached",
+        "Killed": "Received Kill signal",
+    }.get(status, "Application")
+    return {"id": jid, "status": status, "minor_status": minor, "application_status": app, "site": site}
+
+
+def chain_scenario() -> dict:
+    """Production 7: 4846 (processing) -> 4847 (merge 50) -> 4848 (merge 10000).
+
+    4846 has every file Processed (it will complete); 4847 has two Failed/Killed tasks holding
+    Assigned files, one Done task, and a few Unused files (fewer than its group size, so it is
+    flushed once its parent completes); 4848 waits for 4847.
+    """
+    files = [{"transformation": 4846, "lfn": f"/p/in{i}.h5", "status": "Processed", "task": 1} for i in range(3)]
+    files += [
+        {"transformation": 4847, "lfn": "/p/a1.h5", "status": "Assigned", "task": 1},
+        {"transformation": 4847, "lfn": "/p/a2.h5", "status": "Assigned", "task": 1},
+        {"transformation": 4847, "lfn": "/p/k1.h5", "status": "Assigned", "task": 2},
+        {"transformation": 4847, "lfn": "/p/d1.h5", "status": "Processed", "task": 3},
+        {"transformation": 4847, "lfn": "/p/u1.h5", "status": "Unused", "task": None},
+        {"transformation": 4848, "lfn": "/p/m1.h5", "status": "Unused", "task": None},
+    ]
+    return {
+        "productions": [{"id": 7, "name": "Prod5b", "status": "Active"}],
+        "transformations": [
+            {"id": 4846, "name": "step1", "type": "DataReprocessing", "status": "Active", "group_size": 3,
+             "production": 7, "parent": -1},
+            {"id": 4847, "name": "step2", "type": "Merging", "status": "Active", "group_size": 50,
+             "production": 7, "parent": 4846},
+            {"id": 4848, "name": "step3", "type": "Merging", "status": "Active", "group_size": 10000,
+             "production": 7, "parent": 4847},
+        ],
+        "files": files,
+        "tasks": [
+            {"transformation": 4846, "task": 1, "job": 100, "status": "Done"},
+            {"transformation": 4847, "task": 1, "job": 101, "status": "Submitted"},
+            {"transformation": 4847, "task": 2, "job": 102, "status": "Running"},
+            {"transformation": 4847, "task": 3, "job": 103, "status": "Running"},
+        ],
+        "jobs": [job(100, "Done"), job(101, "Failed"), job(102, "Killed"), job(103, "Done")],
+    }
+
+
+def load_scenario(data: dict) -> None:
+    load(validate(copy.deepcopy(data)))
