@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -41,7 +41,14 @@ from failover.domain import (
     TaskInfo,
     TransformationInfo,
 )
-from failover.errors import BackendError, BackendTimeout, FailoverError, UnknownTransformation
+from failover.errors import (
+    BackendError,
+    BackendTimeout,
+    DuplicateRequest,
+    FailoverError,
+    StaleProposal,
+    UnknownTransformation,
+)
 from failover.models import ActionLog, Cycle, Policy, ReassignCounter, TransformationState
 from reports.aggregation import aggregate_jobs
 from reports.stores import AggregateStore, SnapshotMeta, get_store
@@ -133,6 +140,7 @@ class Engine:
         store: AggregateStore | None = None,
         retries: int | None = None,
         backoff: float | None = None,
+        request_key: str | None = None,
     ):
         self.backend = backend or get_backend()
         self.policy = policy or Policy.current()
@@ -146,6 +154,10 @@ class Engine:
         self.backoff = settings.DIRAC_RETRY_BACKOFF if backoff is None else backoff
         self.owner = locks.new_owner(actor if actor != "system" else "cycle")
         self.cycle: Cycle | None = None
+        # An operator's form carries a one-time key: the first action it creates takes it, so a
+        # second submit of the same form finds it taken and acts no more.
+        self.request_key = request_key
+        self.proposing = self.policy.mode == Policy.Mode.PROPOSE and actor == "system"
 
     # -- reading DIRAC ------------------------------------------------------------------------
     def _read(self, fn: Callable[..., T], *args, **kwargs) -> T:
@@ -163,7 +175,10 @@ class Engine:
                 attempt += 1
 
     # -- the cycle ----------------------------------------------------------------------------
-    def run_cycle(self, ids: Sequence[int] | None = None, kinds: Iterable[str] = rules.KINDS) -> CycleResult:
+    def run_cycle(
+        self, ids: Sequence[int] | None = None, kinds: Iterable[str] = rules.KINDS, *, approving: ActionLog | None = None
+    ) -> CycleResult:
+        self.approving = approving
         calls_before = self.backend.calls.snapshot()
         result = CycleResult(cycle_id=None, dry_run=self.dry_run, started=time.monotonic())
         if not self.dry_run:
@@ -311,6 +326,13 @@ class Engine:
                         known[t.id] = _with_status(t, decision.status)
                 return outcome
             for decision in plan.decisions:
+                if self.proposing and decision.kind != rules.SYNC:
+                    # Copying job statuses is bookkeeping and always done; the rest waits for
+                    # an operator's approval.
+                    proposal = self._propose(t, decision)
+                    if proposal is not None:
+                        outcome.actions.append(proposal.pk)
+                    continue
                 action = self._act(t, decision)
                 outcome.actions.append(action.pk)
                 if action.state == ActionLog.State.DONE and decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
@@ -371,17 +393,85 @@ class Engine:
 
     # -- acting -------------------------------------------------------------------------------
     def _act(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog:
+        proposal = getattr(self, "approving", None)
+        if proposal is not None and decision.kind == proposal.kind and decision.kind != rules.SYNC:
+            return self._act_on_proposal(t, decision, proposal)
+        key, self.request_key = self.request_key, None
+        try:
+            with transaction.atomic():
+                action = ActionLog.objects.create(
+                    cycle=self.cycle,
+                    transformation_id=t.id,
+                    kind=decision.kind,
+                    actor=self.actor,
+                    user=self.user,
+                    reason=decision.reason,
+                    details=decision.as_dict(),
+                    request_key=key,
+                )
+        except IntegrityError:
+            raise DuplicateRequest("this request was already carried out") from None
+        return self.execute(action, decision)
+
+    def _act_on_proposal(self, t: TransformationInfo, decision: rules.Decision, proposal: ActionLog) -> ActionLog:
+        if decision.kind == rules.REASSIGN:
+            # Only the proposed files that still qualify; files that newly failed wait for the
+            # next proposal, so an operator approves exactly what was shown or less.
+            proposed = {lfn for lfns in proposal.details.get("tasks", {}).values() for lfn in lfns}
+            decision.tasks = {
+                task: [lfn for lfn in lfns if lfn in proposed] for task, lfns in decision.tasks.items()
+            }
+            decision.tasks = {task: lfns for task, lfns in decision.tasks.items() if lfns}
+            if not decision.tasks:
+                return proposal
+        updated = ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
+            state=ActionLog.State.PENDING,
+            actor=self.actor,
+            user=self.user,
+            details={**decision.as_dict(), "proposed": proposal.details},
+        )
+        if not updated:
+            raise StaleProposal(f"proposal {proposal.pk} was handled meanwhile")
+        proposal.refresh_from_db()
+        return self.execute(proposal, decision)
+
+    def _propose(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog | None:
         details = decision.as_dict()
-        action = ActionLog.objects.create(
+        open_proposals = ActionLog.objects.filter(
+            transformation_id=t.id, kind=decision.kind, state=ActionLog.State.PROPOSED
+        )
+        if any(p.details == details for p in open_proposals):
+            return None  # already waiting for an operator
+        return ActionLog.objects.create(
             cycle=self.cycle,
             transformation_id=t.id,
             kind=decision.kind,
+            state=ActionLog.State.PROPOSED,
             actor=self.actor,
-            user=self.user,
             reason=decision.reason,
             details=details,
         )
-        return self.execute(action, decision)
+
+    def approve(self, proposal: ActionLog) -> ActionLog:
+        """Carry out a proposal after checking its preconditions again against DIRAC now.
+
+        The engine re-plans the transformation for that kind of action only; a reassign acts on
+        the proposed files that still qualify, a flush or complete only if still decided. A
+        proposal whose preconditions no longer hold is marked stale with the reason.
+        """
+        if proposal.state != ActionLog.State.PROPOSED:
+            raise StaleProposal(f"proposal {proposal.pk} is {proposal.state}, not waiting for approval")
+        result = self.run_cycle([proposal.transformation_id], [proposal.kind, rules.SYNC], approving=proposal)
+        proposal.refresh_from_db()
+        if proposal.state == ActionLog.State.PROPOSED:
+            outcome = result.outcomes.get(proposal.transformation_id)
+            why = outcome.message if outcome and outcome.message else "its preconditions no longer hold"
+            ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
+                state=ActionLog.State.STALE, outcome=f"not carried out: {why}", finished=timezone.now(),
+                user=self.user,
+            )
+            proposal.refresh_from_db()
+        return proposal
 
     def execute(self, action: ActionLog, decision: rules.Decision) -> ActionLog:
         """Carry out a pending action and settle it. Timeouts leave it pending, then reconcile."""

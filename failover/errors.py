@@ -41,3 +41,7 @@ class LockBusy(FailoverError):
 
 class StaleProposal(FailoverError):
     """A proposed action's preconditions no longer hold."""
+
+
+class DuplicateRequest(FailoverError):
+    """The same operator request (form submit) arrived twice; it was carried out once."""

@@ -254,3 +254,43 @@ def test_topological_order_puts_parents_first():
     ts = [TransformationInfo(3, "c", "Merging", "Active", 1, 7, 2), TransformationInfo(1, "a", "M", "Active", 1, 7, -1),
           TransformationInfo(2, "b", "Merging", "Active", 1, 7, 1), TransformationInfo(9, "z", "M", "Active", 1)]
     assert [t.id for t in engine_module.topological(ts)] == [1, 9, 2, 3]
+
+
+def test_propose_mode_proposes_and_approval_rechecks():
+    seed_policy(mode="propose")
+    load_scenario(_only_4847_reassign())
+    run()
+    proposal = ActionLog.objects.get(kind="reassign")
+    assert proposal.state == "proposed"
+    assert state()["files"][(4847, "/p/a1.h5")] == ("Assigned", 0)
+    assert ActionLog.objects.filter(kind="sync", state="done").exists()  # bookkeeping is always done
+    run()  # the same proposal is not made twice
+    assert ActionLog.objects.filter(kind="reassign").count() == 1
+    done = Engine(SimulatedDirac(), actor="alice", retries=0).approve(proposal)
+    assert done.state == "done" and done.actor == "alice"
+    assert counters() == {(4847, lfn): 1 for lfn in FAILED_LFNS}
+
+
+def test_a_stale_proposal_is_refused_with_the_reason():
+    seed_policy(mode="propose")
+    load_scenario(_only_4847_reassign())
+    run()
+    proposal = ActionLog.objects.get(kind="reassign")
+    # Meanwhile someone else reset the files in DIRAC.
+    SimulatedDirac().set_file_status(4847, FAILED_LFNS, "Unused")
+    done = Engine(SimulatedDirac(), actor="alice", retries=0).approve(proposal)
+    assert done.state == "stale" and "not carried out" in done.outcome
+    assert counters() == {}
+
+
+def test_a_repeated_request_key_acts_once():
+    from failover.errors import DuplicateRequest
+
+    seed_policy()
+    load_scenario(_only_4847_reassign())
+    Engine(SimulatedDirac(), actor="alice", request_key="k1", retries=0).run_cycle([4847], ["reassign"])
+    load_scenario(_only_4847_reassign())  # same state again
+    result = Engine(SimulatedDirac(), actor="alice", request_key="k1", retries=0).run_cycle([4847], ["reassign"])
+    assert result.outcomes[4847].state == "error" and "already carried out" in result.outcomes[4847].message
+    assert ActionLog.objects.filter(kind="reassign").count() == 1
+    assert DuplicateRequest
