@@ -174,8 +174,10 @@ class DiracAdapter:
             service = "WorkloadManagement/JobMonitoring"
         else:  # pragma: no cover
             raise ValueError(kind)
-        kwargs = {"url": self.urls[service]} if service in self.urls else {}
-        client = cls(**kwargs)
+        client = cls()
+        if service in self.urls:
+            # Not every client honours a url= keyword (JobMonitoringClient sets its own).
+            client.setServer(self.urls[service])
         if self.timeout is not None:
             # The constructor's timeout keyword is not used by the explicit client methods.
             client.timeout = self.timeout

@@ -136,13 +136,14 @@ EOF
 # product. With a pyproject, install it editable (with its dependencies); else put the repo on path.
 install_product() {
   local site stamp="$VENV/.product-installed"
+  site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   if [[ -f "$REPO/pyproject.toml" ]]; then
+    rm -f "$site/failover-dashboard-repo.pth"
     if [[ "${1:-}" == force || ! -f "$stamp" || "$REPO/pyproject.toml" -nt "$stamp" ]]; then
       say "installing the product (editable, with its test extra) into $VENV"
       "$PY" -m pip install -q -e "$REPO[test]" && touch "$stamp"
     fi
   else
-    site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
     echo "$REPO" >"$site/failover-dashboard-repo.pth"
     "$PY" -c 'import django' 2>/dev/null || "$PY" -m pip install -q "Django>=5.2,<6"
   fi
