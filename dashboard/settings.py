@@ -88,8 +88,15 @@ for _db in DATABASES.values():
     if _db["ENGINE"].endswith("sqlite3"):
         # WAL lets the web server read while a worker writes; the timeout waits for a writer
         # instead of failing at once with "database is locked".
+        # IMMEDIATE transactions take the write lock when they begin, so concurrent workers wait
+        # for each other (up to the timeout) instead of failing at once when a read inside a
+        # transaction turns into a write.
         _db.setdefault("OPTIONS", {}).update(
-            {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+            {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            }
         )
 DATABASE_ROUTERS = ["failover.simulated.router.SimDiracRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -159,3 +166,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+# A running cycle older than this (or than PollingTime, whichever is longer) is declared stuck.
+FAILOVER_STUCK_SECONDS = env_int("FAILOVER_STUCK_SECONDS", 1800, minimum=10)
+# Fan a cycle out as one task per transformation (a chain per production), or run it as one task.
+FAILOVER_FANOUT = env_bool("FAILOVER_FANOUT", True)

@@ -141,6 +141,7 @@ class Engine:
         retries: int | None = None,
         backoff: float | None = None,
         request_key: str | None = None,
+        lock_owner: str | None = None,
     ):
         self.backend = backend or get_backend()
         self.policy = policy or Policy.current()
@@ -152,7 +153,9 @@ class Engine:
         self.store = store or get_store()
         self.retries = settings.DIRAC_RETRIES if retries is None else retries
         self.backoff = settings.DIRAC_RETRY_BACKOFF if backoff is None else backoff
-        self.owner = locks.new_owner(actor if actor != "system" else "cycle")
+        # A fanned-out task passes an owner derived from its cycle and transformation, so the same
+        # task delivered again after its worker died takes its own lock back at once.
+        self.owner = lock_owner or locks.new_owner(actor if actor != "system" else "cycle")
         self.cycle: Cycle | None = None
         # An operator's form carries a one-time key: the first action it creates takes it, so a
         # second submit of the same form finds it taken and acts no more.
@@ -176,12 +179,32 @@ class Engine:
 
     # -- the cycle ----------------------------------------------------------------------------
     def run_cycle(
-        self, ids: Sequence[int] | None = None, kinds: Iterable[str] = rules.KINDS, *, approving: ActionLog | None = None
+        self,
+        ids: Sequence[int] | None = None,
+        kinds: Iterable[str] = rules.KINDS,
+        *,
+        approving: ActionLog | None = None,
+        cycle: Cycle | None = None,
+        selected_only: bool = False,
+        also_read: Sequence[int] = (),
     ) -> CycleResult:
+        """Run a cycle over ``ids`` (default: the policy's selection).
+
+        With ``cycle``, treat the transformations as part of that existing cycle (one task of a
+        fanned-out cycle) and leave its finishing to the caller. ``selected_only`` skips given
+        ids that the policy no longer selects (a fanned-out task runs after its cycle read them).
+        """
         self.approving = approving
+        self.selected_only = selected_only
+        # Parents a caller knows about, read in the same call as ``ids``.
+        self.also_read = [i for i in also_read if i not in (ids or ())]
+        self.prefetched: dict[int, TransformationInfo] = {}
         calls_before = self.backend.calls.snapshot()
         result = CycleResult(cycle_id=None, dry_run=self.dry_run, started=time.monotonic())
-        if not self.dry_run:
+        if cycle is not None:
+            self.cycle = cycle
+            result.cycle_id = cycle.pk
+        elif not self.dry_run:
             self.cycle = Cycle.objects.create(trigger=self.trigger, backend=self.backend.name)
             result.cycle_id = self.cycle.pk
         try:
@@ -192,7 +215,7 @@ class Engine:
         result.finished = time.monotonic()
         after = self.backend.calls.snapshot()
         result.calls = {k: after[k] - calls_before.get(k, 0) for k in after if after[k] != calls_before.get(k, 0)}
-        if self.cycle is not None:
+        if self.cycle is not None and cycle is None:
             self.cycle.finished = timezone.now()
             self.cycle.state = Cycle.State.FAILED if result.message else Cycle.State.FINISHED
             self.cycle.transformations = len(result.outcomes)
@@ -206,10 +229,23 @@ class Engine:
             self.cycle.save()
         return result
 
+    def _policy_selects(self, t: TransformationInfo) -> bool:
+        p = self.policy
+        return (not p.transformation_statuses or t.status in p.transformation_statuses) and (
+            not p.transformation_types or t.type in p.transformation_types
+        )
+
+    def select(self) -> list[TransformationInfo]:
+        """The transformations the policy selects now (one call)."""
+        self.also_read, self.prefetched = [], {}
+        return self._select(None)
+
     def _select(self, ids: Sequence[int] | None) -> list[TransformationInfo]:
         p = self.policy
         if ids:
-            found = self._read(self.backend.transformations, ids=list(ids))
+            found = self._read(self.backend.transformations, ids=[*ids, *self.also_read])
+            self.prefetched = {t.id: t for t in found if t.id not in ids}
+            found = [t for t in found if t.id in ids]
             missing = set(ids) - {t.id for t in found}
             if missing:
                 raise UnknownTransformation(", ".join(str(i) for i in sorted(missing)))
@@ -222,7 +258,16 @@ class Engine:
 
     def _run(self, result: CycleResult, ids: Sequence[int] | None, kinds: set[str]) -> None:
         selected = self._select(ids)
+        if ids and self.selected_only:
+            keep = []
+            for t in selected:
+                if self._policy_selects(t):
+                    keep.append(t)
+                else:
+                    result.outcomes[t.id] = Outcome(t.id, "skipped", f"now {t.status}: no longer selected")
+            selected = keep
         known: dict[int, TransformationInfo] = {t.id: t for t in selected}
+        known.update({i: t for i, t in self.prefetched.items() if i not in known})
         parent_ids = {rules.parent_of(t) for t in selected} - {None} - known.keys()
         if parent_ids:
             for p in self._read(self.backend.transformations, ids=sorted(parent_ids)):
@@ -338,7 +383,7 @@ class Engine:
                 if action.state == ActionLog.State.DONE and decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                     # The child treated after us must see the status we just wrote.
                     known[t.id] = _with_status(t, decision.status)
-                if action.state in (ActionLog.State.FAILED, ActionLog.State.PENDING):
+                if action.state in (ActionLog.State.FAILED, ActionLog.State.PENDING, ActionLog.State.INTERRUPTED):
                     outcome.state = "error"
                     outcome.message = action.error or "no answer from DIRAC; will be reconciled"
             rows = aggregate_jobs(t_jobs.values())

@@ -195,3 +195,47 @@ class TransformationState(models.Model):
     @property
     def progress(self) -> float:
         return round(100 * self.files_processed / self.files_total, 1) if self.files_total else 0.0
+
+
+class CycleItem(models.Model):
+    """One transformation's part of a fanned-out cycle: queued, then its outcome."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        OK = "ok"
+        SKIPPED = "skipped"
+        ERROR = "error"
+        LOST = "lost"
+
+    cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="items")
+    transformation_id = models.IntegerField()
+    production_id = models.IntegerField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    outcome = models.TextField(blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["cycle", "transformation_id"], name="cycle_item_unique")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"cycle {self.cycle_id} / {self.transformation_id}: {self.state}"
+
+
+class Heartbeat(models.Model):
+    """When a periodic part of the system last showed signs of life (beat's tick, workers)."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    at = models.DateTimeField()
+    detail = models.CharField(max_length=255, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def beat(cls, name: str, detail: str = "") -> None:
+        cls.objects.update_or_create(name=name, defaults={"at": timezone.now(), "detail": detail[:255]})

@@ -1,0 +1,66 @@
+"""Celery tasks: thin wrappers around the engine and the fan-out (failover/cycles.py)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from celery import shared_task
+from django.conf import settings
+from django.db import close_old_connections
+
+from failover import cycles
+from failover.engine import Engine
+from failover.models import Heartbeat
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="failover.tick", ignore_result=True)
+def tick() -> str:
+    """Beat's heartbeat: start a cycle when the policy's PollingTime has passed.
+
+    Beat ticks every FAILOVER_TICK_SECONDS with ``expires`` set, so ticks missed while workers
+    were busy are dropped rather than piled up, and an edited PollingTime applies at once.
+    """
+    close_old_connections()
+    Heartbeat.beat("beat")
+    due, why = cycles.is_due()
+    if not due:
+        return why
+    if settings.FAILOVER_FANOUT:
+        cycle = cycles.start_cycle(trigger="beat")
+        return f"cycle {cycle.pk} started ({why})"
+    run_cycle.delay("beat")
+    return f"single-task cycle queued ({why})"
+
+
+@shared_task(name="failover.run_cycle", ignore_result=True, acks_late=True)
+def run_cycle(trigger: str = "beat") -> str:
+    """The whole cycle in one task: the same engine as ``manage.py failover cycle``."""
+    close_old_connections()
+    result = Engine(trigger=trigger).run_cycle()
+    Heartbeat.beat("cycle", f"cycle {result.cycle_id} finished")
+    return result.summary()
+
+
+@shared_task(name="failover.start_cycle", ignore_result=True)
+def start_cycle(trigger: str = "user") -> int | None:
+    close_old_connections()
+    cycle = cycles.start_cycle(trigger=trigger)
+    return cycle.pk if cycle else None
+
+
+@shared_task(
+    name="failover.treat_transformation",
+    bind=True,
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id: int | None = None) -> str:
+    """One transformation's turn in a fanned-out cycle. Idempotent: see cycles.treat_in_cycle."""
+    close_old_connections()
+    worker = f"{self.request.hostname or socket.gethostname()}"
+    Heartbeat.beat(f"worker:{worker}")
+    return cycles.treat_in_cycle(cycle_id, transformation_id, parent_id, worker=worker)

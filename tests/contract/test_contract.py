@@ -126,9 +126,14 @@ def test_it_changes_status_only_if_still_expected(world):
     assert b.transformations(ids=[world.t(4847)])[0].status == "Flush"
 
 
-def test_it_refuses_writes_to_unknown_transformations(world):
+def test_it_refuses_status_writes_to_unknown_transformations(world):
+    missing = world.missing_transformation()
     with pytest.raises(BackendError):
-        world.backend.set_transformation_status(world.missing_transformation(), "Flush", expected="Active")
+        world.backend.set_transformation_status(missing, "Flush", expected="Active")
+    with pytest.raises(BackendError):
+        world.backend.set_task_status(missing, [1], "Done")
+    # DIRAC finds none of the files of an unknown transformation: nothing written, no error.
+    assert dict(world.backend.set_file_status(missing, [A1], "Unused")) == {}
 
 
 def test_it_counts_its_calls(world):

@@ -29,6 +29,11 @@ class Command(FriendlyCommand):
         imp.add_argument("path")
         imp.add_argument("--name", default="default", help="policy name (default: default)")
         sub.add_parser("policy", help="show the policy in use")
+        status = sub.add_parser("status", help="whether beat, workers, broker, database, DIRAC and OpenSearch answer")
+        status.add_argument("--json", action="store_true")
+        status.add_argument("--no-workers", action="store_true", help="do not ping the workers")
+        start = sub.add_parser("start-cycle", help="start a fanned-out cycle now (needs running workers)")
+        start.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for it to finish")
 
     def handle(self, *args, action: str, **options) -> None:
         getattr(self, "do_" + action.replace("-", "_"))(**options)
@@ -57,6 +62,39 @@ class Command(FriendlyCommand):
             self.stdout.write(f"  {line}")
         for item in imported.ignored:
             self.stdout.write(f"  ignored: {item}")
+
+    def do_status(self, json: bool, no_workers: bool, **_) -> None:
+        from failover.health import as_json, run_checks
+
+        checks = run_checks(workers=not no_workers)
+        if json:
+            self.stdout.write(_json(as_json(checks)))
+        else:
+            for c in checks:
+                self.stdout.write(f"{'ok  ' if c.ok else 'FAIL'} {c.name:<10} {c.detail}")
+        if not all(c.ok for c in checks):
+            raise SystemExit(1)
+
+    def do_start_cycle(self, wait: float, **_) -> None:
+        import time
+
+        from failover.cycles import start_cycle
+        from failover.models import Cycle
+
+        cycle = start_cycle(trigger="cli-fanout")
+        self.stdout.write(f"Cycle {cycle.pk} started: {cycle.transformations} transformations queued")
+        deadline = time.monotonic() + wait
+        while wait and time.monotonic() < deadline:
+            cycle.refresh_from_db()
+            if cycle.state != Cycle.State.RUNNING:
+                break
+            time.sleep(0.2)
+        cycle.refresh_from_db()
+        if wait:
+            took = f" in {(cycle.finished - cycle.started).total_seconds():.2f} s" if cycle.finished else ""
+            self.stdout.write(f"Cycle {cycle.pk} {cycle.state}{took}: {cycle.errors} errors")
+            if cycle.state != Cycle.State.FINISHED:
+                raise SystemExit(1)
 
     def do_policy(self, **_) -> None:
         policy = Policy.current()
