@@ -57,7 +57,8 @@ _TREE = re.compile(r"^[\s│|]*[├└`+\\][─-]+\s*")
 
 def _untree(text: str) -> str:
     """Turn the seed's tree drawing (``├── PollingTime = 600``) into cfg lines."""
-    if "├" not in text and "└" not in text:
+    # Only lines that start with a branch make a drawing: a "└" in a comment of a real cfg does not.
+    if not any(_TREE.match(line) for line in text.splitlines() if "├" in line or "└" in line):
         return text
     lines = []
     for line in text.splitlines():

@@ -7,6 +7,7 @@ uses the same validated form to fill real services.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +37,19 @@ class Scenario:
 
 
 def read_text(text: str, origin: str = "scenario") -> Scenario:
-    """Parse JSON or YAML text (YAML is a superset of JSON) and validate it."""
+    """Parse JSON or YAML text and validate it.
+
+    JSON is tried first: PyYAML reads YAML 1.1, which is not quite a superset of JSON (it
+    rejects tab indentation and reads ``1e4`` as a string).
+    """
     try:
-        data = yaml.safe_load(text) if text.strip() else None
+        data = json.loads(text) if text.strip() else None
+    except ValueError:
+        pass
+    else:
+        return validate(data)
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -69,10 +80,29 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# The simulator's integer columns are 32-bit on PostgreSQL and MySQL, 64-bit on SQLite: a larger
+# number would fail in the database, after validation, with a traceback.
+MAX_INT = 2**31 - 1
+
+
 def _positive_id(item: Mapping, key: str, place: str) -> int:
     value = item.get(key)
     if not _is_int(value) or value <= 0:
         _fail(f"{place}.{key}", f"must be a positive integer, not {value!r}")
+    if value > MAX_INT:
+        _fail(f"{place}.{key}", f"must be at most {MAX_INT}, not {value!r}")
+    return value
+
+
+# DIRAC's column sizes (Type char(32), Status char(32), MinorStatus varchar(128), ...).
+MAX_LENGTH = {"type": 32, "status": 32, "name": 255, "minor_status": 128, "application_status": 255,
+              "site": 64, "lfn": 512}
+
+
+def _fits(value: str, key: str, place: str) -> str:
+    limit = MAX_LENGTH.get(key)
+    if limit and len(value) > limit:
+        _fail(f"{place}.{key}", f"is {len(value)} characters long; DIRAC keeps at most {limit}")
     return value
 
 
@@ -80,7 +110,7 @@ def _status(item: Mapping, key: str, place: str, default: str | None = None) -> 
     value = item.get(key, default)
     if not isinstance(value, str) or not value.strip():
         _fail(f"{place}.{key}", f"must be a non-empty string, not {value!r}")
-    return value
+    return _fits(value, key, place)
 
 
 def _text(item: Mapping, key: str, place: str, default: str) -> str:
@@ -89,7 +119,7 @@ def _text(item: Mapping, key: str, place: str, default: str) -> str:
         return default
     if not isinstance(value, str):
         _fail(f"{place}.{key}", f"must be a string, not {value!r}")
-    return value
+    return _fits(value, key, place)
 
 
 def _list(data: Mapping, key: str) -> list:
@@ -131,7 +161,12 @@ def validate(data: Any) -> Scenario:
         if tid in transformations:
             _fail(f"{place}.id", f"transformation {tid} appears twice")
         group_size = item.get("group_size", 1)
-        if not isinstance(group_size, int | float) or isinstance(group_size, bool) or group_size <= 0:
+        if (
+            not isinstance(group_size, int | float)
+            or isinstance(group_size, bool)
+            or not math.isfinite(group_size)
+            or group_size <= 0
+        ):
             _fail(f"{place}.group_size", f"must be a positive number, not {group_size!r}")
         production = item.get("production")
         if production is not None and (not _is_int(production) or production not in productions):
@@ -202,6 +237,7 @@ def validate(data: Any) -> Scenario:
         lfn = item.get("lfn")
         if not isinstance(lfn, str) or not lfn.strip():
             _fail(f"{place}.lfn", f"must be a non-empty string, not {lfn!r}")
+        _fits(lfn, "lfn", place)
         if (tid, lfn) in files:
             _fail(f"{place}.lfn", f"{lfn} appears twice in transformation {tid}")
         task = item.get("task")
@@ -211,6 +247,8 @@ def validate(data: Any) -> Scenario:
         error_count = item.get("error_count", 0)
         if not _is_int(error_count) or error_count < 0:
             _fail(f"{place}.error_count", f"must be a non-negative integer, not {error_count!r}")
+        if error_count > MAX_INT:
+            _fail(f"{place}.error_count", f"must be at most {MAX_INT}, not {error_count!r}")
         files[(tid, lfn)] = {
             "transformation": tid,
             "lfn": lfn,
@@ -229,11 +267,17 @@ def validate(data: Any) -> Scenario:
 
 
 def _check_no_cycle(transformations: dict[int, dict]) -> None:
+    index = {tid: i for i, tid in enumerate(transformations)}
     for start in transformations:
-        seen = {start}
+        path = [start]
         current = transformations[start]["parent"]
         while current not in (None, -1):
-            if current in seen:
-                _fail(f"transformations (id {start})", "parent links form a cycle")
-            seen.add(current)
+            if current in path:
+                # Name the place where the cycle starts, with the cycle itself.
+                cycle = path[path.index(current):] + [current]
+                _fail(
+                    f"transformations[{index[current]}].parent",
+                    "parent links form a cycle: " + " -> ".join(str(t) for t in cycle),
+                )
+            path.append(current)
             current = transformations[current]["parent"]
