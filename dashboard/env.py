@@ -7,6 +7,7 @@ than silently becoming something else (the classic `DEBUG=flase` that turns out 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 
 from django.core.exceptions import ImproperlyConfigured
@@ -70,10 +71,13 @@ def env_database(name: str, default: str) -> dict:
     import dj_database_url
 
     raw = os.environ.get(name, default)
+    # Never echo a password into logs or terminals.
+    shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", raw)
     try:
         config = dj_database_url.parse(raw, conn_max_age=0)
     except Exception as exc:  # dj-database-url raises several types for bad URLs
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a database URL: {exc}") from None
+        detail = str(exc).replace(raw, shown)
+        raise ImproperlyConfigured(f"{name}={shown!r} is not a database URL: {detail}") from None
     if not config.get("ENGINE"):
-        raise ImproperlyConfigured(f"{name}={raw!r} names no known database engine")
+        raise ImproperlyConfigured(f"{name}={shown!r} names no known database engine")
     return config

@@ -150,6 +150,16 @@ def decide_complete(
     if t.type in TYPES_WITHOUT_INPUT or t.type not in policy.complete_types or t.status == COMPLETED:
         return None, None
     if not counts.processed:
+        unused_or_running = counts.get(UNUSED) + counts.get(ASSIGNED)
+        stuck = counts.total - counts.get("Processed") - unused_or_running
+        if counts.total and stuck and not unused_or_running:
+            # Every file is either Processed or in a status nothing will move on (MaxReset,
+            # Problematic, MissingInFC, ...): the agent waits for ever without a word (5.13).
+            others = ", ".join(
+                f"{n} {status}" for status, n in sorted(counts.by_status.items())
+                if status != "Processed" and "-" not in status and n
+            )
+            return None, f"cannot complete: {others} (not Processed; a person must decide)"
         return None, None
     if parent is not None and not parent_done(parent):
         return None, f"all files Processed; waiting for {parent.id} to complete"
@@ -180,14 +190,16 @@ def decide_flush(
     unused = counts.get(UNUSED)
     if unused == 0:
         return None, None
-    if parent is not None and parent.status not in FINAL_TRANSFORMATION_STATUSES:
-        return None, f"{unused} Unused files; waiting for {parent.id} to complete before flushing"
     if unused < t.group_size:
         reason = f"{unused} Unused files, fewer than the group size {fmt_size(t.group_size)}"
     elif tasks and all(task.status in FINAL_TASK_STATUSES for task in tasks):
         reason = f"{unused} Unused files and all {len(tasks)} tasks are final"
     else:
         return None, None
+    # A parent still running may feed more files: a flush now would make a small task early.
+    # (An MCSimulation parent keeps producing, so its children wait until someone completes it.)
+    if parent is not None and parent.status not in FINAL_TRANSFORMATION_STATUSES:
+        return None, f"{unused} Unused files; waiting for {parent.id} to complete before flushing"
     if flush_count >= policy.max_flush:
         return None, f"flush limit reached ({flush_count} of {policy.max_flush}) with {unused} Unused files"
     return Decision(FLUSH_ACTION, t.id, reason, status=FLUSH, expected=t.status), None

@@ -20,6 +20,7 @@ def get_backend(name: str | None = None, **options) -> DiracBackend:
     if name == "dirac":
         from failover.backends.dirac import DiracAdapter
 
+        options.setdefault("timeout", settings.DIRAC_TIMEOUT)
         return DiracAdapter(**options)
     from failover.errors import ConfigurationError
 

@@ -31,6 +31,13 @@ def load(scenario: Scenario) -> None:
 
 
 def dump() -> Scenario:
+    # Sorted in Python, not by the database: PostgreSQL's locale collation orders LFNs otherwise.
+    scenario = _read_all()
+    scenario.files.sort(key=lambda f: (f["transformation"], f["lfn"]))
+    return scenario
+
+
+def _read_all() -> Scenario:
     return Scenario(
         productions=list(SimProduction.objects.order_by("id").values("id", "name", "status")),
         transformations=[
