@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast migrate bench clean
+.PHONY: install system-deps run test test-dirac migrate bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+system-deps:
+	scripts/system-deps.sh
+
 migrate: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) migrate --database simdirac --noinput
@@ -22,8 +25,15 @@ migrate: install
 run: install
 	$(PY) -m dashboard.run
 
-test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Everything but the DIRAC-marked tests runs in the product's environment; those run in DIRAC's
+# own environment when tests/dirac/services.sh has started real DIRAC services.
+test: install system-deps
+	$(PY) -m pytest -m "not dirac" $(PYTEST_ARGS)
+	scripts/test-dirac.sh
+
+test-dirac:
+	tests/dirac/services.sh start
+	scripts/test-dirac.sh
 
 bench: install
 	$(PY) -m benchmarks $(BENCH_ARGS)
