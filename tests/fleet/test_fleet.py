@@ -67,11 +67,23 @@ def redis_url():
     proc.wait(timeout=10)
 
 
+_redis_db = iter(range(1, 10_000))
+
+
+def fresh_redis(base_url: str) -> str:
+    """A Redis database of its own for each fleet, emptied first: no message of an earlier test."""
+    import redis
+
+    url = f"{base_url.rsplit('/', 1)[0]}/{next(_redis_db) % 16}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
 @pytest.fixture(params=["filesystem", "redis"])
-def broker(request, tmp_path):
+def broker(request):
     if request.param == "filesystem":
         return "filesystem://"
-    return request.getfixturevalue("redis_url").replace("/0", f"/{abs(hash(str(tmp_path))) % 15 + 1}")
+    return fresh_redis(request.getfixturevalue("redis_url"))
 
 
 @pytest.fixture
@@ -106,8 +118,6 @@ def test_two_workers_racing_act_once_per_transformation(fleet):
     fleet.start_worker("w1", concurrency=2)
     fleet.start_worker("w2", concurrency=2)
     # Two cycles started at once: their tasks race for the same transformations.
-    first = subprocess.Popen(["sleep", "0"])
-    first.wait()
     for _ in range(2):
         fleet.manage("failover", "start-cycle")
     fleet.wait_for(lambda: fleet.query("select count(*) from failover_cycle where state='running'")[0][0] == 0
@@ -130,7 +140,7 @@ def _quiesce(f: Fleet, cycles: int) -> None:
 
 def test_a_worker_killed_mid_transformation_changes_nothing_in_the_end(tmp_path, broker):
     scenario = productions(3)
-    reference = Fleet(tmp_path / "ref", broker_url=broker.replace("/1", "/14") if broker.startswith("redis") else broker,
+    reference = Fleet(tmp_path / "ref", broker_url=fresh_redis(broker) if broker.startswith("redis") else broker,
                       FAILOVER_STUCK_SECONDS=10, FAILOVER_LOCK_SECONDS=10)
     disturbed = Fleet(tmp_path / "kill", broker_url=broker, SIMDIRAC_LATENCY_MS=150,
                       FAILOVER_STUCK_SECONDS=10, FAILOVER_LOCK_SECONDS=10)
