@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
@@ -23,3 +24,16 @@ def _schedule(sender: Celery, **kwargs) -> None:
     tick = settings.FAILOVER_TICK_SECONDS
     sender.add_periodic_task(tick, sender.signature("failover.tick"), name="failover tick",
                              expires=tick)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _fresh_database_connections(task=None, **kwargs) -> None:
+    # A worker lives for days: drop connections that broke or outlived CONN_MAX_AGE around each
+    # task, as Django does around each request. Not for eager tasks, which run inside the
+    # caller's transaction.
+    if task is not None and task.request.is_eager:
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

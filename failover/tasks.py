@@ -7,7 +7,6 @@ import socket
 
 from celery import shared_task
 from django.conf import settings
-from django.db import close_old_connections
 
 from failover import cycles
 from failover.engine import Engine
@@ -23,7 +22,6 @@ def tick() -> str:
     Beat ticks every FAILOVER_TICK_SECONDS with ``expires`` set, so ticks missed while workers
     were busy are dropped rather than piled up, and an edited PollingTime applies at once.
     """
-    close_old_connections()
     Heartbeat.beat("beat")
     due, why = cycles.is_due()
     if not due:
@@ -38,7 +36,6 @@ def tick() -> str:
 @shared_task(name="failover.run_cycle", ignore_result=True, acks_late=True)
 def run_cycle(trigger: str = "beat") -> str:
     """The whole cycle in one task: the same engine as ``manage.py failover cycle``."""
-    close_old_connections()
     result = Engine(trigger=trigger).run_cycle()
     Heartbeat.beat("cycle", f"cycle {result.cycle_id} finished")
     return result.summary()
@@ -46,7 +43,6 @@ def run_cycle(trigger: str = "beat") -> str:
 
 @shared_task(name="failover.start_cycle", ignore_result=True)
 def start_cycle(trigger: str = "user") -> int | None:
-    close_old_connections()
     cycle = cycles.start_cycle(trigger=trigger)
     return cycle.pk if cycle else None
 
@@ -60,7 +56,6 @@ def start_cycle(trigger: str = "user") -> int | None:
 )
 def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id: int | None = None) -> str:
     """One transformation's turn in a fanned-out cycle. Idempotent: see cycles.treat_in_cycle."""
-    close_old_connections()
     worker = f"{self.request.hostname or socket.gethostname()}"
     Heartbeat.beat(f"worker:{worker}")
     return cycles.treat_in_cycle(cycle_id, transformation_id, parent_id, worker=worker)
