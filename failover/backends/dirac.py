@@ -14,6 +14,8 @@ own set. The parent links are cached once per process: a production's links neve
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -67,11 +69,30 @@ def initialise_dirac(**kwargs: Any) -> None:
                 retriable=False,
             ) from exc
         kwargs.setdefault("require_auth", False)
+        if not kwargs.get("host_credentials"):
+            # Without a proxy DIRAC fails later with "URL for service ... not found", which
+            # sends people looking in the wrong place: say what is missing.
+            path = proxy_path()
+            if not os.path.isfile(path):
+                raise BackendError(
+                    f"no proxy at {path}: create one with dirac-proxy-init -g <group with "
+                    "ProductionManagement> or set X509_USER_PROXY",
+                    call="initialize",
+                    retriable=False,
+                )
         try:
             DIRAC.initialize(**kwargs)
         except Exception as exc:  # DIRACInitError and whatever the CS sync raises
             raise _classify(str(exc) or type(exc).__name__, "initialize") from exc
         _initialised = True
+
+
+def proxy_path() -> str:
+    """Where DIRAC looks for the X.509 proxy: GRID_PROXY_FILE, X509_USER_PROXY, or the default."""
+    for var in ("GRID_PROXY_FILE", "X509_USER_PROXY"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return os.path.join(tempfile.gettempdir(), f"x509up_u{os.getuid()}")
 
 
 def _classify(message: str, call: str) -> BackendError:

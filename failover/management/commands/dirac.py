@@ -134,11 +134,9 @@ class _Checker:
     # -- credentials -----------------------------------------------------------------------------
     @staticmethod
     def _proxy_file() -> str | None:
-        for var in ("GRID_PROXY_FILE", "X509_USER_PROXY"):
-            if os.environ.get(var):
-                return os.environ[var]
-        default = f"/tmp/x509up_u{os.getuid()}"
-        return default
+        from failover.backends.dirac import proxy_path
+
+        return proxy_path()
 
     def _proxy(self, path: str | None) -> bool:
         if not path or not Path(path).is_file():
