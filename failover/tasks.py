@@ -59,3 +59,10 @@ def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id:
     worker = f"{self.request.hostname or socket.gethostname()}"
     Heartbeat.beat(f"worker:{worker}")
     return cycles.treat_in_cycle(cycle_id, transformation_id, parent_id, worker=worker)
+
+
+@shared_task(name="failover.prune", ignore_result=True)
+def prune() -> str:
+    from failover.maintenance import prune as prune_old
+
+    return str(prune_old(settings.FAILOVER_KEEP_DAYS))

@@ -97,3 +97,18 @@ def test_import_config_then_policy_shows_it(tmp_path):
     run("failover", "import-config", str(cfg))
     out = run("failover", "policy")
     assert "Flush: Merging" in out and "MaxReassign: 4" in out
+
+
+def test_prune_drops_old_cycles_and_aggregates_but_keeps_the_audit_log(chain, time_machine):
+    time_machine.move_to("2026-01-01 10:00:00Z", tick=False)
+    run("failover", "cycle")
+    old_cycle = Cycle.objects.get()
+    time_machine.move_to("2026-11-25 10:00:00Z", tick=False)
+    load_scenario(chain_scenario())
+    run("failover", "cycle")
+    out = run("failover", "prune", "--keep-days", "30")
+    assert "removed 1 cycles, 3 stored snapshots" in out
+    assert not Cycle.objects.filter(pk=old_cycle.pk).exists()
+    assert Cycle.objects.count() == 1
+    assert ActionLog.objects.filter(created__year=2026, created__month=1).exists()
+    assert json.loads(run("report", "4847", "--stored", "--format", "json"))["total"] == 3

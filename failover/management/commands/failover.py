@@ -32,6 +32,8 @@ class Command(FriendlyCommand):
         status = sub.add_parser("status", help="whether beat, workers, broker, database, DIRAC and OpenSearch answer")
         status.add_argument("--json", action="store_true")
         status.add_argument("--no-workers", action="store_true", help="do not ping the workers")
+        prune = sub.add_parser("prune", help="remove cycles and stored aggregates older than some days")
+        prune.add_argument("--keep-days", type=int, default=None, help="default: FAILOVER_KEEP_DAYS")
         start = sub.add_parser("start-cycle", help="start a fanned-out cycle now (needs running workers)")
         start.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for it to finish")
 
@@ -95,6 +97,17 @@ class Command(FriendlyCommand):
             self.stdout.write(f"Cycle {cycle.pk} {cycle.state}{took}: {cycle.errors} errors")
             if cycle.state != Cycle.State.FINISHED:
                 raise SystemExit(1)
+
+    def do_prune(self, keep_days, **_) -> None:
+        from django.conf import settings
+
+        from failover.errors import ConfigurationError
+        from failover.maintenance import prune
+
+        days = settings.FAILOVER_KEEP_DAYS if keep_days is None else keep_days
+        if days < 1:
+            raise ConfigurationError("--keep-days must be at least 1")
+        self.stdout.write(f"Kept the last {days} days: {prune(days)}")
 
     def do_policy(self, **_) -> None:
         policy = Policy.current()
