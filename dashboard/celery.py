@@ -24,6 +24,14 @@ def _schedule(sender: Celery, **kwargs) -> None:
     tick = settings.FAILOVER_TICK_SECONDS
     sender.add_periodic_task(tick, sender.signature("failover.tick"), name="failover tick",
                              expires=tick)
+    sender.add_periodic_task(24 * 3600, sender.signature("failover.prune"), name="failover prune",
+                             expires=3600)
+    if settings.OPENSEARCH_URL:
+        # Documents that could not be sent right after their commit (OpenSearch down), and
+        # action-log entries, leave the database outbox here.
+        sender.add_periodic_task(60.0, sender.signature("reports.drain_outbox"), name="opensearch outbox",
+                                 expires=60.0)
+    sender.add_periodic_task(60.0, sender.signature("digests.send_due"), name="digests", expires=60.0)
 
 
 @task_prerun.connect

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 from dashboard.env import (
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "failover",
     "failover.simulated",
     "reports",
+    "reports.digests",
     "dashboard",
 ]
 
@@ -141,7 +143,51 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 FAILOVER_TICK_SECONDS = env_float("FAILOVER_TICK_SECONDS", 10.0, minimum=0.5)
 
 # -- aggregates --------------------------------------------------------------------------------
+# OpenSearch (optional): with OPENSEARCH_URL set, aggregates and action-log entries also go to
+# OpenSearch (through the database outbox) and the report and plots read from it.
 OPENSEARCH_URL = env_str("OPENSEARCH_URL", "")
+OPENSEARCH_USER = env_str("OPENSEARCH_USER", "")
+OPENSEARCH_PASSWORD = env_str("OPENSEARCH_PASSWORD", "")
+# A CA bundle (PEM) to verify the server's certificate; empty: the system's trust store.
+OPENSEARCH_CA_CERTS = env_str("OPENSEARCH_CA_CERTS", "")
+# Our index names start with this: <prefix>-wmshistory-YYYY-MM-DD, <prefix>-snapshots-..., <prefix>-actions-...
+OPENSEARCH_INDEX_PREFIX = env_str("OPENSEARCH_INDEX_PREFIX", "failover")
+# Seconds per request; a bulk request that times out is retried this many times.
+OPENSEARCH_TIMEOUT = env_float("OPENSEARCH_TIMEOUT", 10.0, minimum=0.1)
+OPENSEARCH_RETRIES = env_int("OPENSEARCH_RETRIES", 3, minimum=0)
+# Send each transformation's documents right after its commit (one small bulk request each); off:
+# only the reports.drain_outbox task and `manage.py opensearch flush-outbox` send, in big batches.
+OPENSEARCH_SEND_ON_COMMIT = env_bool("OPENSEARCH_SEND_ON_COMMIT", True)
+# Read-only, optional: an installation's DIRAC WMSHistory indices (e.g. "wmshistory_index-*"); latest()
+# and series() then read them instead of ours. Writes still go to our indices.
+OPENSEARCH_WMSHISTORY_SOURCE = env_str("OPENSEARCH_WMSHISTORY_SOURCE", "")
+
+# -- e-mail ------------------------------------------------------------------------------------
+# Optional. With EMAIL_HOST empty no digest is sent and nothing fails: subscriptions are kept, the
+# worker logs it once and /health/ says "not configured".
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)  # STARTTLS on a plain connection (usually port 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # TLS from the first byte (usually port 465)
+EMAIL_PORT = env_int("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+# Seconds before a silent mail server counts as a failure (retried), so a worker never hangs.
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 30.0, minimum=1)
+# The sender of every digest (the agent's MailFrom default); an imported MailFrom is not used.
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@ctao.dirac")
+_email_errors = [
+    message
+    for wrong, message in (
+        (EMAIL_USE_TLS and EMAIL_USE_SSL, "EMAIL_USE_TLS and EMAIL_USE_SSL are both true: choose one"),
+        (EMAIL_PORT > 65535, f"EMAIL_PORT={EMAIL_PORT} is not a port (1 to 65535)"),
+        ("@" not in DEFAULT_FROM_EMAIL, f"DEFAULT_FROM_EMAIL={DEFAULT_FROM_EMAIL!r} is not an e-mail address"),
+    )
+    if wrong
+]
+if _email_errors:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("; ".join(_email_errors))
 
 # -- web ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -150,7 +196,12 @@ USE_I18N = False
 USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
+# plotly.js for the charts comes from the installed plotly package, served locally by whitenoise at
+# /static/plotly/plotly.min.js (never a CDN); finders let whitenoise serve it without collectstatic.
+_PLOTLY_DIR = Path(find_spec("plotly").submodule_search_locations[0])
+STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", _PLOTLY_DIR / "package_data")]
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -165,8 +216,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # opensearch-py logs every request, and each failure with a traceback; the store logs one
+    # line per outage itself.
+    "loggers": {"opensearch": {"level": "ERROR"}},
 }
 # A running cycle older than this (or than PollingTime, whichever is longer) is declared stuck.
 FAILOVER_STUCK_SECONDS = env_int("FAILOVER_STUCK_SECONDS", 1800, minimum=10)
+# Cycles and stored aggregates older than this are removed daily (the action log is kept).
+FAILOVER_KEEP_DAYS = env_int("FAILOVER_KEEP_DAYS", 90, minimum=1)
 # Fan a cycle out as one task per transformation (a chain per production), or run it as one task.
 FAILOVER_FANOUT = env_bool("FAILOVER_FANOUT", True)

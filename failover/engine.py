@@ -50,6 +50,7 @@ from failover.errors import (
     UnknownTransformation,
 )
 from failover.models import ActionLog, Cycle, Policy, ReassignCounter, TransformationState
+from failover.signals import action_finished
 from reports.aggregation import aggregate_jobs
 from reports.stores import AggregateStore, SnapshotMeta, get_store
 
@@ -511,10 +512,12 @@ class Engine:
         if proposal.state == ActionLog.State.PROPOSED:
             outcome = result.outcomes.get(proposal.transformation_id)
             why = outcome.message if outcome and outcome.message else "its preconditions no longer hold"
-            ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
-                state=ActionLog.State.STALE, outcome=f"not carried out: {why}", finished=timezone.now(),
-                user=self.user,
-            )
+            with transaction.atomic():
+                if ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
+                    state=ActionLog.State.STALE, outcome=f"not carried out: {why}", finished=timezone.now(),
+                    user=self.user,
+                ):
+                    action_finished.send(sender=ActionLog, action_id=proposal.pk)
             proposal.refresh_from_db()
         return proposal
 
@@ -561,6 +564,8 @@ class Engine:
             updated = ActionLog.objects.filter(pk=action.pk, state=ActionLog.State.PENDING).update(
                 state=state, outcome=outcome, error=error, finished=timezone.now()
             )
+            if updated:
+                action_finished.send(sender=ActionLog, action_id=action.pk)
             if updated and flush and state == ActionLog.State.DONE:
                 TransformationState.objects.filter(transformation_id=action.transformation_id).update(
                     flush_count=F("flush_count") + 1
@@ -588,6 +593,7 @@ class Engine:
             )
             if updated:
                 bump_counters(action.transformation_id, moved)
+                action_finished.send(sender=ActionLog, action_id=action.pk)
                 TransformationState.objects.filter(transformation_id=action.transformation_id).update(
                     last_action=f"Reassign failed: {len(moved)} files set Unused", last_action_at=timezone.now()
                 )
@@ -631,6 +637,7 @@ class Engine:
                     )
                     if updated:
                         bump_counters(tid, moved)
+                        action_finished.send(sender=ActionLog, action_id=action.pk)
         except FailoverError as exc:
             log.warning("action %s stays pending: %s", action.pk, exc)
 

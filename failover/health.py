@@ -95,13 +95,16 @@ def check_opensearch() -> Check | None:
     if not getattr(settings, "OPENSEARCH_URL", ""):
         return None
     try:
-        from reports.opensearch_store import OpenSearchAggregateStore
+        from reports.outbox import health
 
-        store = OpenSearchAggregateStore.from_settings()
-        ok, detail = store.ping()
-        return Check("opensearch", ok, detail)
+        state = health()
     except Exception as exc:
         return Check("opensearch", False, f"{exc.__class__.__name__}: {exc}")
+    detail = state["detail"]
+    waiting = state.get("waiting") or 0
+    if waiting:
+        detail += f"; {waiting} documents waiting in the outbox"
+    return Check("opensearch", state["ok"], detail)
 
 
 def check_last_cycle() -> Check:

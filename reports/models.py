@@ -8,6 +8,7 @@ production costs one small row per transformation and cycle.
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class AggregateSet(models.Model):
@@ -48,3 +49,47 @@ class Snapshot(models.Model):
             models.UniqueConstraint(fields=["cycle_id", "transformation_id"], name="snapshot_unique")
         ]
         indexes = [models.Index(fields=["transformation_id", "-timestamp"])]
+
+
+class Outbox(models.Model):
+    """A document on its way to OpenSearch.
+
+    Written in the caller's transaction (a cycle's aggregates, a finished action), sent by
+    ``reports.outbox.drain`` and deleted only once OpenSearch has accepted it, so nothing is lost
+    while OpenSearch is down. Document ids are deterministic and ``version`` is sent as an
+    external version: a re-send overwrites the same document and an older write never overwrites
+    a newer one, whatever order two workers send them in.
+    """
+
+    class Kind(models.TextChoices):
+        ROW = "row", "Aggregate row"
+        SNAPSHOT = "snapshot", "Snapshot manifest"
+        ACTION = "action", "Action-log entry"
+
+    created = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    index = models.CharField(max_length=255)
+    doc_id = models.CharField(max_length=255)
+    version = models.BigIntegerField()
+    document = models.JSONField()
+    # "<cycle>-<transformation>" for aggregate documents: a second write of the same snapshot
+    # (a retried task) replaces the first one's rows that are still waiting.
+    snapshot = models.CharField(max_length=64, blank=True, db_index=True)
+    # A snapshot manifest that replaced waiting rows of an earlier write: after sending, delete the
+    # earlier write's documents that may already be in OpenSearch.
+    prune = models.BooleanField(default=False)
+    # A drainer's claim (a lease until ``available_at``), or after a refused document, the backoff.
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
+    available_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "outbox"
+        indexes = [
+            models.Index(fields=["available_at", "id"], name="outbox_available"),
+            models.Index(fields=["kind", "doc_id"], name="outbox_doc"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.index}/{self.doc_id}"

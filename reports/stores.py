@@ -13,7 +13,12 @@ from typing import Protocol
 
 from django.db import IntegrityError, transaction
 
+from failover.errors import FailoverError
 from reports.aggregation import AggregateRow
+
+
+class AggregateStoreError(FailoverError):
+    """The aggregate store (OpenSearch) cannot be read; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,10 @@ class SqlAggregateStore:
             Snapshot.objects.filter(transformation_id=transformation_id).order_by("-timestamp")[:limit]
         )[::-1]
         rows_by_set: dict[int, list[AggregateRow]] = {}
-        for r in AggregateRowModel.objects.filter(aggregate_set_id__in={s.aggregate_set_id for s in snaps}):
+        # The same row order as latest() and at_cycle(), on any database.
+        for r in AggregateRowModel.objects.filter(aggregate_set_id__in={s.aggregate_set_id for s in snaps}).order_by(
+            "first_job", "id"
+        ):
             rows_by_set.setdefault(r.aggregate_set_id, []).append(
                 AggregateRow(r.status, r.minor_status, r.application_status, r.site, r.count, r.first_job)
             )
