@@ -137,6 +137,9 @@ def run_checks(*, workers: bool = True) -> list[Check]:
     if workers:
         checks.append(check_workers())
     checks += [check_beat(), check_dirac(), check_last_cycle()]
+    from reports.digests.health import check_mail
+
+    checks.append(check_mail())
     opensearch = check_opensearch()
     if opensearch is not None:
         checks.append(opensearch)

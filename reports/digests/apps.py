@@ -6,3 +6,11 @@ class DigestsConfig(AppConfig):
     label = "digests"
     verbose_name = "E-mail digests"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_save
+
+        from failover.models import Policy
+        from reports.digests.mailto import on_policy_saved
+
+        post_save.connect(on_policy_saved, sender=Policy, dispatch_uid="digests.import_mailto")

@@ -1,0 +1,68 @@
+"""The mail part of the health page: configured or not, failed digests, stuck sends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from failover.health import Check
+from reports.digests import sending
+from reports.digests.models import DigestRecord, Subscription
+
+
+def _age(at) -> str:
+    seconds = int((timezone.now() - at).total_seconds())
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+def check_mail() -> Check:
+    """Never raises. Mail is optional: not configured is healthy, and says so."""
+    try:
+        return _check_mail()
+    except Exception as exc:
+        return Check("mail", False, f"could not check the digests: {exc.__class__.__name__}: {exc}")
+
+
+def _check_mail() -> Check:
+    active = Subscription.objects.filter(active=True).count()
+    if not sending.mail_configured():
+        return Check("mail", True, f"not configured (EMAIL_HOST is empty): digests are not sent; "
+                                   f"{active} active subscription{'s' if active != 1 else ''} wait")
+    now = timezone.now()
+    later_sent = DigestRecord.objects.filter(
+        recipient=OuterRef("recipient"), state=DigestRecord.State.SENT, created__gt=OuterRef("created")
+    )
+    # A failure counts until a later digest reached the same recipient, for a week at most.
+    failed = (
+        DigestRecord.objects.filter(state=DigestRecord.State.FAILED, created__gte=now - timedelta(days=7))
+        .exclude(Exists(later_sent)).order_by("-created")
+    )
+    stuck = DigestRecord.objects.filter(state=DigestRecord.State.SENDING, claimed__lt=now - sending.STUCK_AFTER)
+    retrying = DigestRecord.objects.filter(state=DigestRecord.State.RETRYING).count()
+    last = DigestRecord.objects.filter(state=DigestRecord.State.SENT).order_by("-sent").first()
+    parts = [f"{settings.EMAIL_HOST or settings.EMAIL_BACKEND.rsplit('.', 2)[-2]}"
+             + (f":{settings.EMAIL_PORT}" if settings.EMAIL_HOST else "")]
+    ok = True
+    n_failed = failed.count()
+    if n_failed:
+        ok = False
+        first = failed.first()
+        parts.append(f"{n_failed} digest{'s' if n_failed != 1 else ''} failed after retries "
+                     f"(last to {first.email} {_age(first.created)}: {first.last_error[:200]})")
+    n_stuck = stuck.count()
+    if n_stuck:
+        ok = False
+        parts.append(f"{n_stuck} digest{'s' if n_stuck != 1 else ''} stuck while sending (a worker died "
+                     "mid-send; not sent again, to avoid duplicates)")
+    if retrying:
+        parts.append(f"{retrying} being retried")
+    parts.append(f"last sent {_age(last.sent)} to {last.email}" if last and last.sent else "none sent yet")
+    parts.append(f"{active} active subscription{'s' if active != 1 else ''}")
+    return Check("mail", ok, "; ".join(parts))
