@@ -360,6 +360,22 @@ class Engine:
                 policy=self.rules_policy,
                 kinds=kinds,
             )
+            synced = rules.apply_task_updates(tasks, rules.task_updates(tasks, t_jobs))
+            for decision in plan.decisions:
+                if decision.kind == rules.REASSIGN:
+                    # Which job failed where: the retry history the pages show.
+                    by_task = {task.task: task for task in synced}
+                    decision.context["jobs"] = {
+                        str(k): _job_context(by_task.get(k), t_jobs) for k in decision.tasks
+                    }
+            stuck = rules.assigned_to_done_tasks(assigned, synced)
+            if stuck:
+                plan.blockers.append(f"{stuck} Assigned files belong to tasks whose job is final (Done)")
+            no_job = rules.tasks_without_job(tasks)
+            previous_no_job = state.tasks_without_job if state else 0
+            if no_job and previous_no_job:
+                # New tasks have no job for a moment; only a second cycle in a row is news.
+                plan.blockers.append(f"{min(no_job, previous_no_job)} tasks have no job for two cycles or more")
             outcome.decisions = plan.decisions
             outcome.blockers = plan.blockers
             outcome.at_cap = plan.at_cap
@@ -396,6 +412,7 @@ class Engine:
                     rows,
                 )
             mirror = self._mirror(known.get(t.id, t), t_counts, rows, plan, state)
+            mirror["tasks_without_job"] = no_job
         except FailoverError as exc:
             outcome.state = "error"
             outcome.message = str(exc)
@@ -431,6 +448,12 @@ class Engine:
             "failed_share": round(100 * failed / total, 1) if total else 0.0,
             "attention": plan.blockers,
             "last_seen": timezone.now(),
+            # Consecutive cycles in which neither file nor job counts moved.
+            "unchanged_cycles": (
+                state.unchanged_cycles + 1
+                if state and state.last_seen and state.files == counts.by_status and state.jobs == dict(jobs_by_status)
+                else 0
+            ),
             "reassigned_files": ReassignCounter.objects.filter(transformation_id=t.id).count(),
         }
         if self.cycle is not None:
@@ -676,6 +699,13 @@ def topological(transformations: Sequence[TransformationInfo]) -> list[Transform
         return depth[t.id]
 
     return sorted(transformations, key=lambda t: (level(t), t.id))
+
+
+def _job_context(task: TaskInfo | None, jobs: dict[int, JobInfo]) -> dict:
+    job = jobs.get(task.job) if task else None
+    if task is None or job is None:
+        return {"job": task.job if task else 0, "status": task.status if task else "", "site": "", "minor_status": ""}
+    return {"job": job.id, "status": job.status, "site": job.site, "minor_status": job.minor_status}
 
 
 def _with_status(t: TransformationInfo, status: str) -> TransformationInfo:

@@ -179,6 +179,8 @@ class TransformationState(models.Model):
     flush_count = models.PositiveIntegerField(default=0)
     reassigned_files = models.IntegerField(default=0)
     attention = models.JSONField(default=list, blank=True)
+    tasks_without_job = models.IntegerField(default=0)
+    unchanged_cycles = models.IntegerField(default=0, db_index=True)
     last_action = models.CharField(max_length=255, blank=True)
     last_action_at = models.DateTimeField(null=True, blank=True)
     last_cycle = models.ForeignKey(Cycle, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -35,6 +35,7 @@ COMPLETE = "complete"
 FLUSH_ACTION = "flush"
 REASSIGN = "reassign"
 KINDS = (SYNC, COMPLETE, FLUSH_ACTION, REASSIGN)
+DONE_TASK_STATUSES = frozenset({"Done", "Completed"})
 # DIRAC's own task monitor maps a job that vanished from the Job DB to Failed (reference 1.3).
 MISSING_JOB_STATUS = "Failed"
 
@@ -69,6 +70,8 @@ class Decision:
     # flush/complete: the status to write and the one it must still be (compare-and-set).
     status: str = ""
     expected: str = ""
+    # What the engine knew when deciding, kept in the action log (e.g. the failed jobs and sites).
+    context: dict = field(default_factory=dict)
 
     @property
     def lfns(self) -> list[str]:
@@ -83,6 +86,7 @@ class Decision:
         else:
             data["status"] = self.status
             data["expected"] = self.expected
+        data.update(self.context)
         return data
 
 
@@ -300,10 +304,22 @@ def plan_transformation(
 def needs_assigned_files(t: TransformationInfo, tasks: Sequence[TaskInfo], jobs: Mapping[int, JobInfo],
                          policy: RulesPolicy) -> bool:
     """Whether the reassign rule will look at this transformation's Assigned files."""
-    if t.type not in policy.reassign_types:
-        return False
     synced = apply_task_updates(tasks, task_updates(tasks, jobs))
-    return any(task.status in FAILED_TASK_STATUSES for task in synced)
+    if t.type in policy.reassign_types and any(task.status in FAILED_TASK_STATUSES for task in synced):
+        return True
+    # Also for the attention item "Assigned files of tasks whose job is final".
+    return any(task.status in DONE_TASK_STATUSES for task in synced)
+
+
+def assigned_to_done_tasks(assigned_files: Iterable[FileInfo], tasks: Sequence[TaskInfo]) -> int:
+    """Files still Assigned to a task whose job ended well: the job's own last step should have
+    set them Processed (its report to DIRAC was lost, or a failover request is pending)."""
+    done = {task.task for task in tasks if task.status in DONE_TASK_STATUSES}
+    return sum(1 for f in assigned_files if f.status == ASSIGNED and f.task in done)
+
+
+def tasks_without_job(tasks: Iterable[TaskInfo]) -> int:
+    return sum(1 for task in tasks if task.job == NO_JOB)
 
 
 def parent_view(t: TransformationInfo | None, counts: FileCounts | None) -> ParentView | None:

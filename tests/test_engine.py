@@ -294,3 +294,33 @@ def test_a_repeated_request_key_acts_once():
     assert result.outcomes[4847].state == "error" and "already carried out" in result.outcomes[4847].message
     assert ActionLog.objects.filter(kind="reassign").count() == 1
     assert DuplicateRequest
+
+
+def test_the_reassign_action_keeps_which_job_failed_where():
+    seed_policy()
+    load_scenario(_only_4847_reassign())
+    run()
+    details = ActionLog.objects.get(kind="reassign").details
+    assert details["jobs"] == {
+        "1": {"job": 101, "status": "Failed", "site": "LCG.GRIF.fr", "minor_status": "Maximum of reschedulings reached"},
+        "2": {"job": 102, "status": "Killed", "site": "LCG.GRIF.fr", "minor_status": "Received Kill signal"},
+    }
+
+
+def test_attention_names_stuck_files_and_tasks_without_job_for_two_cycles():
+    seed_policy()
+    data = _only_4847_reassign()
+    data["files"].append({"transformation": 4847, "lfn": "/p/d2.h5", "status": "Assigned", "task": 3})
+    data["tasks"].append({"transformation": 4847, "task": 4, "job": 0, "status": "Created"})
+    load_scenario(data)
+    run()
+    first = TransformationState.objects.get(pk=4847)
+    assert "1 Assigned files belong to tasks whose job is final (Done)" in first.attention
+    assert not any("no job" in a for a in first.attention) and first.tasks_without_job == 1
+    run()
+    second = TransformationState.objects.get(pk=4847)
+    assert "1 tasks have no job for two cycles or more" in second.attention
+    # Cycle 2 read the files after cycle 1's reassign: they moved. Cycle 3 sees the same again.
+    assert second.unchanged_cycles == 0
+    run()
+    assert TransformationState.objects.get(pk=4847).unchanged_cycles == 1

@@ -694,7 +694,9 @@ def test_it_plans_the_seed_chain_parents_first():
         ([task(1, 11, "Killed")], jobs(job(11, "Killed")), "Merging", True),
         ([task(1, 11, "Running")], {}, "Merging", True),  # job vanished: Failed
         ([task(1, 11, "Failed")], jobs(job(11, "Running")), "Merging", False),  # rescheduled
-        ([task(1, 11, "Submitted")], jobs(job(11, "Done")), "Merging", False),
+        # A Done task's files should be Processed; Assigned ones are an attention item.
+        ([task(1, 11, "Submitted")], jobs(job(11, "Done")), "Merging", True),
+        ([task(1, 11, "Submitted")], jobs(job(11, "Running")), "Merging", False),
         ([task(1, 0, "Created")], {}, "Merging", False),
         ([task(1, 11, "Failed")], jobs(job(11, "Failed")), "Reconstruction", False),
     ],
@@ -714,3 +716,13 @@ def test_it_builds_a_parent_view():
     assert parent_view(t, None) == ParentView(4847, "Merging", "Flush", False)
     assert parent_view(t, counts(Processed=1)) == ParentView(4847, "Merging", "Flush", True)
     assert parent_view(t, counts(Processed=1, Unused=1)).processed is False
+
+
+def test_it_counts_assigned_files_of_done_tasks_and_tasks_without_job():
+    from failover.rules import assigned_to_done_tasks, tasks_without_job
+
+    tasks = [task(1, 11, "Done"), task(2, 12, "Failed"), task(3, 0, "Created")]
+    files = [FileInfo(4847, "/a", "Assigned", 1), FileInfo(4847, "/b", "Processed", 1),
+             FileInfo(4847, "/c", "Assigned", 2), FileInfo(4847, "/d", "Assigned", 3)]
+    assert assigned_to_done_tasks(files, tasks) == 1
+    assert tasks_without_job(tasks) == 1
