@@ -1,0 +1,180 @@
+"""Forms for every piece of HTML input: filters, selections, confirmations, decisions."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from failover import actions
+from failover.models import ActionLog, TransformationState
+
+PAGE_SIZE = 50
+
+
+class IdListField(forms.Field):
+    """Repeated ``t=<id>`` parameters (or one comma-separated value) as a list of ids, in order."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {
+        "invalid": "Transformation ids are whole numbers; %(value)s is not.",
+        "too_many": "Select at most %(max)s transformations at once (%(n)s selected).",
+    }
+
+    def __init__(self, *, max_items: int = actions.MAX_SELECTION, **kwargs):
+        self.max_items = max_items
+        super().__init__(**kwargs)
+
+    def to_python(self, value) -> list[int]:
+        if not value:
+            return []
+        if isinstance(value, str):
+            value = [value]
+        out: list[int] = []
+        for item in value:
+            for part in str(item).replace(",", " ").split():
+                if not part.isdigit():
+                    raise forms.ValidationError(self.error_messages["invalid"], code="invalid", params={"value": part})
+                if int(part) not in out:
+                    out.append(int(part))
+        if len(out) > self.max_items:
+            raise forms.ValidationError(self.error_messages["too_many"], code="too_many",
+                                        params={"max": self.max_items, "n": len(out)})
+        return out
+
+
+class _Choices:
+    """Choices read from the database when the form is built, not at import time."""
+
+    @staticmethod
+    def distinct(field: str) -> list[tuple[str, str]]:
+        values = TransformationState.objects.order_by(field).values_list(field, flat=True).distinct()
+        return [("", "any")] + [(v, v) for v in values if v]
+
+
+SORT_COLUMNS = ("id", "name", "type", "status", "parent", "production", "files", "jobs", "failed",
+                "reassigned", "action", "attention")
+
+
+class OverviewFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search",
+                        widget=forms.TextInput(attrs={"placeholder": "id or name", "type": "search"}))
+    type = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False)
+    production = forms.IntegerField(required=False, min_value=0, widget=forms.NumberInput(attrs={"placeholder": "id"}))
+    attention = forms.BooleanField(required=False, label="Needs attention")
+    sort = forms.ChoiceField(required=False, choices=[("", "")] + [(s, s) for d in ("", "-") for s in
+                                                                    (d + c for c in SORT_COLUMNS)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = _Choices.distinct("type")
+        self.fields["status"].choices = _Choices.distinct("status")
+
+    def value(self, name: str, default=None):
+        """The cleaned value, or ``default`` when missing or invalid (the other filters still apply)."""
+        if not self.is_bound:
+            return default
+        self.is_valid()
+        value = self.cleaned_data.get(name) if hasattr(self, "cleaned_data") else None
+        return default if value in (None, "") else value
+
+
+class SelectionForm(forms.Form):
+    """Which transformations an action is about (GET: the preview)."""
+
+    t = IdListField(label="Transformations")
+
+    def clean_t(self) -> list[int]:
+        ids = self.cleaned_data["t"]
+        if not ids:
+            raise forms.ValidationError("Select at least one transformation.")
+        known = set(TransformationState.objects.filter(transformation_id__in=ids).values_list(
+            "transformation_id", flat=True))
+        unknown = [str(i) for i in ids if i not in known]
+        if unknown:
+            raise forms.ValidationError(f"Unknown transformation{'s' if len(unknown) > 1 else ''}: "
+                                        f"{', '.join(unknown)}.")
+        return ids
+
+
+class ConfirmForm(SelectionForm):
+    """The confirmation (POST): the same selection and the one-time key of this preview."""
+
+    request_key = forms.CharField(
+        widget=forms.HiddenInput,
+        validators=[RegexValidator(r"^[0-9a-f]{32}$", "This form is damaged; open the preview again.")],
+        error_messages={"required": "This form is damaged; open the preview again."},
+    )
+
+
+class CycleForm(forms.Form):
+    cycle = forms.IntegerField(required=False, min_value=1, label="As of cycle")
+
+
+class AcknowledgeForm(forms.Form):
+    cycle = forms.IntegerField(min_value=1, widget=forms.HiddenInput,
+                               error_messages={"required": "Say which cycle's report you acknowledge."})
+
+
+class JobFilterForm(forms.Form):
+    status = forms.CharField(required=False, max_length=32)
+    minor_status = forms.CharField(required=False, max_length=128)
+    application_status = forms.CharField(required=False, max_length=255)
+    site = forms.CharField(required=False, max_length=64)
+
+
+class AuditFilterForm(forms.Form):
+    transformation = forms.IntegerField(required=False, min_value=0, widget=forms.NumberInput(attrs={"placeholder": "id"}))
+    kind = forms.ChoiceField(required=False, choices=[("", "any")] + list(ActionLog.Kind.choices))
+    state = forms.ChoiceField(required=False, choices=[("", "any")] + list(ActionLog.State.choices))
+    actor = forms.CharField(required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "user or system"}))
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise forms.ValidationError("“Since” is after “until”.")
+        return data
+
+    def filter(self, qs):
+        """``qs`` narrowed by the valid fields (an invalid field is shown as an error and ignored)."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        if data.get("transformation") is not None:
+            qs = qs.filter(transformation_id=data["transformation"])
+        if data.get("kind"):
+            qs = qs.filter(kind=data["kind"])
+        if data.get("state"):
+            qs = qs.filter(state=data["state"])
+        if data.get("actor"):
+            qs = qs.filter(actor__iexact=data["actor"])
+        if data.get("since"):
+            qs = qs.filter(created__date__gte=data["since"])
+        if data.get("until"):
+            qs = qs.filter(created__date__lte=data["until"])
+        return qs
+
+
+class ProposalDecisionForm(forms.Form):
+    DECISIONS = (("approve", "Approve"), ("reject", "Reject"), ("approve_all", "Approve all"))
+
+    decision = forms.ChoiceField(choices=DECISIONS)
+    proposals = forms.ModelMultipleChoiceField(
+        queryset=ActionLog.objects.filter(state=ActionLog.State.PROPOSED), required=False,
+        error_messages={"invalid_choice": "Proposal %(value)s is not waiting for approval any more.",
+                        "invalid_pk_value": "“%(pk)s” is not a proposal number."},
+    )
+    reason = forms.CharField(required=False, max_length=500)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") in ("approve", "reject") and not data.get("proposals"):
+            if "proposals" not in self.errors:
+                raise forms.ValidationError("Select at least one proposal.")
+        return data
+
+    def chosen(self) -> list[ActionLog]:
+        if self.cleaned_data["decision"] == "approve_all":
+            return list(ActionLog.objects.filter(state=ActionLog.State.PROPOSED).order_by("id"))
+        return sorted(self.cleaned_data["proposals"], key=lambda p: p.pk)

@@ -1,0 +1,104 @@
+"""Small template helpers: roles, status colours, bars, the header's last-cycle line."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils import timezone
+
+from dashboard import charts, roles
+from failover.models import ActionLog, Cycle
+
+register = template.Library()
+
+FILE_TONES = {"Processed": "done", "Assigned": "run", "Unused": "idle", "MaxReset": "bad", "Problematic": "bad"}
+
+
+@register.filter
+def can_act(user) -> bool:
+    return roles.can_act(user)
+
+
+@register.filter
+def role(user) -> str:
+    return roles.role_of(user) or "no role"
+
+
+@register.filter
+def status_class(status: str) -> str:
+    """CSS class of a job or transformation status: done, failed, run, wait, idle."""
+    if status in ("Done", "Completed", "Archived", "Cleaned"):
+        return "done"
+    if status in ("Failed", "Killed", "Stalled"):
+        return "failed"
+    if status in ("Running", "Active", "Flush", "Completing"):
+        return "run"
+    if status in ("Waiting", "Matched", "Received", "Checking", "Staging", "Submitted", "Created", "Rescheduled"):
+        return "wait"
+    return "idle"
+
+
+@register.filter
+def sorted_jobs(jobs: dict) -> list[tuple[str, int]]:
+    return sorted(((s, n) for s, n in (jobs or {}).items() if n), key=lambda kv: charts.status_key(kv[0]))
+
+
+@register.filter
+def status_colour(status: str) -> str:
+    return charts.STATUS_COLOURS.get(status, "#95a5a6")
+
+
+@register.simple_tag
+def file_bar(state) -> list[dict]:
+    """Segments of the files bar: Processed, Assigned, Unused, the rest, each with its share."""
+    files = state.files or {}
+    total = state.files_total or sum(files.values()) or 0
+    if not total:
+        return []
+    order = ["Processed", "Assigned", "Unused"]
+    rest = {s: n for s, n in files.items() if s not in order and "-" not in s and n}
+    parts = [(s, files.get(s, 0)) for s in order if files.get(s)] + sorted(rest.items())
+    return [{"status": s, "n": n, "pct": round(100 * n / total, 2), "tone": FILE_TONES.get(s, "bad")}
+            for s, n in parts]
+
+
+@register.inclusion_tag("dashboard/_last_cycle.html")
+def last_cycle():
+    cycle = Cycle.objects.exclude(trigger="web").only("id", "started", "finished", "state", "transformations",
+                                                       "actions", "errors").first()
+    return {"cycle": cycle, "now": timezone.now()}
+
+
+@register.simple_tag
+def proposals_waiting() -> int:
+    return ActionLog.objects.filter(state=ActionLog.State.PROPOSED).count()
+
+
+@register.filter
+def lookup(mapping, key):
+    try:
+        return mapping.get(key) if hasattr(mapping, "get") else mapping[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+@register.filter
+def count_files(details: dict) -> int:
+    return sum(len(v) for v in (details or {}).get("tasks", {}).values())
+
+
+@register.filter
+def file_tone(status: str) -> str:
+    return FILE_TONES.get(status, "bad")
+
+
+@register.filter
+def ago(value, now=None) -> str:
+    """"just now", "3 minutes ago", "2 hours ago": how long ago ``value`` was."""
+    if not value:
+        return ""
+    from django.utils.timesince import timesince
+
+    now = now or timezone.now()
+    if (now - value).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(value, now, depth=1)} ago"

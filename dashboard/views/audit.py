@@ -1,0 +1,72 @@
+"""``/audit/``: every action with who, what, when and outcome; filters and CSV export."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from dashboard.forms import AuditFilterForm
+from dashboard.views.access import get_action_or_404, viewer_required
+from failover.models import ActionLog
+
+CSV_COLUMNS = ("id", "created", "finished", "transformation", "kind", "state", "actor", "cycle", "reason",
+               "outcome", "error", "files", "tasks")
+
+
+def _filtered(request) -> tuple[AuditFilterForm, object]:
+    form = AuditFilterForm(request.GET or None)
+    return form, form.filter(ActionLog.objects.all())
+
+
+@require_GET
+@viewer_required
+def audit(request):
+    form, qs = _filtered(request)
+    page = Paginator(qs.defer("details"), 50).get_page(request.GET.get("page"))
+    return render(request, "dashboard/audit.html", {"form": form, "page": page})
+
+
+@require_GET
+@viewer_required
+def audit_entry(request, pk: int):
+    action = get_action_or_404(pk)
+    details = json.dumps(action.details, indent=1, sort_keys=True)
+    return render(request, "dashboard/audit_entry.html", {"a": action, "details_json": details})
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_row(a: ActionLog) -> list:
+    details = a.details or {}
+    tasks = details.get("tasks", {})
+    n_files = sum(len(v) for v in tasks.values()) if a.kind == ActionLog.Kind.REASSIGN else ""
+    n_tasks = len(tasks) if a.kind == ActionLog.Kind.REASSIGN else (
+        sum(len(v) for v in tasks.values()) if a.kind == ActionLog.Kind.SYNC else "")
+    return [a.pk, a.created.isoformat(), a.finished.isoformat() if a.finished else "", a.transformation_id, a.kind,
+            a.state, a.actor, a.cycle_id or "", a.reason, a.outcome, a.error, n_files, n_tasks]
+
+
+@require_GET
+@viewer_required
+def audit_csv(request):
+    form, qs = _filtered(request)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(CSV_COLUMNS)
+        for a in qs.iterator(chunk_size=1000):
+            yield writer.writerow(_csv_row(a))
+
+    name = f"failover-audit-{timezone.now():%Y%m%d-%H%M%S}.csv"
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -1,0 +1,104 @@
+"""``/``: every transformation the cycle has seen, filtered, sorted and paginated in SQL."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.db.models import Case, F, FloatField, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Cast
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from dashboard.forms import PAGE_SIZE, OverviewFilterForm
+from dashboard.roles import can_act
+from dashboard.views.access import viewer_required
+from failover import actions, attention
+from failover.models import Policy, TransformationState
+
+# Sort keys of the column headers -> what to order by (ties by id).
+SORTS = {
+    "id": "transformation_id",
+    "name": "name",
+    "type": "type",
+    "status": "status",
+    "parent": "parent_id",
+    "production": "production_id",
+    "files": "progress",
+    "jobs": "jobs_total",
+    "failed": "failed_share",
+    "reassigned": "reassigned_files",
+    "action": "last_action_at",
+    "attention": "needs_attention",
+}
+
+
+def filtered(form: OverviewFilterForm, policy: Policy) -> QuerySet[TransformationState]:
+    qs = TransformationState.objects.all()
+    q = form.value("q", "").strip()
+    if q:
+        match = Q(name__icontains=q)
+        if q.isdigit():
+            match |= Q(transformation_id=int(q))
+        qs = qs.filter(match)
+    for name in ("type", "status"):
+        value = form.value(name)
+        if value:
+            qs = qs.filter(**{name: value})
+    production = form.value("production")
+    if production is not None:
+        qs = qs.filter(production_id=production)
+    if form.value("attention", False):
+        qs = qs.filter(attention.needs_attention_q(policy))
+    return qs
+
+
+def sorted_qs(qs: QuerySet, sort: str, policy: Policy) -> QuerySet:
+    key = sort.lstrip("-") if sort else "id"
+    descending = sort.startswith("-")
+    field = SORTS.get(key, "transformation_id")
+    if field == "progress":
+        qs = qs.annotate(progress_sort=Case(
+            When(files_total=0, then=Value(0.0)),
+            default=Cast(F("files_processed"), FloatField()) / Cast(F("files_total"), FloatField()),
+            output_field=FloatField(),
+        ))
+        field = "progress_sort"
+    elif field == "needs_attention":
+        qs = qs.annotate(needs_attention=Case(
+            When(attention.needs_attention_q(policy), then=Value(1)), default=Value(0), output_field=IntegerField()
+        ))
+    expr = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+    return qs.order_by(expr, "transformation_id")
+
+
+def overview_context(request) -> dict:
+    policy = Policy.current()
+    form = OverviewFilterForm(request.GET or None)
+    sort = form.value("sort", "id")
+    qs = sorted_qs(filtered(form, policy), sort, policy)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    items = attention.items_for(rows, policy)
+    return {
+        "form": form,
+        "page": page,
+        "rows": [(s, items.get(s.transformation_id, [])) for s in rows],
+        "sort": sort,
+        "can_act": can_act(request.user),
+        "kinds": [(k, actions.LABELS[k]) for k in actions.KINDS],
+        "now": timezone.now(),
+        "filtered": any(form.value(n) for n in ("q", "type", "status", "production", "attention")),
+    }
+
+
+@require_GET
+@viewer_required
+def overview(request):
+    return render(request, "dashboard/overview.html", overview_context(request))
+
+
+@require_GET
+@viewer_required
+def overview_table(request):
+    """The table alone, polled by the page every few seconds (server-rendered, no JSON)."""
+    return render(request, "dashboard/_overview_table.html", overview_context(request))

@@ -1,0 +1,163 @@
+"""Operators' actions: preview with a dry run, then carry out through the same engine as the cycle.
+
+- ``preview`` runs the engine with ``dry_run=True`` limited to one kind of action: it reads DIRAC
+  and returns the decisions (which files, which tasks) without changing anything or taking locks.
+- ``execute`` runs the engine for real with the operator as actor, one transformation at a time,
+  so each transformation's action carries its own one-time request key ``<form key>:<id>``: a
+  second submit of the same form finds the key taken (``DuplicateRequest``) and acts no more, on
+  every transformation of a selection. The engine takes the transformation's lock, as the cycle
+  does, so an operator and a cycle never act on one transformation at once.
+- ``approve`` / ``reject`` settle proposals of the recommend-then-approve mode; the engine checks
+  a proposal's preconditions again on approval and marks it stale with the reason if they fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from failover import rules
+from failover.engine import Engine, Outcome
+from failover.errors import DuplicateRequest, FailoverError, StaleProposal
+from failover.models import ActionLog
+
+log = logging.getLogger(__name__)
+
+# URL slugs of the four buttons, in the order the pages show them.
+KINDS = (rules.FLUSH_ACTION, rules.REASSIGN, rules.COMPLETE, rules.SYNC)
+LABELS = {kind: ActionLog.Kind(kind).label for kind in KINDS}
+MAX_SELECTION = 200
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_request_key() -> str:
+    return uuid.uuid4().hex
+
+
+def valid_request_key(key: str) -> bool:
+    return bool(_KEY.match(key or ""))
+
+
+@dataclass
+class Preview:
+    kind: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def decisions(self) -> list[rules.Decision]:
+        return [d for o in self.outcomes for d in o.decisions if d.kind == self.kind]
+
+    @property
+    def actionable(self) -> bool:
+        return bool(self.decisions) and not self.message
+
+
+@dataclass
+class Result:
+    transformation: int
+    state: str  # done, failed, pending, nothing, skipped, error, duplicate
+    message: str
+    action: ActionLog | None = None
+
+
+def preview(transformation_ids: Sequence[int], kind: str, *, engine_factory=Engine) -> Preview:
+    """What the engine would do now, for one kind of action; changes nothing."""
+    if kind not in KINDS:
+        raise ValueError(kind)
+    result = engine_factory(dry_run=True, trigger="web").run_cycle(list(transformation_ids), [kind])
+    return Preview(kind, list(result.outcomes.values()), result.message)
+
+
+def execute(transformation_ids: Sequence[int], kind: str, *, user, request_key: str,
+            engine_factory=Engine) -> list[Result]:
+    """Carry out one kind of action on each transformation, as ``user``, once per request key."""
+    if kind not in KINDS:
+        raise ValueError(kind)
+    results: list[Result] = []
+    for tid in transformation_ids:
+        key = f"{request_key}:{tid}"
+        done_before = ActionLog.objects.filter(request_key=key).first()
+        if done_before is not None:
+            results.append(Result(tid, "duplicate", "this request was already carried out", done_before))
+            continue
+        engine = engine_factory(actor=user.get_username(), user=user, trigger="web", request_key=key)
+        try:
+            cycle = engine.run_cycle([tid], [kind])
+        except DuplicateRequest as exc:
+            results.append(Result(tid, "duplicate", str(exc), ActionLog.objects.filter(request_key=key).first()))
+            continue
+        except FailoverError as exc:
+            results.append(Result(tid, "error", str(exc)))
+            continue
+        outcome = cycle.outcomes.get(tid)
+        action = ActionLog.objects.filter(request_key=key).first()
+        if action is not None:
+            text = action.outcome or action.error or action.get_state_display()
+            results.append(Result(tid, action.state, text, action))
+        elif cycle.message:
+            results.append(Result(tid, "error", cycle.message))
+        elif outcome is None:
+            results.append(Result(tid, "error", "the engine did not treat it"))
+        elif outcome.state == "skipped":
+            results.append(Result(tid, "skipped", outcome.message))
+        elif "already carried out" in outcome.message:
+            results.append(Result(tid, "duplicate", outcome.message))
+        elif outcome.state == "error":
+            results.append(Result(tid, "error", outcome.message))
+        else:
+            why = "; ".join(outcome.blockers) or "its preconditions do not hold now"
+            results.append(Result(tid, "nothing", f"nothing to do: {why}"))
+    return results
+
+
+def actions_for_key(request_key: str):
+    """The actions one form submit created (one per transformation)."""
+    return ActionLog.objects.filter(request_key__startswith=f"{request_key}:").order_by("transformation_id")
+
+
+# -- proposals ------------------------------------------------------------------------------------
+
+
+def approve(proposals: Sequence[ActionLog], *, user, engine_factory=Engine) -> list[Result]:
+    """Approve each proposal; stale ones are refused by the engine with the reason."""
+    results = []
+    for proposal in proposals:
+        engine = engine_factory(actor=user.get_username(), user=user, trigger="web")
+        try:
+            settled = engine.approve(proposal)
+        except StaleProposal as exc:
+            proposal.refresh_from_db()
+            results.append(Result(proposal.transformation_id, "stale", str(exc), proposal))
+            continue
+        except FailoverError as exc:
+            results.append(Result(proposal.transformation_id, "error", str(exc), proposal))
+            continue
+        text = settled.outcome or settled.error or settled.get_state_display()
+        results.append(Result(settled.transformation_id, settled.state, text, settled))
+    return results
+
+
+def reject(proposals: Sequence[ActionLog], *, user, reason: str = "") -> list[Result]:
+    """Reject proposals still waiting; one handled meanwhile is reported, not changed."""
+    results = []
+    for proposal in proposals:
+        outcome = f"rejected by {user.get_username()}" + (f": {reason}" if reason else "")
+        with transaction.atomic():
+            changed = ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
+                state=ActionLog.State.REJECTED, outcome=outcome, user=user, actor=user.get_username(),
+                finished=timezone.now(),
+            )
+        proposal.refresh_from_db()
+        if changed:
+            results.append(Result(proposal.transformation_id, "rejected", outcome, proposal))
+        else:
+            results.append(Result(proposal.transformation_id, "stale",
+                                  f"proposal {proposal.pk} is {proposal.state}, not waiting for approval", proposal))
+    return results

@@ -1,0 +1,228 @@
+"""The dashboard in a real headless Chromium, as a production manager uses it.
+
+An operator logs in, filters the overview, opens a transformation and finds the numbers of
+``manage.py report --format json``, completes and flushes through the confirmation pages,
+approves a proposal and finds both in the audit log; a viewer sees no action buttons. Every page
+visited is saved under var/screenshots/.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from django.core.management import call_command
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from failover import rules
+from failover.models import ActionLog, Policy
+from failover.simulated.models import SimFile, SimTransformation
+from tests.factories import chain_scenario, load_scenario, seed_policy
+from tests.webfixtures import make_user, run_cycle
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__", serialized_rollback=True)
+
+PASSWORDS = {"otto": "operator-pass", "vera": "viewer-pass"}
+
+
+@pytest.fixture
+def accounts(django_user_model, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    for name, role in (("otto", "operator"), ("vera", "viewer")):
+        user = make_user(django_user_model, name, role)
+        user.set_password(PASSWORDS[name])
+        user.save()
+
+
+@pytest.fixture
+def production():
+    """Production 7 after a cycle that only copied job statuses (see tests/webfixtures.py)."""
+    seed_policy()
+    load_scenario(chain_scenario())
+    run_cycle([rules.SYNC])
+
+
+class Page:
+    def __init__(self, driver, base: str, folder):
+        self.d, self.base, self.folder = driver, base, folder
+
+    def open(self, path: str) -> None:
+        self.d.get(self.base + path)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        WebDriverWait(self.d, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+    def wait_for(self, css: str):
+        return WebDriverWait(self.d, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+    def find(self, css: str):
+        return self.d.find_element(By.CSS_SELECTOR, css)
+
+    def all(self, css: str):
+        return self.d.find_elements(By.CSS_SELECTOR, css)
+
+    def _navigate_by(self, element) -> None:
+        old = self.find("html")
+        element.click()
+        WebDriverWait(self.d, 10).until(EC.staleness_of(old))
+        self.wait_ready()
+
+    def click(self, css: str) -> None:
+        """Click something that loads a new page, and wait for that page."""
+        self._navigate_by(self.find(css))
+
+    def tick(self, css: str) -> None:
+        """Click something that stays on the page (a checkbox)."""
+        self.find(css).click()
+
+    def click_link(self, text: str) -> None:
+        self._navigate_by(self.d.find_element(By.PARTIAL_LINK_TEXT, text))
+
+    def text(self) -> str:
+        return re.sub(r"\s+", " ", self.find("body").text)
+
+    def login(self, name: str) -> None:
+        self.d.delete_all_cookies()
+        self.open("/accounts/login/")
+        self.find("#id_username").send_keys(name)
+        self.find("#id_password").send_keys(PASSWORDS[name])
+        self.click("button[type=submit]")
+        assert "Sign out" in self.text(), self.text()
+
+    def shot(self, name: str) -> None:
+        # Full-page screenshot: grow the window to the page's height first.
+        height = self.d.execute_script("return document.documentElement.scrollHeight")
+        self.d.set_window_size(1440, max(800, min(height, 6000)))
+        self.d.save_screenshot(str(self.folder / f"{name}.png"))
+        self.d.set_window_size(1440, 1000)
+
+
+@pytest.fixture
+def page(browser, live_server, screenshots):
+    return Page(browser, live_server.url, screenshots)
+
+
+def report_json(tid: int) -> dict:
+    out = io.StringIO()
+    call_command("report", str(tid), "--format", "json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_an_operator_works_through_the_dashboard(page, accounts, production):
+    page.open("/")
+    assert "/accounts/login/" in page.d.current_url
+    page.shot("login")
+    page.login("otto")
+
+    # The overview, then filtered to the merging steps.
+    page.wait_for("table.overview tbody tr[data-id]")
+    assert {r.get_attribute("data-id") for r in page.all("tbody tr[data-id]")} == {"4846", "4847", "4848"}
+    page.shot("overview")
+    Select(page.find("#id_type")).select_by_value("Merging")
+    page.click("#filters button[type=submit]")
+    assert "type=Merging" in page.d.current_url
+    assert [r.get_attribute("data-id") for r in page.all("tbody tr[data-id]")] == ["4847", "4848"]
+    page.shot("overview-filtered")
+
+    # Open 4847: the report's numbers are those of `manage.py report 4847 --format json`.
+    page.click('a[href="/transformations/4847/"]')
+    page.wait_for("table#report")
+    expected = report_json(4847)
+    rows = [[c.text.strip() for c in tr.find_elements(By.TAG_NAME, "td")] for tr in page.all("table#report tbody tr")]
+    for status in expected["statuses"]:
+        assert [f"Total: {status['status']}", "-", "-", "-", f"{status['count']} ({status['percent']}%)"] in rows
+        for minor in status["minor_statuses"]:
+            assert [status["status"], f"Total: {minor['minor_status']}", "-", "-",
+                    f"{minor['count']} ({minor['percent']}%)"] in rows
+            for r in minor["rows"]:
+                assert [status["status"], minor["minor_status"], r["application_status"], r["site"],
+                        str(r["count"])] in rows
+    assert rows[-1] == ["Total # tasks:", "-", "-", "-", str(expected["total"])]
+    failed_cell = page.find("table#report tr.r-status.st-failed td")
+    assert failed_cell.value_of_css_property("color") == "rgba(192, 57, 43, 1)"  # red, as in the mail
+    page.wait_for(".chart .main-svg")  # plotly drew the charts from the local plotly.min.js
+    page.shot("transformation")
+
+    # A report row leads to its jobs and their files.
+    page.click('table#report tr.r-data.st-failed td.num a')
+    assert "101" in page.text() and "/p/a1.h5" in page.text()
+    page.shot("transformation-jobs")
+
+    # Complete the parent 4846 through its confirmation...
+    page.open("/transformations/4846/")
+    page.click_link("Complete…")
+    assert "all 3 files Processed" in page.text()
+    page.shot("action-preview-complete")
+    page.click("#confirm")
+    assert "status Active to Completed" in page.text()
+    assert SimTransformation.objects.get(id=4846).status == "Completed"
+
+    # ... then flush 4847: the preview says what will happen, the confirmation does it.
+    page.open("/transformations/4847/")
+    page.click_link("Flush…")
+    assert "1 Unused files, fewer than the group size 50" in page.text()
+    assert SimTransformation.objects.get(id=4847).status == "Active"
+    page.shot("action-preview-flush")
+    page.click("#confirm")
+    assert "status Active to Flush" in page.text()
+    page.shot("action-result")
+    assert SimTransformation.objects.get(id=4847).status == "Flush"
+
+    # Propose mode: the cycle proposes reassigning 4847's failed files; the operator approves.
+    page.open("/audit/")  # no polling page open while the cycle writes
+    # DIRAC moves on: its TransformationAgent put the last Unused file in a task and set 4847 Active.
+    SimFile.objects.filter(transformation=4847, status="Unused").delete()
+    SimTransformation.objects.filter(id=4847).update(status="Active")
+    Policy.objects.update(mode=Policy.Mode.PROPOSE)
+    run_cycle()
+    proposal = ActionLog.objects.get(state="proposed", kind="reassign")
+    page.open("/proposals/")
+    assert "3 Assigned files of 2 failed or killed tasks" in page.text()
+    page.shot("proposals")
+    page.tick(f'input[name=proposals][value="{proposal.pk}"]')
+    page.click('button[value="approve"]')
+    assert f"Proposal {proposal.pk} (4847): done" in page.text()
+    proposal.refresh_from_db()
+    assert proposal.state == "done" and proposal.actor == "otto"
+
+    # The audit log shows both, with the operator's name, filtered by actor.
+    page.open("/audit/?actor=otto")
+    text = page.text()
+    assert "Flush" in text and "Reassign failed" in text and "otto" in text and "3 actions" in text
+    page.shot("audit")
+
+    for path, name in (("/attention/", "attention"), ("/productions/7/", "production"),
+                       ("/productions/", "productions"), ("/transformations/4847/files/", "transformation-files"),
+                       ("/transformations/999/", "not-found")):
+        page.open(path)
+        page.shot(name)
+
+
+def test_a_viewer_sees_no_action_buttons(page, accounts, production):
+    page.login("vera")
+    page.wait_for("table.overview tbody tr[data-id]")
+    assert not page.all("#selection-bar") and not page.all('input[name="t"]')
+    page.open("/transformations/4847/")
+    assert not page.all(".actions a") and "Flush…" not in page.text()
+    assert "Acknowledge" not in page.text()
+    page.shot("viewer-transformation")
+    page.open("/actions/flush/?t=4847")
+    assert "Only operators may do this" in page.text()
+    page.shot("viewer-forbidden")
+
+
+def test_the_overview_refreshes_itself(page, accounts, production):
+    page.login("otto")
+    page.wait_for("tbody tr[data-id]")
+    stamp = page.find(".updated").text
+    page.tick('input[name=t][value="4847"]')
+    WebDriverWait(page.d, 12).until(lambda d: d.find_element(By.CSS_SELECTOR, ".updated").text != stamp)
+    # The selection survives the refresh and keeps the buttons enabled.
+    assert page.find('input[name=t][value="4847"]').is_selected()
+    assert page.find("#n-selected").text == "1"
+    assert page.find("[data-needs-selection]").is_enabled()

@@ -1,0 +1,246 @@
+"""Operators' actions and approvals: preview, confirm, once only, roles, bad input."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from failover import actions, locks
+from failover.models import ActionLog, ReassignCounter, TransformationState
+from failover.simulated.models import SimFile, SimTransformation
+from tests.webfixtures import *  # noqa: F401,F403 (fixtures)
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+FAILED_LFNS = ["/p/a1.h5", "/p/a2.h5", "/p/k1.h5"]
+
+
+def text(response) -> str:
+    return re.sub(r"\s+", " ", response.content.decode())
+
+
+def key_of(response) -> str:
+    return re.search(r'name="request_key" value="([0-9a-f]{32})"', response.content.decode()).group(1)
+
+
+def file_status(lfn: str) -> str:
+    return SimFile.objects.get(transformation=4847, lfn=lfn).status
+
+
+# -- roles and methods ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", actions.KINDS)
+def test_it_sends_anonymous_users_to_login(anon_client, chain_synced, kind):
+    for response in (anon_client.get(reverse("action", args=[kind]), {"t": 4847}),
+                     anon_client.post(reverse("action", args=[kind]), {"t": 4847})):
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("kind", actions.KINDS)
+def test_it_refuses_viewers(viewer_client, chain_synced, kind):
+    url = reverse("action", args=[kind])
+    assert viewer_client.get(url, {"t": 4847}).status_code == 403
+    r = viewer_client.post(url, {"t": 4847, "request_key": "b" * 32})
+    assert r.status_code == 403 and "Only operators" in text(r)
+    assert not ActionLog.objects.exclude(kind="sync").exists()
+
+
+def test_it_answers_405_to_other_methods(operator_client, chain_synced):
+    url = reverse("action", args=["flush"])
+    assert operator_client.put(url).status_code == 405
+    assert operator_client.delete(url).status_code == 405
+    assert operator_client.get(reverse("proposals_decide")).status_code == 405
+
+
+def test_it_answers_404_for_an_unknown_action(operator_client, chain_synced):
+    r = operator_client.get(reverse("action", args=["explode"]), {"t": 4847})
+    assert r.status_code == 404 and "There is no action" in text(r)
+    r = operator_client.get(reverse("action_result", args=["flush", "nokey"]))
+    assert r.status_code == 404
+
+
+# -- preview then confirm -------------------------------------------------------------------------
+
+
+def test_it_previews_a_reassign_without_changing_anything(operator_client, chain_synced):
+    r = operator_client.get(reverse("action", args=["reassign"]), {"t": 4847})
+    assert r.status_code == 200
+    page = text(r)
+    assert "3 Assigned files of 2 failed or killed tasks" in page
+    for lfn in FAILED_LFNS:
+        assert lfn in page
+    assert 'method="post"' in page and "Confirm: Reassign failed" in page
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
+    assert not ActionLog.objects.filter(kind="reassign").exists()
+
+
+def test_it_carries_out_on_post_once_whatever_the_submits(operator_client, chain_synced):
+    url = reverse("action", args=["reassign"])
+    key = key_of(operator_client.get(url, {"t": 4847}))
+    first = operator_client.post(url, {"t": 4847, "request_key": key})
+    assert first.status_code == 302 and first["Location"] == reverse("action_result", args=["reassign", key])
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Unused"] * 3
+    action = ActionLog.objects.get(kind="reassign")
+    assert action.state == "done" and action.actor == "otto" and action.user.username == "otto"
+    assert action.request_key == f"{key}:4847"
+    # DIRAC moves on: the files are Assigned to failed tasks again; a double submit must not act.
+    SimFile.objects.filter(transformation=4847, lfn__in=FAILED_LFNS).update(status="Assigned")
+    second = operator_client.post(url, {"t": 4847, "request_key": key}, follow=True)
+    assert "already carried out" in text(second)
+    assert ActionLog.objects.filter(kind="reassign").count() == 1
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
+    assert set(ReassignCounter.objects.values_list("count", flat=True)) == {1}
+    # The result page lists what the request did, and is safe to reload.
+    result = text(operator_client.get(first["Location"]))
+    assert "Reassign failed" in result and "3 files set Unused" in result
+
+
+def test_it_completes_and_flushes_a_selection(operator_client, chain_synced):
+    url = reverse("action", args=["complete"])
+    preview = operator_client.get(url, {"t": [4846, 4848]})
+    page = text(preview)
+    assert "all 3 files Processed and no parent step to wait for" in page
+    assert "Nothing to do now." in page  # 4848
+    operator_client.post(url, {"t": [4846, 4848], "request_key": key_of(preview)})
+    assert SimTransformation.objects.get(id=4846).status == "Completed"
+    assert SimTransformation.objects.get(id=4848).status == "Active"
+    # 4846 is now Completed, so 4847 may be flushed (1 Unused file < group size 50).
+    url = reverse("action", args=["flush"])
+    preview = operator_client.get(url, {"t": "4847"})
+    assert "1 Unused files, fewer than the group size 50" in text(preview)
+    r = operator_client.post(url, {"t": "4847", "request_key": key_of(preview)}, follow=True)
+    assert SimTransformation.objects.get(id=4847).status == "Flush"
+    assert "status Active to Flush" in text(r)
+    assert TransformationState.objects.get(pk=4847).flush_count == 1
+
+
+def test_it_copies_job_statuses_on_demand(operator_client, chain_synced):
+    from failover.simulated.models import SimJob, SimTask
+
+    SimJob.objects.filter(id=103).update(status="Failed", minor_status="Stalled")
+    url = reverse("action", args=["sync"])
+    preview = operator_client.get(url, {"t": 4847})
+    assert "1 tasks behind their jobs: 1 to Failed" in text(preview)
+    operator_client.post(url, {"t": 4847, "request_key": key_of(preview)})
+    assert SimTask.objects.get(transformation=4847, task=3).status == "Failed"
+
+
+def test_it_says_when_there_is_nothing_to_do(operator_client, chain_synced):
+    r = operator_client.get(reverse("action", args=["flush"]), {"t": 4848})
+    page = text(r)
+    assert "Nothing to do now." in page and "waiting for 4847 to complete" in page
+    assert "Confirm:" not in page
+    post = operator_client.post(reverse("action", args=["flush"]), {"t": 4848, "request_key": "c" * 32}, follow=True)
+    assert "4848: nothing to do" in text(post)
+    assert not ActionLog.objects.filter(kind="flush").exists()
+
+
+def test_it_does_not_act_while_another_holds_the_lock(operator_client, chain_synced):
+    assert locks.acquire(4847, "cycle-elsewhere")
+    r = operator_client.post(reverse("action", args=["reassign"]), {"t": 4847, "request_key": "d" * 32}, follow=True)
+    assert "4847: locked by cycle-elsewhere" in text(r)
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
+
+
+@pytest.mark.parametrize("params, message", [
+    ({}, "This field is required"),
+    ({"t": "abc"}, "abc is not"),
+    ({"t": "999"}, "Unknown transformation: 999"),
+    ({"t": [str(i) for i in range(300)]}, "Select at most 200"),
+])
+def test_it_shows_bad_selections_as_form_errors(operator_client, chain_synced, params, message):
+    r = operator_client.get(reverse("action", args=["flush"]), params)
+    assert r.status_code == 400 and message in text(r)
+
+
+def test_it_refuses_a_confirmation_without_a_valid_key(operator_client, chain_synced):
+    url = reverse("action", args=["reassign"])
+    for data in ({"t": 4847}, {"t": 4847, "request_key": "not-a-key"}):
+        r = operator_client.post(url, data)
+        assert r.status_code == 400 and "open the preview again" in text(r)
+    assert not ActionLog.objects.filter(kind="reassign").exists()
+
+
+def test_it_requires_csrf_for_actions(operator_user, chain_synced):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator_user)
+    r = client.post(reverse("action", args=["reassign"]), {"t": 4847, "request_key": "e" * 32})
+    assert r.status_code == 403 and "This form has expired" in text(r)
+    assert not ActionLog.objects.filter(kind="reassign").exists()
+
+
+# -- proposals --------------------------------------------------------------------------------------
+
+
+def proposal(kind: str) -> ActionLog:
+    return ActionLog.objects.get(state="proposed", kind=kind)
+
+
+def test_it_lists_proposals_with_their_reason(viewer_client, chain_proposed):
+    page = text(viewer_client.get(reverse("proposals")))
+    assert "3 Assigned files of 2 failed or killed tasks" in page
+    assert "all 3 files Processed" in page
+    assert "Approve selected" not in page  # viewers see no buttons
+
+
+def test_it_approves_one_proposal(operator_client, chain_proposed):
+    p = proposal("reassign")
+    r = operator_client.post(reverse("proposals_decide"), {"decision": "approve", "proposals": [p.pk]}, follow=True)
+    p.refresh_from_db()
+    assert p.state == "done" and p.user.username == "otto"
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Unused"] * 3
+    assert f"Proposal {p.pk} (4847): done" in text(r)
+    assert proposal("complete").state == "proposed"
+
+
+def test_it_approves_all_and_a_second_approval_does_nothing(operator_client, chain_proposed):
+    r = operator_client.post(reverse("proposals_decide"), {"decision": "approve_all"}, follow=True)
+    assert not ActionLog.objects.filter(state="proposed").exists()
+    assert SimTransformation.objects.get(id=4846).status == "Completed"
+    assert "nothing was done" not in text(r) and text(r).count(": done:") == 2
+    again = operator_client.post(reverse("proposals_decide"), {"decision": "approve_all"}, follow=True)
+    assert "There was no proposal waiting: nothing was done." in text(again)
+
+
+def test_it_refuses_a_stale_proposal_with_the_reason(operator_client, chain_proposed):
+    p = proposal("complete")
+    SimTransformation.objects.filter(id=4846).update(status="Stopped")
+    SimFile.objects.filter(transformation=4846).update(status="Unused")
+    operator_client.post(reverse("proposals_decide"), {"decision": "approve", "proposals": [p.pk]})
+    p.refresh_from_db()
+    assert p.state == "stale" and p.outcome.startswith("not carried out")
+    assert SimTransformation.objects.get(id=4846).status == "Stopped"
+
+
+def test_it_rejects_proposals_with_a_reason(operator_client, chain_proposed):
+    ids = list(ActionLog.objects.filter(state="proposed").values_list("pk", flat=True))
+    operator_client.post(reverse("proposals_decide"), {"decision": "reject", "proposals": ids, "reason": "not now"})
+    assert set(ActionLog.objects.filter(pk__in=ids).values_list("state", flat=True)) == {"rejected"}
+    assert ActionLog.objects.get(pk=ids[0]).outcome == "rejected by otto: not now"
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
+    # Approving a rejected proposal is a form error, not an action.
+    r = operator_client.post(reverse("proposals_decide"), {"decision": "approve", "proposals": ids[:1]})
+    assert r.status_code == 400 and "not waiting for approval" in text(r)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"decision": "approve"}, "Select at least one proposal"),
+    ({"decision": "maybe"}, "Select a valid choice"),
+    ({"decision": "approve", "proposals": ["x"]}, "is not a proposal number"),
+])
+def test_it_shows_bad_decisions_as_form_errors(operator_client, chain_proposed, data, message):
+    r = operator_client.post(reverse("proposals_decide"), data)
+    assert r.status_code == 400 and message in text(r)
+    assert ActionLog.objects.filter(state="proposed").count() == 2
+
+
+def test_it_refuses_decisions_from_viewers_and_anonymous_users(viewer_client, anon_client, chain_proposed):
+    assert viewer_client.post(reverse("proposals_decide"), {"decision": "approve_all"}).status_code == 403
+    r = anon_client.post(reverse("proposals_decide"), {"decision": "approve_all"})
+    assert r.status_code == 302 and r["Location"].startswith(reverse("login"))
+    assert ActionLog.objects.filter(state="proposed").count() == 2
