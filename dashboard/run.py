@@ -77,8 +77,9 @@ def prepare(demo_polling: int) -> tuple[str, str | None]:
     from failover.simulated.store import load
 
     if not SimTransformation.objects.exists():
-        load(generate(GenerateOptions(productions=2)))
-        _say("loaded a seed-like demo production into the simulated DIRAC")
+        files = int(os.environ.get("DEMO_FILES", "2000"))
+        load(generate(GenerateOptions(productions=2, files=files)))
+        _say(f"loaded two seed-like demo productions ({files} input files each) into the simulated DIRAC")
     return name, password
 
 
@@ -86,6 +87,8 @@ def main() -> int:
     demo_polling = int(os.environ.get("DEMO_POLLING_TIME", "15"))
     advance_every = float(os.environ.get("DEMO_ADVANCE_SECONDS", "5"))
     bind = os.environ.get("RUN_BIND", "127.0.0.1:8000")
+    # At most this many jobs move per step, so the demo productions take several minutes.
+    jobs_per_step = int(os.environ.get("DEMO_JOBS_PER_STEP", "40"))
     os.environ.setdefault("FAILOVER_TICK_SECONDS", "2")
     _setup_django()
     prepare(demo_polling)
@@ -123,7 +126,7 @@ def main() -> int:
                     stopping = True
             if time.monotonic() >= next_advance and not stopping:
                 close_old_connections()
-                _say(f"simulated DIRAC: {advance()}")
+                _say(f"simulated DIRAC: {advance(max_jobs=jobs_per_step)}")
                 next_advance = time.monotonic() + advance_every
     finally:
         for proc in procs.values():
