@@ -32,9 +32,7 @@ from failover.backends import get_backend
 from failover.backends.base import DiracBackend
 from failover.domain import (
     ASSIGNED,
-    COMPLETED,
     FAILED_TASK_STATUSES,
-    FLUSH,
     UNUSED,
     FileCounts,
     JobInfo,

@@ -21,7 +21,7 @@ class Check:
     detail: str
 
 
-def _age(at) -> str:
+def age_in_words(at) -> str:
     seconds = int((timezone.now() - at).total_seconds())
     if seconds < 120:
         return f"{seconds} s ago"
@@ -73,8 +73,8 @@ def check_beat() -> Check:
     if beat is None:
         return Check("beat", False, "no tick seen yet (is celery beat running, and a worker?)")
     if timezone.now() - beat.at > limit:
-        return Check("beat", False, f"last tick {_age(beat.at)}")
-    return Check("beat", True, f"last tick {_age(beat.at)}")
+        return Check("beat", False, f"last tick {age_in_words(beat.at)}")
+    return Check("beat", True, f"last tick {age_in_words(beat.at)}")
 
 
 def check_dirac() -> Check:
@@ -119,7 +119,7 @@ def check_last_cycle() -> Check:
         parts.append("no finished cycle yet")
         ok = False
     else:
-        parts.append(f"last cycle {last.pk} {last.state} {_age(last.finished)}")
+        parts.append(f"last cycle {last.pk} {last.state} {age_in_words(last.finished)}")
         if timezone.now() - last.finished > timedelta(seconds=3 * policy.polling_time + 60):
             ok = False
             parts.append(f"older than 3 x PollingTime ({policy.polling_time} s)")
@@ -127,7 +127,7 @@ def check_last_cycle() -> Check:
         stuck = timezone.now() - running.started > timedelta(
             seconds=max(settings.FAILOVER_STUCK_SECONDS, policy.polling_time)
         )
-        parts.append(f"cycle {running.pk} running since {_age(running.started)}{' (stuck)' if stuck else ''}")
+        parts.append(f"cycle {running.pk} running since {age_in_words(running.started)}{' (stuck)' if stuck else ''}")
         ok = ok and not stuck
     return Check("cycle", ok, "; ".join(parts))
 

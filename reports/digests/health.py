@@ -9,17 +9,9 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from failover.health import Check
+from failover.health import age_in_words as _age
 from reports.digests import sending
 from reports.digests.models import DigestRecord, Subscription
-
-
-def _age(at) -> str:
-    seconds = int((timezone.now() - at).total_seconds())
-    if seconds < 120:
-        return f"{seconds} s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
 
 
 def check_mail() -> Check:

@@ -17,6 +17,7 @@ import pytest
 from failover.backends.base import DiracBackend
 from failover.domain import FileInfo, JobInfo, TaskInfo
 from failover.errors import BackendError, BackendTimeout
+from tests.dirac.support import stopped_service
 
 pytestmark = [
     pytest.mark.dirac,
@@ -305,16 +306,7 @@ def test_a_stopped_service_gives_backend_timeout_and_dirac_check_says_so(loaded)
     """Stops the real JobMonitoring process, then starts it again."""
     from failover.backends.dirac import DiracAdapter
 
-    root = Path(os.environ["DIRAC_TEST_ROOT"])
-    pid = int((root / "run" / "WorkloadManagement_JobMonitoring.pid").read_text())
-    os.kill(pid, 15)
-    try:
-        for _ in range(50):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
+    with stopped_service():
         started = time.monotonic()
         with pytest.raises(BackendTimeout):
             DiracAdapter(timeout=3).jobs(loaded.jobs.values())
@@ -323,8 +315,6 @@ def test_a_stopped_service_gives_backend_timeout_and_dirac_check_says_so(loaded)
         assert result.returncode == 1
         assert "JobMonitoring" in result.stdout and "does not answer" in result.stdout
         assert "Traceback" not in result.stdout + result.stderr
-    finally:
-        subprocess.run([str(HERE / "services.sh"), "start"], check=True, capture_output=True)
 
 
 # -- manage.py dirac check ----------------------------------------------------------------------------
