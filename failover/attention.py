@@ -33,9 +33,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
-from django.db.models import Count, F, IntegerField, Q
+from django.db.models import Count, F, FloatField, IntegerField, Q
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
+from django.db.models.lookups import GreaterThan, LessThan
 
 from failover import rules
 from failover.domain import ACTIVE, FINAL_TRANSFORMATION_STATUSES, UNUSED
@@ -233,7 +234,9 @@ def code_q(code: str, policy: Policy | None = None) -> Q | None:
             known |= Q(attention__icontains=fragment)
         return coded | (_blockers_q() & ~known)
     if code == UNUSED_NO_FLUSH:
-        return Q(status=ACTIVE, files__Unused__gt=0, files__Unused__lt=F("group_size"),
+        # The JSON value as a number: PostgreSQL does not compare jsonb with a float column.
+        unused = Coalesce(Cast(KT("files__Unused"), FloatField()), 0.0)
+        return Q(GreaterThan(unused, 0.0), LessThan(unused, F("group_size")), status=ACTIVE,
                  flush_count__gte=policy.max_flush)
     if code == CHILD_ACTIVE:
         # A child that still runs jobs is on its way; one with nothing running is stuck.
