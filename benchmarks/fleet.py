@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     gen = ["simdirac", "generate", "--transformations", str(a.transformations), "--jobs", str(a.jobs), "--load"]
     if a.state == "catchup":
         gen.append("--catch-up")
-    base.manage(*gen)
+    base.manage(*gen, timeout=1800)
     results = []
     for n in a.workers:
         var = out / f"w{n}"
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
             f.start_worker("w1", concurrency=n)
             f.wait_for(lambda: workers_answer(f), timeout=90, what="the worker to answer")
             t0 = time.monotonic()
-            f.manage("failover", "start-cycle", "--wait", "3600")
+            f.manage("failover", "start-cycle", "--wait", "3600", timeout=3700)
             wall = time.monotonic() - t0
             (seconds, state, errors, calls), = f.query(
                 "select (julianday(finished) - julianday(started)) * 86400, state, errors, calls "

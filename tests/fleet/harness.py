@@ -38,10 +38,11 @@ class Fleet:
         self.procs: dict[str, subprocess.Popen] = {}
 
     # -- commands -----------------------------------------------------------------------------
-    def manage(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def manage(self, *args: str, input: str | None = None, check: bool = True,
+               timeout: float = 120) -> subprocess.CompletedProcess:
         proc = subprocess.run(
             [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, input=input,
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, text=True, timeout=timeout,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"manage.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
