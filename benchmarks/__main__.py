@@ -1,0 +1,463 @@
+"""``python -m benchmarks``: the product's cycle against CTADIRAC's agent, side by side.
+
+    python -m benchmarks --workload small          # 100 transformations / 100,000 jobs (~6 min)
+    python -m benchmarks --workload large          # 1,000 transformations / 1,000,000 jobs
+    python -m benchmarks --workload all            # both, and the report benchmark
+    python -m benchmarks --workload small --state steady --latency 10
+
+For each workload and state it builds the simulated DIRAC once with ``manage.py simdirac
+generate`` (cached under var/bench/states), then for each latency gives each contender a fresh
+copy of that same SQLite file: ours (the product's Engine, in this venv) and the agent
+(CTADIRAC's TransformationFailoverAgent, unchanged, in var/bench-agent-venv through
+benchmarks/agent_shim). Each contender runs in a process of its own; both run the same number of
+cycles with no change in DIRAC between them. Results go to var/bench/results/ (JSON and
+markdown) and the markdown table is printed. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import agent_env
+from benchmarks.measure import parse
+from benchmarks.policy import seed_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "var" / "bench"
+WORKLOADS = {"small": (100, 100_000), "large": (1000, 1_000_000), "single": (1, 100_000)}
+# "single" is one transformation of 100,000 jobs: it shows our calls per transformation when a
+# transformation is large. Ours only: the agent treats one transformation in one thread, so its
+# catch-up there would be 200,000 sequential calls (over half an hour at 10 ms).
+OURS_ONLY = {"single"}
+CONTENDERS = ("ours", "ours-fastsim", "agent")
+STATES = ("steady", "catchup")
+# The agent's catch-up cycle costs two RPCs per task (a Transformation object's fetch, then
+# setTaskStatus): about 2,000 per transformation here. On the large workload it is measured on
+# the first AGENT_SUBSET transformations (whole productions) and extrapolated per transformation.
+AGENT_SUBSET = 99
+REPORT_JOBS = 100_000
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# -- machine ------------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = 0.0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gb = int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(mem_gb, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def git_revision() -> str:
+    """The product's commit, with "+changes" when the work tree differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "failover", "reports", "dashboard"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + (" +changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+# -- states -------------------------------------------------------------------------------------
+
+
+def _product_env(work: Path, sim_db: Path) -> dict:
+    env = dict(os.environ)
+    env.update(
+        VAR_DIR=str(work),
+        DATABASE_URL=f"sqlite:///{work / 'dashboard.sqlite3'}",
+        SIMDIRAC_DATABASE_URL=f"sqlite:///{sim_db}",
+        LOG_LEVEL="WARNING",
+    )
+    env.pop("OPENSEARCH_URL", None)
+    return env
+
+
+def build_state(name: str, transformations: int, jobs: int, catch_up: bool) -> Path:
+    """The simulated DIRAC of one workload, built once with ``simdirac generate`` and cached."""
+    states = BENCH / "states"
+    states.mkdir(parents=True, exist_ok=True)
+    path = states / f"{name}.sqlite3"
+    # Rebuilt when the generator or the simulator's tables change.
+    key = hashlib.sha256()
+    for f in ("failover/simulated/generate.py", "failover/simulated/models.py", "failover/simulated/store.py"):
+        key.update((ROOT / f).read_bytes())
+    key.update(f"{transformations} {jobs} {catch_up}".encode())
+    stamp = path.with_suffix(".stamp")
+    if path.exists() and stamp.exists() and stamp.read_text().strip() == key.hexdigest():
+        return path
+    log(f"  building {name}: simdirac generate --transformations {transformations} --jobs {jobs}"
+        f"{' --catch-up' if catch_up else ''} --load")
+    work = states / f"{name}.build"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    tmp = work / "sim.sqlite3"
+    env = _product_env(work, tmp)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    t0 = time.perf_counter()
+    subprocess.run([*manage, "migrate", "--database", "simdirac", "-v", "0"], env=env, cwd=ROOT, check=True)
+    cmd = [*manage, "simdirac", "generate", "--transformations", str(transformations), "--jobs", str(jobs),
+           "--load"]
+    if catch_up:
+        cmd.append("--catch-up")
+    subprocess.run(cmd, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    with sqlite3.connect(tmp) as db:  # one self-contained file to copy
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("PRAGMA journal_mode=DELETE")
+    tmp.replace(path)
+    shutil.rmtree(work, ignore_errors=True)
+    stamp.write_text(key.hexdigest() + "\n")
+    log(f"  built in {time.perf_counter() - t0:.0f} s ({path.stat().st_size / 1e6:.0f} MB)")
+    return path
+
+
+def summary_of(path: Path, only: str = "") -> dict:
+    from benchmarks.agent_shim.__main__ import parse_ids
+    from benchmarks.agent_shim.server import state_summary
+
+    with sqlite3.connect(path) as db:
+        return state_summary(db, parse_ids(only))
+
+
+# -- contenders ---------------------------------------------------------------------------------
+
+
+def run_contender(contender: str, state: Path, run_dir: Path, latency: float, cycles: int, *,
+                  only: str = "", compare: str = "", profile: bool = False, threads: int = 10) -> dict:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    sim = run_dir / "sim.sqlite3"
+    shutil.copyfile(state, sim)
+    out = run_dir / "output.log"
+    if contender in ("ours", "ours-fastsim"):
+        cmd = [sys.executable, "-m", "benchmarks.engine_run", "--sim-db", str(sim), "--work", str(run_dir),
+               "--latency-ms", str(latency), "--cycles", str(cycles),
+               "--simulator", "fast" if contender == "ours-fastsim" else "orm"]
+        prefix: list[str] = []
+    else:
+        cmd = [str(agent_env.python()), "-m", "benchmarks.agent_shim", "cycle", "--sim-db", str(sim),
+               "--work", str(run_dir), "--latency-ms", str(latency), "--cycles", str(cycles),
+               "--threads", str(threads), "--policy", json.dumps(seed_policy())]
+        if only:
+            cmd += ["--only", only]
+        prefix = []
+    if profile:
+        # py-spy samples the whole process from outside (works for both interpreters).
+        prefix = [str(agent_env.venv_dir() / "bin" / "py-spy"), "record", "--nonblocking", "-r", "100", "-f", "raw",
+                  "-o", str(run_dir / "profile.raw"), "--"]
+    with out.open("w") as fh:
+        proc = subprocess.run([*prefix, *cmd], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+    text = out.read_text(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{contender} failed (exit {proc.returncode}); see {out}\n{text[-2000:]}")
+    result = parse(text)
+    result["state_after"] = summary_of(sim, compare)
+    sim.unlink()
+    return result
+
+
+def run_report(run_dir: Path, jobs: int) -> dict:
+    # The same state as the "single" catch-up workload: one transformation, every task behind.
+    state = build_state("single-catchup", 1, jobs, True)
+    out: dict = {}
+    for contender in ("ours", "agent"):
+        d = run_dir / f"report-{contender}"
+        d.mkdir(parents=True, exist_ok=True)
+        if contender == "ours":
+            cmd = [sys.executable, "-m", "benchmarks.report_run", "--sim-db", str(state), "--work", str(d)]
+        else:
+            cmd = [str(agent_env.python()), "-m", "benchmarks.agent_shim", "report", "--sim-db", str(state),
+                   "--work", str(d), "--policy", json.dumps(seed_policy())]
+        with (d / "output.log").open("w") as fh:
+            proc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        text = (d / "output.log").read_text(errors="replace")
+        if proc.returncode != 0:
+            raise RuntimeError(f"report ({contender}) failed; see {d / 'output.log'}\n{text[-2000:]}")
+        out[contender] = parse(text)
+    return out
+
+
+# -- tables -------------------------------------------------------------------------------------
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return f"{x:,.{digits}f}"
+
+
+def cycle_rows(results: list[dict]) -> list[str]:
+    head = ("| workload | state | latency | contender | cycle 1 s | cycle 1 calls | calls / transf. | "
+            "cycle 2 s | cycle 2 calls | calls / transf. | peak RSS MB (before cycle 1) | "
+            "agent's time ÷ this (cycle 1, 2) |")
+    lines = [head, "|" + "|".join(["---"] * 12) + "|"]
+    for r in results:
+        total = r["transformations"]
+        agent = r.get("agent")
+        a_scale = r["transformations"] / (agent["cycles"][0]["transformations"] or 1) if agent else 1
+        for contender in CONTENDERS:
+            c = r.get(contender)
+            if c is None:
+                continue
+            measured = c["cycles"][0]["transformations"] or 1
+            scale = total / measured
+            mark = "≈" if scale != 1 else ""
+            cells = [r["workload"], r["state"], f"{r['latency_ms']:g} ms", contender]
+            for cyc in c["cycles"][:2]:
+                calls = cyc["calls"]
+                cells += [mark + _fmt(cyc["wall"] * scale), mark + f"{round(calls * scale):,}",
+                          _fmt(calls / measured, 1)]
+            while len(cells) < 10:
+                cells += ["", "", ""]
+            rss = f"{c['peak_rss_mb']:,.0f} ({c['rss_before_cycles_mb']:,.0f})"
+            cells.append(rss + (" subset" if scale != 1 else ""))
+            if contender != "agent" and agent:
+                amark = "≈" if a_scale != 1 else ""
+                ratios = [a["wall"] * a_scale / o["wall"] for a, o in zip(agent["cycles"], c["cycles"], strict=False)]
+                cells.append(", ".join(f"{amark}{x:.1f}x" for x in ratios[:2]))
+            else:
+                cells.append("")
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def targets(doc: dict) -> str:
+    """Issue 8's targets, as ratios from this run."""
+    out = ["Targets (issue 8), from this run:"]
+    for r in doc["cycles"]:
+        if r["workload"] != "large" or r["latency_ms"] != 10 or "agent" not in r:
+            continue
+        scale = r["transformations"] / (r["agent"]["cycles"][0]["transformations"] or 1)
+        for ours in ("ours", "ours-fastsim"):
+            if ours not in r:
+                continue
+            for n, (a, o) in enumerate(zip(r["agent"]["cycles"], r[ours]["cycles"], strict=False), 1):
+                ratio = a["wall"] * scale / o["wall"]
+                out.append(f"- ≥20x faster per cycle at 10 ms, 1,000 transformations, {r['state']} cycle {n} "
+                           f"({ours}): {ratio:.1f}x {'met' if ratio >= 20 else 'MISSED'}"
+                           + (" (agent extrapolated)" if scale != 1 else ""))
+    worst = max(
+        ((c["calls"] / max(1, c["transformations"]), r["workload"], r["state"], n)
+         for r in doc["cycles"] if "ours" in r for n, c in enumerate(r["ours"]["cycles"], 1)),
+        default=None,
+    )
+    if worst:
+        out.append(f"- ≤5 DIRAC calls per transformation per cycle: worst {worst[0]:.1f} "
+                   f"({worst[1]}/{worst[2]} cycle {worst[3]}) {'met' if worst[0] <= 5 else 'MISSED'}")
+    rep = doc.get("report")
+    if rep:
+        a, o = rep["agent"]["seconds"], rep["ours"]["seconds"]
+        from_jobs = a["html"] / o["html_from_jobs"]
+        stored = a["html"] / o["html"]
+        out.append(f"- report ≥50x faster (HTML): {stored:.0f}x from the stored aggregates "
+                   f"{'met' if stored >= 50 else 'MISSED'}; {from_jobs:.1f}x when ours also counts the 100,000 jobs "
+                   f"{'met' if from_jobs >= 50 else 'MISSED'}")
+    return "\n".join(out)
+
+
+def markdown(doc: dict) -> str:
+    m = doc["machine"]
+    lines = [
+        f"Run {doc['started']} to {doc['finished']} (UTC) on {m['nproc']} CPUs, {m['cpu']}, {m['memory_gb']} GB; "
+        f"Python {m['python']}; product at {doc.get('revision', '?')}; load average at start {doc['load_start']}, "
+        f"at end {doc['load_end']}.",
+        f"Command: `{doc['command']}`",
+        "",
+    ]
+    if doc["cycles"]:
+        lines += cycle_rows(doc["cycles"])
+        notes = [r for r in doc["cycles"] if r.get("agent") and r["agent"].get("only")]
+        if notes:
+            lines.append("")
+            for r in notes:
+                a = r["agent"]
+                n = a["cycles"][0]["transformations"]
+                lines.append(
+                    f"≈ {r['workload']}/{r['state']}/{r['latency_ms']:g} ms: agent measured on transformations "
+                    f"{a['only']} ({n} of {r['transformations']}) and scaled by {r['transformations'] / n:.2f} per "
+                    f"transformation; its peak RSS is the subset's."
+                )
+        lines += ["", "Where cycle 1's wall time goes (seconds; latency is the sum of the injected waits, which the "
+                  "agent's threads overlap and ours does not; simulated DIRAC is the time spent answering in the "
+                  "simulator, serialised):", "",
+                  "| workload | state | latency | contender | wall | CPU of the process | simulated DIRAC | "
+                  "latency waited (sum) | 1-min load during the run |", "|" + "|".join(["---"] * 9) + "|"]
+        for r in doc["cycles"]:
+            for contender in CONTENDERS:
+                c = r.get(contender)
+                if c is None:
+                    continue
+                cyc = c["cycles"][0]
+                who = contender + (f" ({cyc['transformations']} transformations, unscaled)"
+                                   if cyc["transformations"] != r["transformations"] else "")
+                lines.append(f"| {r['workload']} | {r['state']} | {r['latency_ms']:g} ms | {who} | "
+                             f"{cyc['wall']:.2f} | {cyc['cpu']:.2f} | {cyc.get('server_seconds', 0):.2f} | "
+                             f"{cyc.get('latency_seconds', 0):.2f} | {c.get('load', '?')} |")
+        lines += ["", targets(doc)]
+        lines.append("")
+        lines.append("Same work done? DIRAC's state after the cycles (files by status, error counts, tasks behind "
+                     "their job, transformation statuses; on the agent's subset where it ran on one):")
+        for r in doc["cycles"]:
+            present = [c for c in CONTENDERS if c in r]
+            if len(present) < 2:
+                continue
+            first = r[present[0]]["state_after"]
+            same = all(r[c]["state_after"] == first for c in present[1:])
+            where = f"- {r['workload']}/{r['state']}/{r['latency_ms']:g} ms ({', '.join(present)}): "
+            lines.append(where + ("identical" if same else "DIFFERENT: " + "; ".join(
+                f"{c} {r[c]['state_after']}" for c in present)))
+    if doc.get("report"):
+        rep = doc["report"]
+        o, a = rep["ours"]["seconds"], rep["agent"]["seconds"]
+        lines += [
+            "",
+            f"Report of one transformation with {rep['ours']['jobs']:,} jobs ({rep['ours']['aggregate_rows']} rows), "
+            "best of repeats:",
+            "",
+            "| path | agent s | ours s | agent ÷ ours |",
+            "|---|---|---|---|",
+            f"| data (count jobs) | {a['data']:.4f} | {o['data']:.4f} | {a['data'] / o['data']:.1f}x |",
+            f"| HTML from jobs | {a['html']:.4f} | {o['html_from_jobs']:.4f} | "
+            f"{a['html'] / o['html_from_jobs']:.1f}x |",
+            f"| text from jobs | {a['text']:.4f} | {o['text_from_jobs']:.4f} | "
+            f"{a['text'] / o['text_from_jobs']:.1f}x |",
+            f"| HTML from the cycle's stored aggregates (dashboard) | {a['html']:.4f} | {o['html']:.6f} | "
+            f"{a['html'] / o['html']:.0f}x |",
+            f"| text from the cycle's stored aggregates | {a['text']:.4f} | {o['text']:.6f} | "
+            f"{a['text'] / o['text']:.0f}x |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workload", choices=("small", "large", "single", "all", "none"), default="small",
+                   help="small: 100 transformations / 100,000 jobs; large: 1,000 / 1,000,000; single: 1 / "
+                        "100,000, ours only; all: the three and the report benchmark (default small)")
+    p.add_argument("--state", choices=("steady", "catchup", "both"), default="both",
+                   help="steady: ~1%% of tasks behind their job; catchup: every task behind (default both)")
+    p.add_argument("--latency", default="0,2,10", help="milliseconds per DIRAC call, comma-separated")
+    p.add_argument("--contenders", default="ours,ours-fastsim,agent",
+                   help="ours: the engine on SimulatedDirac as shipped; ours-fastsim: the same engine on "
+                        "failover.simulated.fastpath; agent: CTADIRAC's agent (default: all three)")
+    p.add_argument("--cycles", type=int, default=2, help="cycles per run, with no change in DIRAC between")
+    p.add_argument("--agent-subset", type=int, default=AGENT_SUBSET,
+                   help="large catch-up: measure the agent on this many transformations and extrapolate "
+                        "(0: all of them)")
+    p.add_argument("--agent-threads", type=int, default=10, help="the agent's maxThreadsInPool (seed: 10)")
+    p.add_argument("--report", choices=("auto", "yes", "no"), default="auto",
+                   help="the 100,000-job report benchmark (auto: with --workload all or none)")
+    p.add_argument("--profile", action="store_true", help="record py-spy profiles (slower; see docs)")
+    args = p.parse_args(argv)
+
+    latencies = [float(x) for x in args.latency.split(",") if x.strip()]
+    contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    workloads = {"all": ["small", "large", "single"], "none": []}.get(args.workload, [args.workload])
+    states = list(STATES) if args.state == "both" else [args.state]
+    started = dt.datetime.now(dt.UTC)
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    run_root = BENCH / "runs" / stamp
+    doc: dict = {
+        "started": started.strftime("%Y-%m-%d %H:%M"),
+        "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": machine(),
+        "revision": git_revision(),
+        "load_start": loadavg(),
+        "policy": seed_policy(),
+        "cycles": [],
+    }
+    log(f"Benchmarks {stamp}: load average {doc['load_start']} on {doc['machine']['nproc']} CPUs")
+    if "agent" in contenders or args.report != "no":
+        agent_env.ensure(log)
+
+    for workload in workloads:
+        transformations, jobs = WORKLOADS[workload]
+        for state_name in states:
+            state = build_state(f"{workload}-{state_name}", transformations, jobs, state_name == "catchup")
+            for latency in latencies:
+                entry = {"workload": workload, "state": state_name, "latency_ms": latency,
+                         "transformations": transformations, "jobs": jobs}
+                # Where the agent runs on a subset, both end states are compared on that subset.
+                subset = ""
+                if (workload == "large" and state_name == "catchup" and "agent" in contenders
+                        and args.agent_subset and args.agent_subset < transformations):
+                    subset = f"1-{args.agent_subset}"
+                for contender in contenders:
+                    if contender == "agent" and workload in OURS_ONLY:
+                        continue
+                    only = subset if contender == "agent" else ""
+                    log(f"  {workload}/{state_name}/{latency:g} ms: {contender}"
+                        + (f" on transformations {only}" if only else "") + " ...")
+                    t0 = time.perf_counter()
+                    load_before = loadavg()
+                    run_dir = run_root / f"{workload}-{state_name}-{latency:g}ms-{contender}"
+                    res = run_contender(contender, state, run_dir, latency, args.cycles, only=only, compare=subset,
+                                        profile=args.profile, threads=args.agent_threads)
+                    res["load"] = f"{load_before.split()[0]} to {loadavg().split()[0]}"
+                    entry[contender] = res
+                    walls = ", ".join(f"{c['wall']:.2f} s / {c['calls']} calls" for c in res["cycles"])
+                    log(f"    {walls}; peak RSS {res['peak_rss_mb']:.0f} MB ({time.perf_counter() - t0:.0f} s)")
+                doc["cycles"].append(entry)
+
+    if args.report == "yes" or (args.report == "auto" and args.workload in ("all", "none")):
+        log(f"  report of one transformation with {REPORT_JOBS:,} jobs ...")
+        doc["report"] = run_report(run_root, REPORT_JOBS)
+
+    doc["finished"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    doc["load_end"] = loadavg()
+    results = BENCH / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{stamp}.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
+    md = markdown(doc)
+    (results / f"{stamp}.md").write_text(md)
+    (results / "latest.md").write_text(md)
+    log("")
+    log(md)
+    log(f"Written: {results / (stamp + '.md')} and .json")
+
+
+if __name__ == "__main__":
+    main()

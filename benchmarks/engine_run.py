@@ -1,0 +1,126 @@
+"""Contender "ours": run the product's cycle engine on a copy of a benchmark state.
+
+    python -m benchmarks.engine_run --sim-db PATH --work DIR --latency-ms 10 --cycles 2
+
+Runs in the product's virtual environment, in a process of its own so that its peak memory is its
+own. The simulated DIRAC answers from ``--sim-db`` (a copy; it is written to) and the dashboard's
+own tables live in a fresh database under ``--work``. Prints one BENCH-RESULT line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from benchmarks import djangoenv
+from benchmarks.measure import cpu_seconds, emit, peak_rss_mb, rss_now_mb
+
+
+def time_simulator(backend) -> dict:
+    """Time spent inside the simulated DIRAC, and how much of it was injected latency.
+
+    The rest of a cycle's wall time is the product's own work (rules, its database, aggregates).
+    """
+    spent = {"busy": 0.0, "waited": 0.0}
+    for name in ("transformations", "file_counts", "tasks", "files", "jobs", "set_task_status",
+                 "set_file_status", "set_transformation_status"):
+        method = getattr(backend, name)
+
+        def timed(*a, _method=method, **kw):
+            t0 = time.perf_counter()
+            try:
+                return _method(*a, **kw)
+            finally:
+                spent["busy"] += time.perf_counter() - t0
+
+        setattr(backend, name, timed)
+    rpc = backend._rpc
+
+    def counted_rpc(method, pages=1):
+        spent["waited"] += backend.latency * pages
+        return rpc(method, pages)
+
+    backend._rpc = counted_rpc
+    return spent
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.engine_run")
+    p.add_argument("--sim-db", type=Path, required=True)
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--cycles", type=int, default=2)
+    p.add_argument("--simulator", choices=("orm", "fast"), default="orm",
+                   help="orm: SimulatedDirac as shipped; fast: failover.simulated.fastpath (plain SQL bulk reads)")
+    p.add_argument("--profile", type=Path, help="write a pyinstrument HTML profile of cycle 1 here")
+    args = p.parse_args(argv)
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    dash = args.work / "dashboard.sqlite3"
+    for leftover in args.work.glob("dashboard.sqlite3*"):
+        leftover.unlink()
+    djangoenv.setup(args.sim_db.resolve(), dash.resolve(), var_dir=args.work.resolve(), latency_ms=args.latency_ms)
+    djangoenv.migrate("default")
+
+    from failover.engine import Engine
+    from failover.models import Policy
+    from failover.simulated.backend import SimulatedDirac
+    from failover.simulated.fastpath import FastSimulatedDirac
+    from tests.factories import SEED_POLICY
+
+    policy = Policy.objects.create(name="default", **SEED_POLICY)
+    simulator_class = FastSimulatedDirac if args.simulator == "fast" else SimulatedDirac
+    backend = simulator_class(latency_ms=args.latency_ms)
+    simulator = time_simulator(backend)
+    rss_before = rss_now_mb()
+    cycles = []
+    for n in range(args.cycles):
+        profiler = None
+        if args.profile and n == 0:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.005)
+            profiler.start()
+        simulator.update(busy=0.0, waited=0.0)
+        cpu0 = cpu_seconds()
+        t0 = time.perf_counter()
+        result = Engine(backend, policy, trigger="benchmark").run_cycle()
+        wall = time.perf_counter() - t0
+        cpu = cpu_seconds() - cpu0
+        if profiler is not None:
+            profiler.stop()
+            args.profile.write_text(profiler.output_html())
+            args.profile.with_suffix(".txt").write_text(profiler.output_text(unicode=False, color=False))
+        kinds: dict[str, int] = {}
+        for d in result.decisions:
+            kinds[d.kind] = kinds.get(d.kind, 0) + 1
+        cycles.append(
+            {
+                "wall": wall,
+                "engine_seconds": result.seconds,
+                "cpu": cpu,
+                "calls": sum(result.calls.values()),
+                # Inside the simulated DIRAC: answering (its ORM queries) and the injected latency.
+                "server_seconds": simulator["busy"] - simulator["waited"],
+                "latency_seconds": simulator["waited"],
+                "calls_by_method": result.calls,
+                "transformations": len(result.outcomes),
+                "errors": result.errors,
+                "decisions": kinds,
+                "message": result.message,
+            }
+        )
+    emit(
+        {
+            "contender": "ours" if args.simulator == "orm" else "ours-fastsim",
+            "latency_ms": args.latency_ms,
+            "rss_before_cycles_mb": rss_before,
+            "peak_rss_mb": peak_rss_mb(),
+            "cycles": cycles,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
