@@ -13,7 +13,7 @@ import pytest
 
 from tests.contract.scenario import CONTRACT_SCENARIO
 
-BACKENDS = ["simulated", pytest.param("dirac", marks=pytest.mark.dirac)]
+BACKENDS = ["simulated", "simulated-fast", pytest.param("dirac", marks=pytest.mark.dirac)]
 
 
 @dataclass
@@ -34,14 +34,15 @@ class World:
 
 @pytest.fixture(params=BACKENDS)
 def world(request) -> World:
-    if request.param == "simulated":
+    if request.param.startswith("simulated"):
         # Test modules here are marked django_db(databases="__all__").
         from failover.simulated.backend import SimulatedDirac
+        from failover.simulated.fastpath import FastSimulatedDirac
         from failover.simulated.scenario import validate
         from failover.simulated.store import load
 
         load(validate(CONTRACT_SCENARIO))
-        return World(SimulatedDirac())
+        return World(FastSimulatedDirac() if request.param == "simulated-fast" else SimulatedDirac())
     if os.environ.get("DIRAC_TEST_SERVICES") != "1":
         pytest.skip("real DIRAC services not started: run tests/dirac/services.sh start")
     from tests.dirac.load_scenario import load_into_dirac  # written with the real adapter
