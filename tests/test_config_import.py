@@ -6,9 +6,6 @@ Reference: ../shared/dirac-reference.md 4.1 (options and defaults) and 9 (castin
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from failover.config_import import parse_path, parse_text
 from failover.errors import ConfigurationError
 from failover.models import Policy
 from failover.rules import RulesPolicy
+from tests.sites import manage, site  # noqa: F401  (site is a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -310,30 +308,6 @@ def test_it_changes_nothing_on_a_bad_file(tmp_path):
     with pytest.raises(CommandError, match="unknown option 'Foo'"):
         call_command("failover", "import-config", str(bad))
     assert Policy.objects.get().max_reassign == 3
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """A migrated installation in a temporary directory, for commands run as users run them."""
-    var = tmp_path_factory.mktemp("var")
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DIRAC_BACKEND", "SIMDIRAC_FAULTS"}}
-    env.update(
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
-        VAR_DIR=str(var),
-        DATABASE_URL=f"sqlite:///{var / 'dashboard.sqlite3'}",
-        SIMDIRAC_DATABASE_URL=f"sqlite:///{var / 'simdirac.sqlite3'}",
-    )
-    for args in (["migrate", "--noinput"], ["migrate", "--database", "simdirac", "--noinput"]):
-        done = manage(env, *args)
-        assert done.returncode == 0, done.stderr
-    return env, var
-
-
-def manage(env, *args, input=None):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, input=input,
-    )
 
 
 BAD_FILES = [

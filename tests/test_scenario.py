@@ -8,9 +8,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +21,7 @@ from failover.simulated.generate import GenerateOptions, generate, generate_larg
 from failover.simulated.models import SimFile, SimJob, SimProduction, SimTask, SimTransformation
 from failover.simulated.scenario import Scenario, read_path, read_text, to_json, validate
 from failover.simulated.store import dump, load
+from tests.sites import manage, site  # noqa: F401  (site is a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 BOTH_DATABASES = pytest.mark.django_db(databases="__all__")
@@ -419,30 +417,6 @@ def test_it_loads_and_dumps_through_the_commands(tmp_path):
 
 
 # -- the commands as users run them ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """A migrated installation in a temporary directory."""
-    var = tmp_path_factory.mktemp("var")
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DIRAC_BACKEND", "SIMDIRAC_FAULTS"}}
-    env.update(
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
-        VAR_DIR=str(var),
-        DATABASE_URL=f"sqlite:///{var / 'dashboard.sqlite3'}",
-        SIMDIRAC_DATABASE_URL=f"sqlite:///{var / 'simdirac.sqlite3'}",
-    )
-    for args in (["migrate", "--noinput"], ["migrate", "--database", "simdirac", "--noinput"]):
-        done = manage(env, *args)
-        assert done.returncode == 0, done.stderr
-    return env, var
-
-
-def manage(env, *args, input=None):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, input=input,
-    )
 
 
 def assert_one_clear_line(done, message):
