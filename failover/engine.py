@@ -162,8 +162,9 @@ class Engine:
         self.proposing = self.policy.mode == Policy.Mode.PROPOSE and actor == "system"
 
     # -- reading DIRAC ------------------------------------------------------------------------
-    def _read(self, fn: Callable[..., T], *args, **kwargs) -> T:
-        """A read, retried with exponential backoff; reads change nothing, so retrying is safe."""
+    def _retrying(self, fn: Callable[..., T], *args, what: str = "read", **kwargs) -> T:
+        """A call that is safe to repeat (a read, or setting task statuses), retried with
+        exponential backoff. Other writes are never repeated blindly: they are reconciled."""
         attempt = 0
         while True:
             try:
@@ -172,7 +173,7 @@ class Engine:
                 if not exc.retriable or attempt >= self.retries:
                     raise
                 pause = self.backoff * (2**attempt)
-                log.warning("DIRAC read failed (%s); retry %d in %.1f s", exc, attempt + 1, pause)
+                log.warning("DIRAC %s failed (%s); retry %d in %.1f s", what, exc, attempt + 1, pause)
                 time.sleep(pause)
                 attempt += 1
 
@@ -242,14 +243,14 @@ class Engine:
     def _select(self, ids: Sequence[int] | None) -> list[TransformationInfo]:
         p = self.policy
         if ids:
-            found = self._read(self.backend.transformations, ids=[*ids, *self.also_read])
+            found = self._retrying(self.backend.transformations, ids=[*ids, *self.also_read])
             self.prefetched = {t.id: t for t in found if t.id not in ids}
             found = [t for t in found if t.id in ids]
             missing = set(ids) - {t.id for t in found}
             if missing:
                 raise UnknownTransformation(", ".join(str(i) for i in sorted(missing)))
             return found
-        return self._read(
+        return self._retrying(
             self.backend.transformations,
             statuses=p.transformation_statuses or None,
             types=p.transformation_types or None,
@@ -269,9 +270,9 @@ class Engine:
         known.update({i: t for i, t in self.prefetched.items() if i not in known})
         parent_ids = {rules.parent_of(t) for t in selected} - {None} - known.keys()
         if parent_ids:
-            for p in self._read(self.backend.transformations, ids=sorted(parent_ids)):
+            for p in self._retrying(self.backend.transformations, ids=sorted(parent_ids)):
                 known[p.id] = p
-        counts = self._read(self.backend.file_counts, sorted(known))
+        counts = self._retrying(self.backend.file_counts, sorted(known))
         ordered = topological(selected)
         batch_size = settings.FAILOVER_BATCH_SIZE
         for start in range(0, len(ordered), batch_size):
@@ -292,12 +293,12 @@ class Engine:
                 result.outcomes[t.id] = outcome
 
     def _read_batch(self, batch: Sequence[TransformationInfo]) -> tuple[dict[int, list[TaskInfo]], dict[int, JobInfo]]:
-        tasks = self._read(self.backend.tasks, [t.id for t in batch])
+        tasks = self._retrying(self.backend.tasks, [t.id for t in batch])
         tasks_by_t: dict[int, list[TaskInfo]] = defaultdict(list)
         for task in tasks:
             tasks_by_t[task.transformation].append(task)
         job_ids = [task.job for task in tasks if task.job]
-        jobs = self._read(self.backend.jobs, job_ids) if job_ids else {}
+        jobs = self._retrying(self.backend.jobs, job_ids) if job_ids else {}
         return tasks_by_t, jobs
 
     def _read_assigned(self, batch, tasks_by_t, jobs) -> tuple[dict[int, list], str]:
@@ -306,7 +307,7 @@ class Engine:
         if not need:
             return by_t, ""
         try:
-            for f in self._read(self.backend.files, need, statuses=[ASSIGNED]):
+            for f in self._retrying(self.backend.files, need, statuses=[ASSIGNED]):
                 by_t[f.transformation].append(f)
         except FailoverError as exc:
             return by_t, f"reading Assigned files failed: {exc}"
@@ -358,7 +359,7 @@ class Engine:
                 policy=self.rules_policy,
                 kinds=kinds,
             )
-            synced = rules.apply_task_updates(tasks, rules.task_updates(tasks, t_jobs))
+            synced = plan.tasks
             for decision in plan.decisions:
                 if decision.kind == rules.REASSIGN:
                     # Which job failed where: the retry history the pages show.
@@ -549,7 +550,7 @@ class Engine:
             if decision.kind == rules.SYNC:
                 done = []
                 for status, task_ids in decision.tasks.items():
-                    self._write_retrying(self.backend.set_task_status, tid, task_ids, status)
+                    self._retrying(self.backend.set_task_status, tid, task_ids, status, what="write")
                     done.append(f"{len(task_ids)} tasks set {status}")
                 self._settle(action, ActionLog.State.DONE, "; ".join(done))
             elif decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
@@ -567,18 +568,6 @@ class Engine:
             self._settle(action, ActionLog.State.FAILED, "DIRAC refused", error=str(exc))
         action.refresh_from_db()
         return action
-
-    def _write_retrying(self, fn, *args) -> None:
-        # Setting a task status is idempotent, so it may be retried; other writes are reconciled.
-        attempt = 0
-        while True:
-            try:
-                return fn(*args)
-            except BackendError as exc:
-                if not exc.retriable or attempt >= self.retries:
-                    raise
-                time.sleep(self.backoff * (2**attempt))
-                attempt += 1
 
     def _settle(self, action: ActionLog, state: str, outcome: str, *, error: str = "", flush: bool = False) -> None:
         with transaction.atomic():
@@ -634,7 +623,7 @@ class Engine:
                 self._settle(action, ActionLog.State.INTERRUPTED, "interrupted; tasks re-checked from DIRAC")
             elif action.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                 wanted = action.details.get("status")
-                current = self._read(self.backend.transformations, ids=[tid])
+                current = self._retrying(self.backend.transformations, ids=[tid])
                 status = current[0].status if current else None
                 if status == wanted:
                     self._settle(action, ActionLog.State.DONE, f"status is {status} ({note})",
@@ -643,7 +632,7 @@ class Engine:
                     self._settle(action, ActionLog.State.INTERRUPTED, f"status is {status}: not done ({note})")
             elif action.kind == rules.REASSIGN:
                 asked = {lfn: int(task) for task, lfns in action.details.get("tasks", {}).items() for lfn in lfns}
-                now = {f.lfn: f for f in self._read(self.backend.files, [tid], lfns=sorted(asked))}
+                now = {f.lfn: f for f in self._retrying(self.backend.files, [tid], lfns=sorted(asked))}
                 moved = sorted(
                     lfn for lfn, task in asked.items()
                     if lfn in now and not (now[lfn].status == ASSIGNED and now[lfn].task == task)

@@ -100,6 +100,8 @@ class Plan:
     at_cap: list[str] = field(default_factory=list)
     # Why the transformation is not moving on, in words ("waiting for 4847 to complete").
     blockers: list[str] = field(default_factory=list)
+    # The tasks as they are once job statuses are copied into them.
+    tasks: list[TaskInfo] = field(default_factory=list)
 
 
 def fmt_size(group_size: float) -> str:
@@ -273,7 +275,7 @@ def plan_transformation(
         n = sum(len(ids) for ids in updates.values())
         reason = f"{n} tasks behind their jobs: " + ", ".join(f"{len(v)} to {k}" for k, v in updates.items())
         plan.decisions.append(Decision(SYNC, t.id, reason, tasks=updates))
-    synced = apply_task_updates(tasks, updates)
+    synced = plan.tasks = apply_task_updates(tasks, updates)
 
     complete, blocker = decide_complete(t, counts, parent, policy)
     if blocker:
