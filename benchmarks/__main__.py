@@ -21,7 +21,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import shutil
 import sqlite3
 import subprocess
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 from benchmarks import agent_env
-from benchmarks.measure import parse
+from benchmarks.measure import machine, parse
 from benchmarks.policy import seed_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,31 +53,6 @@ def log(msg: str) -> None:
 
 
 # -- machine ------------------------------------------------------------------------------------
-
-
-def machine() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = 0.0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gb = int(line.split()[1]) / 1024 / 1024
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "memory_gb": round(mem_gb, 1),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def git_revision() -> str:

@@ -24,7 +24,6 @@ import argparse
 import datetime as dt
 import http.cookiejar
 import os
-import platform
 import re
 import shutil
 import socket
@@ -37,6 +36,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchmarks.measure import machine as measure_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "var" / "bench" / "pages"
@@ -241,15 +242,8 @@ def measure(name: str, state_dir: Path, requests: int, heavy_requests: int, warm
 
 
 def machine() -> str:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs {cpu}, Python {platform.python_version()}"
+    m = measure_machine()
+    return f"{m['platform']}, {m['nproc']} CPUs {m['cpu']}, Python {m['python']}"
 
 
 def markdown(results: dict, args: argparse.Namespace) -> str:
