@@ -13,6 +13,7 @@ own set. The parent links are cached once per process: a production's links neve
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -51,6 +52,52 @@ _UNREACHABLE_MARKERS = (
 _init_lock = threading.Lock()
 _initialised = False
 
+log = logging.getLogger("failover.dirac")
+
+
+class _DiracToProductLog(logging.Handler):
+    """DIRAC's log records, re-emitted one line each into the product's log (``failover.dirac``).
+
+    DIRAC's gLogger writes to standard output, with tracebacks (an SSLError's, a refused
+    connection's), ahead of a command's own output: ``failover cycle --json`` was no longer JSON.
+    Here a record keeps its level and its first line; the traceback goes, its exception's
+    one-line message stays. The product's logging sends it to stderr (or wherever LOGGING says).
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = " ".join(p for p in (record.getMessage(), str(getattr(record, "varmessage", ""))) if p)
+            lines = text.strip().splitlines()
+            line = lines[0].strip() if lines else ""
+            if record.exc_info and record.exc_info[1] is not None:
+                exc = record.exc_info[1]
+                line = f"{line} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            log.log(record.levelno, "DIRAC %s: %s", getattr(record, "customname", record.name), line[:1000])
+        except Exception:  # a log line must never break a call
+            pass
+
+
+_TO_PRODUCT_LOG = _DiracToProductLog()
+
+
+def route_dirac_logging() -> None:
+    """Detach DIRAC's own log backends (stdout by default) and send its records to ours.
+
+    Called after DIRAC is imported, after ``DIRAC.initialize()`` (which attaches the backends of
+    its configuration) and before every call, since DIRAC may attach backends again; cheap when
+    nothing changed. Only records of WARNING and above pass, unless LOG_LEVEL is DEBUG: DIRAC's
+    "Retry connection" notices are noise next to our own one line per failure.
+    """
+    dirac_logger = logging.getLogger("dirac")
+    if dirac_logger.handlers == [_TO_PRODUCT_LOG]:
+        return
+    for handler in list(dirac_logger.handlers):
+        if handler is not _TO_PRODUCT_LOG:
+            dirac_logger.removeHandler(handler)
+    _TO_PRODUCT_LOG.setLevel(logging.DEBUG if logging.getLogger().level <= logging.DEBUG else logging.WARNING)
+    dirac_logger.addHandler(_TO_PRODUCT_LOG)
+    dirac_logger.propagate = False
+
 
 def initialise_dirac(**kwargs: Any) -> None:
     """``DIRAC.initialize()`` once per process; raises ``BackendError`` if DIRAC cannot start."""
@@ -68,6 +115,7 @@ def initialise_dirac(**kwargs: Any) -> None:
                 call="initialize",
                 retriable=False,
             ) from exc
+        route_dirac_logging()
         kwargs.setdefault("require_auth", False)
         if not kwargs.get("host_credentials"):
             # Without a proxy DIRAC fails later with "URL for service ... not found", which
@@ -84,6 +132,8 @@ def initialise_dirac(**kwargs: Any) -> None:
             DIRAC.initialize(**kwargs)
         except Exception as exc:  # DIRACInitError and whatever the CS sync raises
             raise _classify(str(exc) or type(exc).__name__, "initialize") from exc
+        finally:
+            route_dirac_logging()
         _initialised = True
 
 
@@ -213,6 +263,7 @@ class DiracAdapter:
     def _call(self, kind: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """Run one DIRAC client method; its ``Value``, or ``BackendError``/``BackendTimeout``."""
         client = self._client(kind)
+        route_dirac_logging()
         previous = self._current_method()
         self._local.method = method
         try:

@@ -49,6 +49,7 @@ class Command(FriendlyCommand):
     def do_cycle(self, dry_run: bool, transformation, only, json: bool, **_) -> None:
         result = Engine(dry_run=dry_run, trigger="cli").run_cycle(transformation, only or rules.KINDS)
         if json:
+            # Standard output is the data and nothing else (DIRAC's logging goes to stderr).
             self.stdout.write(_json(result.as_json()))
         else:
             for outcome in result.outcomes.values():
@@ -57,7 +58,10 @@ class Command(FriendlyCommand):
                 if outcome.state != "ok":
                     self.stdout.write(f"{outcome.transformation}: {outcome.state}: {outcome.message}")
             self.stdout.write(result.summary())
-        if result.message:
+        if result.failed:
+            # Any transformation that failed, or a cycle that stopped: exit status 1, and the
+            # one-line summary on stderr as well (with --json, stdout holds only the data).
+            self.stderr.write(result.summary())
             raise SystemExit(1)
 
     def do_import_config(self, path: str, name: str | None, use: bool, **_) -> None:
