@@ -2,12 +2,12 @@
 
 When a DIRAC service is down, every call pays DIRAC's own connection retries times ours; a cycle
 over many transformations then takes minutes to learn nothing. After ``DIRAC_CIRCUIT_FAILURES``
-consecutive calls of one kind (say ``jobs``, JobMonitoring's) that got no answer
-(``BackendTimeout``: connection refused, reset, timed out), the circuit opens: the cycle stops
-calling DIRAC, and the engine marks the transformations still to treat "skipped: DIRAC
-unreachable". An answer to that kind of call, even a refusal (``BackendError`` that is not a
-timeout), starts its count again; answers from another service do not (its services die one by
-one). The next cycle starts with a closed circuit and tries again.
+consecutive calls that got no answer (``BackendTimeout``: connection refused, reset, timed out),
+or as many consecutive calls of one kind (say ``jobs``, JobMonitoring's, while other services
+still answer), the circuit opens: the cycle stops calling DIRAC, and the engine marks the
+transformations still to treat "skipped: DIRAC unreachable". An answer, even a refusal
+(``BackendError`` that is not a timeout), starts the counts of its kind and of all calls again.
+The next cycle starts with a closed circuit and tries again.
 
 ``guard(backend, circuit)`` wraps any ``DiracBackend`` (real or simulated), so the engine's code
 is unchanged apart from where it builds its backend and where it skips work. A fanned-out cycle
@@ -44,6 +44,7 @@ class Circuit:
         self.threshold = threshold  # 0: never opens
         self.lock = threading.Lock()
         self.consecutive: dict[str, int] = {}
+        self.in_a_row = 0  # any kind of call
         self.last_error = ""
         self.opened_by = ""
         self.opened = False
@@ -55,16 +56,18 @@ class Circuit:
     def failure(self, call: str, exc: BaseException) -> None:
         with self.lock:
             n = self.consecutive[call] = self.consecutive.get(call, 0) + 1
+            self.in_a_row += 1
             self.last_error = str(exc)
-            if self.threshold and n >= self.threshold and not self.opened:
+            if self.threshold and max(n, self.in_a_row) >= self.threshold and not self.opened:
                 self.opened, self.opened_by = True, call
 
     def success(self, call: str) -> None:
         with self.lock:
             self.consecutive[call] = 0
+            self.in_a_row = 0
 
     def describe(self) -> str:
-        return (f"{SKIPPED}: {self.threshold} {self.opened_by} calls in a row got no answer "
+        return (f"{SKIPPED}: {self.threshold} calls in a row got no answer "
                 f"(last: {self.last_error}); not called again this cycle")
 
 

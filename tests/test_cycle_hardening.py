@@ -226,3 +226,43 @@ def test_reconciling_with_nothing_moved_is_interrupted_and_counts_nothing():
     Engine(SimulatedDirac(), retries=0, backoff=0)._reconcile(action)
     action.refresh_from_db()
     assert action.state == "interrupted" and not ReassignCounter.objects.exists()
+
+
+# -- the circuit itself -------------------------------------------------------------------------------
+
+
+def test_the_circuit_counts_calls_in_a_row_of_any_kind_and_of_each_kind():
+    from failover.errors import BackendTimeout
+
+    no_answer = BackendTimeout("connection refused", call="x")
+    c = circuit_breaker.Circuit(3)
+    c.failure("set_file_status", no_answer)
+    c.failure("files", no_answer)
+    assert not c.is_open
+    c.failure("tasks", no_answer)  # a service down: whatever it is asked, no answer
+    assert c.is_open and c.describe().startswith("DIRAC unreachable: 3 calls in a row got no answer")
+
+    c = circuit_breaker.Circuit(3)
+    for _ in range(2):
+        c.failure("jobs", no_answer)
+        c.success("tasks")  # another service answers in between
+    assert not c.is_open
+    c.failure("jobs", no_answer)
+    assert c.is_open
+
+    c = circuit_breaker.Circuit(0)
+    for _ in range(100):
+        c.failure("jobs", no_answer)
+    assert not c.is_open
+
+
+def test_an_open_circuit_sends_nothing():
+    backend = SimulatedDirac()
+    c = circuit_breaker.Circuit(1)
+    guarded = circuit_breaker.guard(backend, c)
+    guarded.transformations()
+    c.failure("tasks", Exception("refused"))
+    with pytest.raises(circuit_breaker.CircuitOpen):
+        guarded.transformations()
+    assert backend.calls.snapshot() == {"transformations": 1}
+    assert guarded.name == backend.name and guarded.calls is backend.calls

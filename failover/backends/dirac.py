@@ -8,7 +8,9 @@ counts its LFN-chunked reads plus its write, and ``setTransformationParameter`` 
 the write.
 
 Clients are not shared between threads (DIRAC's Client warns against it): each thread gets its
-own set. The parent links are cached once per process: a production's links never change.
+own set. The parent links are cached once per process, and across processes in the database
+when the adapter is given a link store (``get_backend`` gives it ours): a production's links
+never change.
 """
 
 from __future__ import annotations
@@ -206,15 +208,18 @@ class DiracAdapter:
         use_ctadirac: bool | None = None,
         job_chunk: int = JOB_CHUNK,
         urls: Mapping[str, str] | None = None,
+        link_store: Any = None,
     ) -> None:
         """``timeout``: seconds per RPC (DIRAC's default is 600). ``use_ctadirac``: None probes the
         server for CTADIRAC's get_parent_transformation, False always rebuilds links from the
-        productions' descriptions. ``urls``: service URL overrides by "System/Service" name."""
+        productions' descriptions. ``urls``: service URL overrides by "System/Service" name.
+        ``link_store``: keeps parent links across processes (failover/backends/links.py)."""
         self.calls = CallCounter()
         self.timeout = timeout
         self.use_ctadirac = use_ctadirac
         self.job_chunk = job_chunk
         self.urls = dict(urls or {})
+        self.link_store = link_store
         self._local = threading.local()
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -324,41 +329,66 @@ class DiracAdapter:
         return out
 
     def _links(self, statuses: dict[int, str]) -> dict[int, tuple[int | None, int | None]]:
-        """(production, parent) of each transformation, from the cache or the ProductionSystem."""
+        """(production, parent) of each transformation: from the process's cache, else the
+        database's (another process read them), else the ProductionSystem."""
         with _PARENTS.lock:
             missing = [t for t in statuses if t not in _PARENTS.links]
+        if missing and self.link_store is not None:
+            stored = self.link_store.get(missing)
+            with _PARENTS.lock:
+                _PARENTS.links.update(stored)
+            missing = [t for t in missing if t not in stored]
         if missing:
             found = self._fetch_links(missing)
+            final: dict[int, tuple[int | None, int | None]] = {}
+            for tid, link in found.items():
+                final[tid] = link
+            for tid in missing:
+                if tid not in found and statuses[tid] != "New":
+                    # Only a New transformation can still be added to a production
+                    # (ProductionDB refuses the others), so "none" is final for the rest.
+                    final[tid] = (None, None)
             with _PARENTS.lock:
-                for tid in missing:
-                    link = found.get(tid)
-                    if link is not None:
-                        _PARENTS.links[tid] = link
-                    elif statuses[tid] != "New":
-                        # Only a New transformation can still be added to a production
-                        # (ProductionDB refuses the others), so "none" is final for the rest.
-                        _PARENTS.links[tid] = (None, None)
+                _PARENTS.links.update(final)
+            if self.link_store is not None:
+                self.link_store.put(final)
         with _PARENTS.lock:
             return {t: _PARENTS.links.get(t, (None, None)) for t in statuses}
 
     def _fetch_links(self, wanted: list[int]) -> dict[int, tuple[int | None, int | None]]:
+        """The links of ``wanted``, and of their parents in the same productions: a parent the
+        policy does not select is read next (the engine reads parents' states), and would pay
+        getProductions and a getProductionTransformations per production again."""
         productions = self._call("production", "getProductions", {})
         production_of: dict[int, int] = {}
         descriptions: dict[int, str] = {}
-        wanted_set = set(wanted)
         for p in productions or []:
             pid = int(p["ProductionID"])
             descriptions[pid] = p.get("Description") or ""
             for row in self._call("production", "getProductionTransformations", pid) or []:
-                tid = int(dict(row)["TransformationID"])
-                if tid in wanted_set:
-                    production_of[tid] = pid
-        if not production_of:
-            return {}
-        parents = self._parents_ctadirac(list(production_of))
-        if parents is None:
-            parents = self._parents_from_descriptions(production_of, descriptions)
-        return {tid: (pid, parents.get(tid)) for tid, pid in production_of.items()}
+                production_of[int(dict(row)["TransformationID"])] = pid
+        if self.link_store is not None:
+            self.link_store.keep_productions(descriptions)
+        todo = [tid for tid in wanted if tid in production_of]
+        out: dict[int, tuple[int | None, int | None]] = {}
+        while todo:
+            members = {tid: production_of[tid] for tid in todo}
+            parents = self._parents_ctadirac(list(members))
+            if parents is None:
+                # Vanilla DIRAC: a step's parent is found by name among all the steps of its
+                # production, so take every member of the productions concerned at once.
+                involved = set(members.values())
+                members = {tid: pid for tid, pid in production_of.items() if pid in involved}
+                parents = self._parents_from_descriptions(members, descriptions)
+            for tid, pid in members.items():
+                out[tid] = (pid, parents.get(tid))
+            with _PARENTS.lock:
+                known = set(_PARENTS.links)
+            todo = sorted({
+                p for p in parents.values()
+                if p is not None and p > 0 and p in production_of and p not in out and p not in known
+            })
+        return out
 
     def _parents_ctadirac(self, tids: list[int]) -> dict[int, int | None] | None:
         if self.use_ctadirac is False or _PARENTS.ctadirac is False:
