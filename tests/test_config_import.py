@@ -387,14 +387,16 @@ def test_policy_use_switches_the_policy_in_use_and_says_so(tmp_path, capsys):
 REPEATED = [
     ("bare", "MaxReassign = 3\nMaxFlush = 1\nMaxReassign = 5\n", 3, 1),
     ("seed figure", SEED_FIGURE.replace("├── MaxReassign = 3", "├── MaxReassign = 3\n├── MaxReassign = 4"), 11, 10),
-    ("in a section", FULL_CFG.replace("        MaxFlush = 1\n", "        MaxFlush = 1\n        MaxFlush = 2\n"), 27, 26),
+    ("in a section",
+     FULL_CFG.replace("        MaxFlush = 1\n", "        MaxFlush = 1\n        MaxFlush = 2\n"), 27, 26),
     ("list option", "TransformationFailoverAgent\n{\n  Flush = A\n\n  # again\n  Flush = B\n}\n", 6, 3),
 ]
 
 
 @pytest.mark.parametrize("text, line, first", [r[1:] for r in REPEATED], ids=[r[0] for r in REPEATED])
 def test_a_repeated_option_is_refused_with_its_line(text, line, first):
-    with pytest.raises(ConfigurationError, match=rf"^x.cfg: line {line}: \w+ is set again in .* \(first at line {first}\)"):
+    expected = rf"^x.cfg: line {line}: \w+ is set again in .* \(first at line {first}\)"
+    with pytest.raises(ConfigurationError, match=expected):
         parse_text(text, "x.cfg")
 
 

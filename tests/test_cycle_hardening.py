@@ -139,7 +139,7 @@ def test_a_fanned_out_cycle_that_cannot_select_is_one_error(settings, many):
     assert (cycle.state, cycle.errors) == ("failed", 1)
 
 
-def command(*args, **settings_overrides):
+def command(*args):
     out, err = StringIO(), StringIO()
     code = 0
     try:

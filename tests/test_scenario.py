@@ -270,7 +270,8 @@ def test_it_fills_in_optional_fields():
 
 
 EMPTY_DOCUMENTS = ["", "   \n", "{}", "null", "~\n", "--- \n", "productions: []\n",
-                   '{"productions": [], "transformations": [], "files": [], "tasks": [], "jobs": []}', "# only a comment\n"]
+                   '{"productions": [], "transformations": [], "files": [], "tasks": [], "jobs": []}',
+                   "# only a comment\n"]
 
 
 @pytest.mark.parametrize("text", EMPTY_DOCUMENTS)
@@ -307,7 +308,8 @@ def test_a_number_longer_than_python_converts_is_a_clear_error():
 def test_bytes_that_are_not_utf8_are_a_clear_error(tmp_path, data):
     path = tmp_path / "latin1.yaml"
     path.write_bytes(data)
-    with pytest.raises(ScenarioError, match=rf"^{re.escape(str(path))}: not UTF-8 text \(byte 0x[0-9a-f]{{2}} at offset \d+\)"):
+    expected = rf"^{re.escape(str(path))}: not UTF-8 text \(byte 0x[0-9a-f]{{2}} at offset \d+\)"
+    with pytest.raises(ScenarioError, match=expected):
         read_path(path)
 
 

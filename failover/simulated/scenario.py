@@ -55,7 +55,10 @@ def read_text(text: str, origin: str = "scenario", *, allow_empty: bool = False)
     except RecursionError:
         raise ScenarioError(f"{origin}: nested too deeply to be a scenario") from None
     if not allow_empty and not any(scenario.as_dict().values()):
-        what = "empty" if not text.strip() else "describes an empty DIRAC (no productions, transformations, files, tasks or jobs)"
+        what = (
+            "empty" if not text.strip()
+            else "describes an empty DIRAC (no productions, transformations, files, tasks or jobs)"
+        )
         raise ScenarioError(f"{origin}: {what}; nothing loaded ({EMPTY_HINT})")
     return scenario
 
