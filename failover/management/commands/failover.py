@@ -122,7 +122,9 @@ class Command(FriendlyCommand):
         if wait:
             took = f" in {(cycle.finished - cycle.started).total_seconds():.2f} s" if cycle.finished else ""
             self.stdout.write(f"Cycle {cycle.pk} {cycle.state}{took}: {cycle.errors} errors")
-            if cycle.state != Cycle.State.FINISHED:
+            if cycle.state != Cycle.State.FINISHED or cycle.errors:
+                # As `failover cycle`: a transformation that failed is exit status 1.
+                self.stderr.write(f"Cycle {cycle.pk} {cycle.state}{took}: {cycle.errors} errors")
                 raise SystemExit(1)
 
     def do_prune(self, keep_days, **_) -> None:
