@@ -9,15 +9,17 @@ from dashboard.env import (
     env_bool,
     env_choice,
     env_database,
+    env_dir,
     env_float,
     env_int,
     env_list,
+    env_log_level,
     env_str,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Created and tried for writing here: a folder that cannot be (VAR_DIR=/proc/nope) is one line.
+VAR_DIR = env_dir("VAR_DIR", str(BASE_DIR / "var"))
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
@@ -106,18 +108,31 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # -- DIRAC -------------------------------------------------------------------------------------
 DIRAC_BACKEND = env_choice("DIRAC_BACKEND", "simulated", ["simulated", "dirac"])
 # Simulated DIRAC: latency injected per call (milliseconds) and faults (see README).
-SIMDIRAC_LATENCY_MS = env_float("SIMDIRAC_LATENCY_MS", 0.0, minimum=0)
+SIMDIRAC_LATENCY_MS = env_float("SIMDIRAC_LATENCY_MS", 0.0, minimum=0, maximum=600_000)
 SIMDIRAC_FAULTS = env_str("SIMDIRAC_FAULTS", "")
 # Calls to DIRAC: how often a failed read is retried, and the pause before the first retry.
-DIRAC_RETRIES = env_int("DIRAC_RETRIES", 2, minimum=0)
-DIRAC_RETRY_BACKOFF = env_float("DIRAC_RETRY_BACKOFF", 0.5, minimum=0)
-DIRAC_TIMEOUT = env_float("DIRAC_TIMEOUT", 120.0, minimum=1)
+DIRAC_RETRIES = env_int("DIRAC_RETRIES", 2, minimum=0, maximum=20)
+DIRAC_RETRY_BACKOFF = env_float("DIRAC_RETRY_BACKOFF", 0.5, minimum=0, maximum=3600)
+# DIRAC's BaseClient raises any RPC timeout below 120 s to 120 s: a smaller value would be
+# accepted and silently not honoured, so it is refused (README, "DIRAC_TIMEOUT").
+DIRAC_MIN_TIMEOUT = 120
+DIRAC_TIMEOUT = env_float("DIRAC_TIMEOUT", 120.0, minimum=1, maximum=86_400)
+if DIRAC_TIMEOUT < DIRAC_MIN_TIMEOUT:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"DIRAC_TIMEOUT={DIRAC_TIMEOUT:g} is below DIRAC's floor: its clients raise any timeout below "
+        f"{DIRAC_MIN_TIMEOUT} s to {DIRAC_MIN_TIMEOUT} s, so use {DIRAC_MIN_TIMEOUT} or more"
+    )
+# Circuit breaker (failover/circuit.py): after this many consecutive calls that could not reach
+# DIRAC, a cycle stops calling it and marks the remaining transformations skipped; 0: never.
+DIRAC_CIRCUIT_FAILURES = env_int("DIRAC_CIRCUIT_FAILURES", 3, minimum=0, maximum=1000)
 
 # -- failover ----------------------------------------------------------------------------------
 # A transformation lock is a lease: a crashed holder's lock expires after this many seconds.
-FAILOVER_LOCK_SECONDS = env_int("FAILOVER_LOCK_SECONDS", 900, minimum=10)
+FAILOVER_LOCK_SECONDS = env_int("FAILOVER_LOCK_SECONDS", 900, minimum=10, maximum=86_400 * 365)
 # Transformations read together in one batch of backend calls during a cycle.
-FAILOVER_BATCH_SIZE = env_int("FAILOVER_BATCH_SIZE", 200, minimum=1)
+FAILOVER_BATCH_SIZE = env_int("FAILOVER_BATCH_SIZE", 200, minimum=1, maximum=100_000)
 
 # -- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -131,7 +146,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
         "control_folder": str(_broker_dir / "control"),
-        "polling_interval": env_float("CELERY_POLLING_INTERVAL", 0.1, minimum=0.01),
+        "polling_interval": env_float("CELERY_POLLING_INTERVAL", 0.1, minimum=0.01, maximum=60),
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
@@ -140,7 +155,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # How often beat asks whether a cycle is due; the cycle itself runs every policy PollingTime.
-FAILOVER_TICK_SECONDS = env_float("FAILOVER_TICK_SECONDS", 10.0, minimum=0.5)
+FAILOVER_TICK_SECONDS = env_float("FAILOVER_TICK_SECONDS", 10.0, minimum=0.5, maximum=86_400)
 
 # -- aggregates --------------------------------------------------------------------------------
 # OpenSearch (optional): with OPENSEARCH_URL set, aggregates and action-log entries also go to
@@ -153,7 +168,7 @@ OPENSEARCH_CA_CERTS = env_str("OPENSEARCH_CA_CERTS", "")
 # Our index names start with this: <prefix>-wmshistory-YYYY-MM-DD, <prefix>-snapshots-..., <prefix>-actions-...
 OPENSEARCH_INDEX_PREFIX = env_str("OPENSEARCH_INDEX_PREFIX", "failover")
 # Seconds per request; a bulk request that times out is retried this many times.
-OPENSEARCH_TIMEOUT = env_float("OPENSEARCH_TIMEOUT", 10.0, minimum=0.1)
+OPENSEARCH_TIMEOUT = env_float("OPENSEARCH_TIMEOUT", 10.0, minimum=0.1, maximum=3600)
 OPENSEARCH_RETRIES = env_int("OPENSEARCH_RETRIES", 3, minimum=0)
 # Send each transformation's documents right after its commit (one small bulk request each); off:
 # only the reports.drain_outbox task and `manage.py opensearch flush-outbox` send, in big batches.
@@ -172,7 +187,7 @@ EMAIL_PORT = env_int("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TL
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 # Seconds before a silent mail server counts as a failure (retried), so a worker never hangs.
-EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 30.0, minimum=1)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 30.0, minimum=1, maximum=3600)
 # The sender of every digest (the agent's MailFrom default); an imported MailFrom is not used.
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@ctao.dirac")
 _email_errors = [
@@ -215,14 +230,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_log_level("LOG_LEVEL", "INFO")},
     # opensearch-py logs every request, and each failure with a traceback; the store logs one
     # line per outage itself.
     "loggers": {"opensearch": {"level": "ERROR"}},
 }
 # A running cycle older than this (or than PollingTime, whichever is longer) is declared stuck.
-FAILOVER_STUCK_SECONDS = env_int("FAILOVER_STUCK_SECONDS", 1800, minimum=10)
+FAILOVER_STUCK_SECONDS = env_int("FAILOVER_STUCK_SECONDS", 1800, minimum=10, maximum=86_400 * 365)
 # Cycles and stored aggregates older than this are removed daily (the action log is kept).
-FAILOVER_KEEP_DAYS = env_int("FAILOVER_KEEP_DAYS", 90, minimum=1)
+FAILOVER_KEEP_DAYS = env_int("FAILOVER_KEEP_DAYS", 90, minimum=1, maximum=36_500)
 # Fan a cycle out as one task per transformation (a chain per production), or run it as one task.
 FAILOVER_FANOUT = env_bool("FAILOVER_FANOUT", True)

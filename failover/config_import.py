@@ -56,22 +56,65 @@ _TREE = re.compile(r"^[\s│|]*[├└`+\\][─-]+\s*")
 
 
 def _untree(text: str) -> str:
-    """Turn the seed's tree drawing (``├── PollingTime = 600``) into cfg lines."""
+    """Turn the seed's tree drawing (``├── PollingTime = 600``) into cfg lines.
+
+    Line numbers are kept (the root line opens its section on the same line, blank lines stay),
+    so a message about line N means line N of the user's file.
+    """
     # Only lines that start with a branch make a drawing: a "└" in a comment of a real cfg does not.
     if not any(_TREE.match(line) for line in text.splitlines() if "├" in line or "└" in line):
         return text
     lines = []
+    opened = False
     for line in text.splitlines():
         stripped = _TREE.sub("", line).strip()
-        if not stripped:
-            continue
-        if "=" not in stripped and not lines:
-            lines.append(f"{stripped}\n{{")
+        if stripped and "=" not in stripped and not any(lines):
+            lines.append(f"{stripped} {{")
+            opened = True
             continue
         lines.append(stripped)
-    if lines and lines[0].endswith("{"):
+    if opened:
         lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _repeated_options(text: str, origin: str) -> None:
+    """Refuse an option set twice in the agent's section (or in a bare file of options).
+
+    diraccfg keeps the last value silently, so a stale line left above a new one would win or
+    lose unnoticed. ``Name += value`` appends, as in DIRAC, and is not a repetition. The scan
+    follows diraccfg's own reading of braces, options and comments line by line.
+    """
+    stack: list[str] = []
+    pending = ""
+    seen: dict[tuple[tuple[str, ...], str], int] = {}
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        for index, char in enumerate(line):
+            if char == "{":
+                stack.append(pending.strip())
+                pending = ""
+            elif char == "}":
+                if stack:
+                    stack.pop()
+                pending = ""
+            elif char == "=" or line[index : index + 2] == "+=":
+                name = line[:index].strip()
+                pending = ""
+                if char == "=" and (not stack or stack[-1] == SECTION):
+                    key = (tuple(stack), name)
+                    if key in seen:
+                        where = "/".join(stack) or "the file"
+                        raise ConfigurationError(
+                            f"{origin}: line {number}: {name} is set again in {where} (first at line "
+                            f"{seen[key]}); DIRAC would silently keep the last value, keep one"
+                        )
+                    seen[key] = number
+                break
+            else:
+                pending += char
 
 
 def _find(cfg_dict: dict, path: str = "") -> list[tuple[str, dict]]:
@@ -89,10 +132,12 @@ def parse_text(text: str, origin: str = "configuration") -> ImportedPolicy:
     from diraccfg import CFG
 
     cfg = CFG()
+    text = _untree(text)
     try:
-        cfg.loadFromBuffer(_untree(text))
+        cfg.loadFromBuffer(text)
     except Exception as exc:  # diraccfg raises ValueError and others for bad syntax
         raise ConfigurationError(f"{origin}: not a DIRAC configuration ({exc})") from None
+    _repeated_options(text, origin)
     tree = cfg.getAsDict()
     sections = _find(tree)
     if len(sections) > 1:
@@ -141,3 +186,37 @@ def parse_path(path: str | Path) -> ImportedPolicy:
     result = parse_text(text, str(path))
     result.path = f"{path}:{result.path}"
     return result
+
+
+# Option name of each Policy field, for messages in the user's words.
+_OPTION_OF = {field: option for option, field in {**LIST_OPTIONS, **INT_OPTIONS, **STR_OPTIONS}.items()}
+
+
+def check_against_model(values: dict, name: str, origin: str = "configuration") -> None:
+    """Refuse what the Policy table cannot hold, before anything is stored.
+
+    Whole numbers are held to the range of their column on every database we support (32 bits
+    for PositiveIntegerField, as on PostgreSQL; SQLite would store more, MySQL/PostgreSQL fail
+    with a traceback); strings to their column's max_length (SQLite does not enforce it).
+    """
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    from failover.models import Policy
+
+    checks = {"name": name, **values}
+    for field_name, value in checks.items():
+        field = Policy._meta.get_field(field_name)
+        what = "--name" if field_name == "name" else _OPTION_OF.get(field_name, field_name)
+        where = "" if field_name == "name" else f"{origin}: "
+        limits = BaseDatabaseOperations.integer_field_ranges.get(field.get_internal_type())
+        if limits is not None and isinstance(value, int):
+            low, high = limits
+            if not low <= value <= high:
+                raise ConfigurationError(f"{where}{what} = {value} is out of range ({low} to {high})")
+        max_length = getattr(field, "max_length", None)
+        if max_length and isinstance(value, str) and len(value) > max_length:
+            raise ConfigurationError(
+                f"{where}{what} is {len(value)} characters long; at most {max_length} are kept"
+            )
+        if field_name == "name" and not value.strip():
+            raise ConfigurationError("--name must not be empty")

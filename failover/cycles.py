@@ -68,7 +68,7 @@ def start_cycle(trigger: str = "beat") -> Cycle | None:
     except FailoverError as exc:
         cycle = Cycle.objects.create(
             trigger=trigger, backend=engine.backend.name, state=Cycle.State.FAILED, finished=timezone.now(),
-            message=f"cycle stopped: {exc}", calls=engine.backend.calls.snapshot(),
+            message=f"cycle stopped: {exc}", calls=engine.backend.calls.snapshot(), errors=1,
         )
         log.error("cycle %s stopped: %s", cycle.pk, exc)
         return cycle

@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from failover import circuit as circuit_breaker
 from failover import locks, rules
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
@@ -97,22 +98,39 @@ class CycleResult:
 
     @property
     def errors(self) -> int:
-        return sum(1 for o in self.outcomes.values() if o.state == "error")
+        """Transformations that failed, plus one for a cycle that stopped before its end (a
+        stopped cycle that treated nothing is not "0 errors")."""
+        return sum(1 for o in self.outcomes.values() if o.state == "error") + (1 if self.message else 0)
+
+    @property
+    def skipped(self) -> int:
+        return sum(1 for o in self.outcomes.values() if o.state == "skipped")
+
+    @property
+    def unreachable(self) -> int:
+        return sum(1 for o in self.outcomes.values() if o.state == "skipped" and o.message == circuit_breaker.SKIPPED)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
 
     def summary(self) -> str:
+        """One line: what was done, errors, skipped, calls; why the cycle stopped, if it did."""
         by_kind: dict[str, int] = defaultdict(int)
         for d in self.decisions:
             by_kind[d.kind] += 1
         verb = "would do" if self.dry_run else "did"
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())) or "nothing"
-        skipped = sum(1 for o in self.outcomes.values() if o.state == "skipped")
+        head = "Dry run" if self.dry_run else f"Cycle {self.cycle_id}"
+        if self.message:
+            head += f" failed ({self.message})"
         text = (
-            f"{'Dry run' if self.dry_run else f'Cycle {self.cycle_id}'}: {len(self.outcomes)} transformations, "
-            f"{verb} {kinds}; {self.errors} errors, {skipped} skipped; "
+            f"{head}: {len(self.outcomes)} transformations, "
+            f"{verb} {kinds}; {self.errors} errors, {self.skipped} skipped; "
             f"{sum(self.calls.values())} DIRAC calls in {self.seconds:.2f} s"
         )
-        if self.message:
-            text += f"\n{self.message}"
+        if self.unreachable:
+            text += f"; DIRAC unreachable: {self.unreachable} not tried, the next cycle tries again"
         return text
 
     def as_json(self) -> dict:
@@ -122,6 +140,9 @@ class CycleResult:
             "seconds": round(self.seconds, 3),
             "calls": self.calls,
             "message": self.message,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "summary": self.summary(),
             "transformations": [o.as_dict() for o in self.outcomes.values()],
         }
 
@@ -141,8 +162,13 @@ class Engine:
         backoff: float | None = None,
         request_key: str | None = None,
         lock_owner: str | None = None,
+        circuit_failures: int | None = None,
     ):
-        self.backend = backend or get_backend()
+        # Every DIRAC call goes through a circuit breaker (failover/circuit.py): after a few
+        # calls in a row without an answer, the cycle stops calling DIRAC.
+        self.circuit_failures = settings.DIRAC_CIRCUIT_FAILURES if circuit_failures is None else circuit_failures
+        self.circuit = circuit_breaker.Circuit(self.circuit_failures)
+        self.backend = circuit_breaker.guard(backend or get_backend(), self.circuit)
         self.policy = policy or Policy.current()
         self.rules_policy = self.policy.as_rules_policy()
         self.actor = actor
@@ -170,7 +196,7 @@ class Engine:
             try:
                 return fn(*args, **kwargs)
             except BackendError as exc:
-                if not exc.retriable or attempt >= self.retries:
+                if not exc.retriable or attempt >= self.retries or self.circuit.is_open:
                     raise
                 pause = self.backoff * (2**attempt)
                 log.warning("DIRAC %s failed (%s); retry %d in %.1f s", what, exc, attempt + 1, pause)
@@ -204,14 +230,30 @@ class Engine:
         if cycle is not None:
             self.cycle = cycle
             result.cycle_id = cycle.pk
+            # The engines of one fanned-out cycle in this process share its circuit.
+            self.circuit = circuit_breaker.for_cycle(cycle.pk, self.circuit_failures)
+            self.backend = circuit_breaker.guard(self.backend, self.circuit)
         elif not self.dry_run:
             self.cycle = Cycle.objects.create(trigger=self.trigger, backend=self.backend.name)
             result.cycle_id = self.cycle.pk
         try:
             self._run(result, ids, set(kinds))
+        except circuit_breaker.CircuitOpen as exc:
+            # The circuit of this (fanned-out) cycle was already open: nothing was sent, so the
+            # given transformations are skipped, not failed.
+            for tid in ids or ():
+                result.outcomes.setdefault(tid, Outcome(tid, "skipped", circuit_breaker.SKIPPED))
+            if not ids:
+                result.message = f"cycle stopped: {exc}"
         except FailoverError as exc:
             result.message = f"cycle stopped: {exc}"
             log.error("cycle stopped: %s", exc)
+        except BaseException as exc:
+            # Anything else (the database gone, an interrupt) still ends the cycle's row as
+            # failed, never "running" for ever; then it goes on to the caller (manage.py makes
+            # it one line). Hardening, finding 4.
+            self._record_death(cycle, exc)
+            raise
         result.finished = time.monotonic()
         after = self.backend.calls.snapshot()
         result.calls = {k: after[k] - calls_before.get(k, 0) for k in after if after[k] != calls_before.get(k, 0)}
@@ -228,6 +270,18 @@ class Engine:
             self.cycle.message = result.message
             self.cycle.save()
         return result
+
+    def _record_death(self, given: Cycle | None, exc: BaseException) -> None:
+        if self.cycle is None or given is not None:
+            return
+        first = (str(exc).strip().splitlines() or [""])[0]
+        try:
+            Cycle.objects.filter(pk=self.cycle.pk, state=Cycle.State.RUNNING).update(
+                state=Cycle.State.FAILED, finished=timezone.now(),
+                message=f"cycle stopped: {type(exc).__name__}: {first}"[:2000],
+            )
+        except Exception:  # the database itself may be what failed
+            log.exception("cycle %s: could not record that it stopped", self.cycle.pk)
 
     def _policy_selects(self, t: TransformationInfo) -> bool:
         p = self.policy
@@ -277,8 +331,14 @@ class Engine:
         batch_size = settings.FAILOVER_BATCH_SIZE
         for start in range(0, len(ordered), batch_size):
             batch = ordered[start : start + batch_size]
+            if self.circuit.is_open:
+                self._skip_unreachable(result, batch)
+                continue
             try:
                 tasks_by_t, jobs = self._read_batch(batch)
+            except circuit_breaker.CircuitOpen:
+                self._skip_unreachable(result, batch)
+                continue
             except FailoverError as exc:
                 for t in batch:
                     result.outcomes[t.id] = Outcome(t.id, "error", f"reading DIRAC failed: {exc}")
@@ -291,6 +351,10 @@ class Engine:
                     kinds, assigned_error,
                 )
                 result.outcomes[t.id] = outcome
+
+    def _skip_unreachable(self, result: CycleResult, batch: Sequence[TransformationInfo]) -> None:
+        for t in batch:
+            result.outcomes[t.id] = Outcome(t.id, "skipped", circuit_breaker.SKIPPED)
 
     def _read_batch(self, batch: Sequence[TransformationInfo]) -> tuple[dict[int, list[TaskInfo]], dict[int, JobInfo]]:
         tasks = self._retrying(self.backend.tasks, [t.id for t in batch])
@@ -325,6 +389,10 @@ class Engine:
     # -- one transformation -------------------------------------------------------------------
     def _treat(self, t, known, counts, tasks, jobs, assigned, counters, kinds, assigned_error) -> Outcome:
         outcome = Outcome(t.id)
+        if self.circuit.is_open:
+            # DIRAC stopped answering earlier in this cycle: not a word more to it this cycle.
+            outcome.state, outcome.message = "skipped", circuit_breaker.SKIPPED
+            return outcome
         if not self.dry_run and not locks.acquire(t.id, self.owner):
             outcome.state = "skipped"
             outcome.message = f"locked by {locks.holder(t.id) or 'another worker'}"
@@ -560,6 +628,9 @@ class Engine:
             elif decision.kind == rules.REASSIGN:
                 written = self.backend.set_file_status(tid, decision.lfns, UNUSED)
                 self._settle_reassign(action, decision, written)
+        except circuit_breaker.CircuitOpen as exc:
+            # Never sent, so nothing is unknown: the action did not happen.
+            self._settle(action, ActionLog.State.FAILED, "not sent: DIRAC unreachable", error=str(exc))
         except BackendTimeout as exc:
             action.error = f"no answer from DIRAC ({exc}); outcome unknown"
             action.save(update_fields=["error"])
@@ -633,10 +704,11 @@ class Engine:
             elif action.kind == rules.REASSIGN:
                 asked = {lfn: int(task) for task, lfns in action.details.get("tasks", {}).items() for lfn in lfns}
                 now = {f.lfn: f for f in self._retrying(self.backend.files, [tid], lfns=sorted(asked))}
+                # Moved: the file went to Unused from that task. Not a file DIRAC itself set
+                # Processed (or MaxReset), nor one it gave a new task meanwhile.
                 moved = sorted(
                     lfn for lfn, task in asked.items()
-                    if lfn in now and not (now[lfn].status == ASSIGNED and now[lfn].task == task)
-                    and now[lfn].status != "MaxReset"
+                    if lfn in now and now[lfn].status == UNUSED and now[lfn].task in (None, task)
                 )
                 with transaction.atomic():
                     updated = ActionLog.objects.filter(pk=action.pk, state=ActionLog.State.PENDING).update(

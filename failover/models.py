@@ -241,3 +241,21 @@ class Heartbeat(models.Model):
     @classmethod
     def beat(cls, name: str, detail: str = "") -> None:
         cls.objects.update_or_create(name=name, defaults={"at": timezone.now(), "detail": detail[:255]})
+
+
+class ParentLink(models.Model):
+    """A transformation's production and parent as the real DIRAC's ProductionSystem says, kept
+    across processes (failover/backends/dirac.py): reading them costs getProductions, one
+    getProductionTransformations per production and one get_parent_transformation per
+    transformation. A link never changes once a transformation is in a production; "in no
+    production" is kept only for a transformation that is not New (only a New one can still be
+    added). Rows of a production that no longer exists are dropped when the productions are read.
+    """
+
+    transformation_id = models.IntegerField(primary_key=True)
+    production_id = models.IntegerField(null=True, blank=True, db_index=True)
+    parent_id = models.IntegerField(null=True, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.transformation_id}: production {self.production_id}, parent {self.parent_id}"

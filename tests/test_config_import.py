@@ -6,6 +6,7 @@ Reference: ../shared/dirac-reference.md 4.1 (options and defaults) and 9 (castin
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -292,13 +293,15 @@ def test_it_stores_the_imported_policy(tmp_path, capsys):
 def test_it_updates_a_stored_policy_and_names_others(tmp_path, capsys):
     call_command("failover", "import-config", str(write(tmp_path, SEED_FIGURE)))
     call_command("failover", "import-config", str(write(tmp_path, "MaxReassign = 7\n", "b.cfg")))
-    call_command("failover", "import-config", str(write(tmp_path, FULL_CFG, "c.cfg")), "--name", "ops")
-    assert Policy.objects.count() == 2
     default = Policy.objects.get(name="default")
     assert default.max_reassign == 7
     assert default.complete_types == SEED_TYPES  # an update sets what the file says, nothing else
-    assert Policy.objects.get(name="ops").report_types == ["Merging", "DataReprocessing"]
     assert "Updated policy 'default'" in capsys.readouterr().out
+    call_command("failover", "import-config", str(write(tmp_path, FULL_CFG, "c.cfg")), "--name", "ops", "--use")
+    assert Policy.objects.count() == 2
+    assert Policy.objects.get(name="ops").report_types == ["Merging", "DataReprocessing"]
+    assert Policy.current().name == "ops"
+    assert "Policy 'ops' is the policy in use (disabled: 'default')" in capsys.readouterr().out
 
 
 @pytest.mark.django_db
@@ -342,3 +345,97 @@ def test_it_imports_from_the_command_line_and_keeps_it_on_a_bad_file(site):
     assert shown.returncode == 0, shown.stderr
     assert "MaxReassign: 3" in shown.stdout
     assert "Flush: DataReprocessing, Merging" in shown.stdout
+
+
+# -- the policy in use, repeated options, what the table can hold -----------------------------------
+
+
+@pytest.mark.django_db
+def test_a_second_policy_is_refused_unless_it_is_made_the_one_in_use(tmp_path):
+    call_command("failover", "import-config", str(write(tmp_path, SEED_FIGURE)))
+    other = write(tmp_path, "MaxReassign = 9\n", "other.cfg")
+    with pytest.raises(CommandError, match="policy 'default' is the policy in use: importing into 'X'"):
+        call_command("failover", "import-config", str(other), "--name", "X")
+    assert list(Policy.objects.values_list("name", "enabled")) == [("default", True)]
+    # Re-importing into the policy in use needs no flag, whatever its name.
+    call_command("failover", "import-config", str(other), "--name", "X", "--use")
+    assert Policy.current().name == "X" and Policy.current().max_reassign == 9
+    call_command("failover", "import-config", str(write(tmp_path, "MaxFlush = 4\n", "third.cfg")))
+    assert Policy.objects.get(name="X").max_flush == 4
+    assert Policy.objects.get(name="default").enabled is False
+    # A disabled policy is not in use either: updating it needs --use.
+    with pytest.raises(CommandError, match="no cycle uses"):
+        call_command("failover", "import-config", str(other), "--name", "default")
+
+
+@pytest.mark.django_db
+def test_policy_use_switches_the_policy_in_use_and_says_so(tmp_path, capsys):
+    call_command("failover", "import-config", str(write(tmp_path, SEED_FIGURE)))
+    call_command("failover", "import-config", str(write(tmp_path, "MaxReassign = 5\n", "b.cfg")),
+                 "--name", "ops", "--use")
+    capsys.readouterr()
+    call_command("failover", "policy", "--use", "default")
+    out = capsys.readouterr().out
+    assert "Policy 'default' is the policy in use (disabled: 'ops')" in out
+    assert "MaxReassign: 3" in out
+    assert Policy.current().name == "default"
+    with pytest.raises(CommandError, match="no policy named 'nope' \\(stored: 'default', 'ops'\\)"):
+        call_command("failover", "policy", "--use", "nope")
+    assert Policy.current().name == "default"
+
+
+REPEATED = [
+    ("bare", "MaxReassign = 3\nMaxFlush = 1\nMaxReassign = 5\n", 3, 1),
+    ("seed figure", SEED_FIGURE.replace("├── MaxReassign = 3", "├── MaxReassign = 3\n├── MaxReassign = 4"), 11, 10),
+    ("in a section",
+     FULL_CFG.replace("        MaxFlush = 1\n", "        MaxFlush = 1\n        MaxFlush = 2\n"), 27, 26),
+    ("list option", "TransformationFailoverAgent\n{\n  Flush = A\n\n  # again\n  Flush = B\n}\n", 6, 3),
+]
+
+
+@pytest.mark.parametrize("text, line, first", [r[1:] for r in REPEATED], ids=[r[0] for r in REPEATED])
+def test_a_repeated_option_is_refused_with_its_line(text, line, first):
+    expected = rf"^x.cfg: line {line}: \w+ is set again in .* \(first at line {first}\)"
+    with pytest.raises(ConfigurationError, match=expected):
+        parse_text(text, "x.cfg")
+
+
+def test_appending_and_the_same_name_in_other_sections_are_not_repetitions():
+    text = ("Systems\n{\n  A\n  {\n    PollingTime = 5\n  }\n  TransformationFailoverAgent\n  {\n"
+            "    PollingTime = 60\n    Flush = Merging\n    Flush += MCSimulation\n  }\n}\n")
+    values = parse_text(text).values
+    assert values["polling_time"] == 60 and values["flush_types"] == ["Merging", "MCSimulation"]
+
+
+TOO_BIG = [
+    ("MaxReassign = 99999999999999999999\n", "MaxReassign = 99999999999999999999 is out of range (0 to 2147483647)"),
+    ("MaxFlush = 2147483648\n", "MaxFlush = 2147483648 is out of range (0 to 2147483647)"),
+    ("PollingTime = 9223372036854775808\n", "PollingTime = 9223372036854775808 is out of range"),
+    ("MailFrom = " + "a" * 250 + "@example.org\n", "MailFrom is 262 characters long; at most 255 are kept"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text, message", TOO_BIG)
+def test_what_the_table_cannot_hold_is_refused_and_nothing_is_stored(tmp_path, text, message):
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("failover", "import-config", str(write(tmp_path, text)))
+    assert not Policy.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_name_longer_than_its_column_is_refused(tmp_path):
+    with pytest.raises(CommandError, match="--name is 101 characters long; at most 100 are kept"):
+        call_command("failover", "import-config", str(write(tmp_path, SEED_FIGURE)), "--name", "n" * 101)
+    call_command("failover", "import-config", str(write(tmp_path, SEED_FIGURE)), "--name", "n" * 100)
+    assert Policy.current().name == "n" * 100
+
+
+def test_a_huge_number_exits_1_with_one_line(site):
+    env, var = site
+    done = manage(env, "failover", "import-config", str(write(var, "MaxReassign = 99999999999999999999\n", "big.cfg")))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"CommandError: {var / 'big.cfg'}:(bare section): MaxReassign = 99999999999999999999 is out of range "
+        "(0 to 2147483647)"
+    ]

@@ -8,6 +8,9 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -266,9 +269,48 @@ def test_it_fills_in_optional_fields():
     }
 
 
-@pytest.mark.parametrize("text", ["", "   \n", "{}", "null", "productions: []\n"])
-def test_it_accepts_an_empty_scenario(text):
-    assert read_text(text).as_dict() == Scenario().as_dict()
+EMPTY_DOCUMENTS = ["", "   \n", "{}", "null", "~\n", "--- \n", "productions: []\n",
+                   '{"productions": [], "transformations": [], "files": [], "tasks": [], "jobs": []}',
+                   "# only a comment\n"]
+
+
+@pytest.mark.parametrize("text", EMPTY_DOCUMENTS)
+def test_it_refuses_an_empty_scenario_unless_asked(text):
+    with pytest.raises(ScenarioError, match=r"^x.yaml: (empty|describes an empty DIRAC).*; nothing loaded "
+                                            r"\(to empty the simulated DIRAC on purpose, use simdirac load --empty\)"):
+        read_text(text, "x.yaml")
+    assert read_text(text, allow_empty=True).as_dict() == Scenario().as_dict()
+
+
+def nested(depth: int, kind: str) -> str:
+    if kind == "json list":
+        return '{"jobs": ' + "[" * depth + "]" * depth + "}"
+    if kind == "json mapping":
+        return '{"jobs": [{"id": 1, "status": ' + '{"a": ' * depth + "1" + "}" * depth + "}]}"
+    if kind == "yaml flow":
+        return "jobs: " + "[" * depth + "]" * depth + "\n"
+    return "".join("  " * i + "- \n" for i in range(depth)).replace("- \n", "-\n") + "  " * depth + "x\n"
+
+
+@pytest.mark.parametrize("kind", ["json list", "json mapping", "yaml flow", "yaml block"])
+def test_deep_nesting_is_a_clear_error(kind):
+    with pytest.raises(ScenarioError, match=r"^deep\.json: "):
+        read_text(nested(100_000 if kind != "yaml block" else 5_000, kind), "deep.json")
+
+
+def test_a_number_longer_than_python_converts_is_a_clear_error():
+    with pytest.raises(ScenarioError, match=r"^n.json: "):
+        read_text('{"jobs": [{"id": ' + "1" * 5000 + ', "status": "Done"}]}', "n.json")
+
+
+@pytest.mark.parametrize("data", [b"\xff\xfe{}", "jobs: [{id: 1, status: D\u00f6ne}]".encode("latin-1"),
+                                  b'{"jobs": []}\x80'])
+def test_bytes_that_are_not_utf8_are_a_clear_error(tmp_path, data):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(data)
+    expected = rf"^{re.escape(str(path))}: not UTF-8 text \(byte 0x[0-9a-f]{{2}} at offset \d+\)"
+    with pytest.raises(ScenarioError, match=expected):
+        read_path(path)
 
 
 def test_it_sorts_what_it_validates():
@@ -450,8 +492,45 @@ def test_it_rejects_a_broken_scenario_as_a_whole(site):
     huge["jobs"].append({"id": 2**63, "status": "Done"})
     assert_one_clear_line(manage(env, "simdirac", "load", "-", input=json.dumps(huge)), "jobs[3].id: must be at most")
 
+    # Bytes that are not UTF-8, and nesting deep enough to exhaust Python's stack.
+    latin1 = var / "latin1.yaml"
+    latin1.write_bytes("jobs: [{id: 1, status: D\u00f6ne}]\n".encode("latin-1"))
+    assert_one_clear_line(manage(env, "simdirac", "load", str(latin1)), "latin1.yaml: not UTF-8 text")
+    done = subprocess.run([sys.executable, "manage.py", "simdirac", "load", "-"], cwd=ROOT, env=env,
+                          input=b"\xff\xfe{}", capture_output=True, timeout=60)
+    assert_one_clear_line(subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(),
+                                                      done.stderr.decode()), "standard input: not UTF-8 text")
+    for kind in ("json list", "yaml flow"):
+        assert_one_clear_line(manage(env, "simdirac", "load", "-", input=nested(100_000, kind)),
+                              "standard input: nested too deeply")
+    deep = var / "deep.yaml"
+    deep.write_text(nested(100_000, "json mapping"), encoding="utf-8")
+    assert_one_clear_line(manage(env, "simdirac", "load", str(deep)), "deep.yaml: nested too deeply")
+
     after = manage(env, "simdirac", "dump")
     assert after.stdout == before.stdout
+
+
+def test_an_empty_scenario_is_refused_and_the_state_is_unchanged(site, tmp_path):
+    env, var = site
+    good = var / "good.yaml"
+    good.write_text(yaml.safe_dump(BASE), encoding="utf-8")
+    assert manage(env, "simdirac", "load", str(good)).returncode == 0
+    before = manage(env, "simdirac", "dump").stdout
+    empty = var / "empty.yaml"
+    for text in ("", "\n\n", "{}", "null\n", "transformations: []\n"):
+        empty.write_text(text, encoding="utf-8")
+        assert_one_clear_line(manage(env, "simdirac", "load", str(empty)), "nothing loaded")
+        assert_one_clear_line(manage(env, "simdirac", "load", "-", input=text), "standard input: ")
+    assert_one_clear_line(manage(env, "simdirac", "load"), "give a scenario")
+    assert_one_clear_line(manage(env, "simdirac", "load", str(good), "--empty"), "not both")
+    assert manage(env, "simdirac", "dump").stdout == before
+    assert json.loads(before) == BASE
+    # The deliberate reset is its own flag, and says what it did.
+    done = manage(env, "simdirac", "load", "--empty")
+    assert done.returncode == 0, done.stderr
+    assert "the simulated DIRAC is now empty" in done.stdout
+    assert json.loads(manage(env, "simdirac", "dump").stdout) == Scenario().as_dict()
 
 
 # -- generate -------------------------------------------------------------------------------------

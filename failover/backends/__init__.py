@@ -22,7 +22,11 @@ def get_backend(name: str | None = None, **options) -> DiracBackend:
     if name == "dirac":
         from failover.backends.dirac import DiracAdapter
 
+        from failover.backends.links import DatabaseLinkStore
+
         options.setdefault("timeout", settings.DIRAC_TIMEOUT)
+        # Parent links cost several RPCs per new process: kept in our database across processes.
+        options.setdefault("link_store", DatabaseLinkStore())
         return DiracAdapter(**options)
     from failover.errors import ConfigurationError
 

@@ -8,11 +8,14 @@ counts its LFN-chunked reads plus its write, and ``setTransformationParameter`` 
 the write.
 
 Clients are not shared between threads (DIRAC's Client warns against it): each thread gets its
-own set. The parent links are cached once per process: a production's links never change.
+own set. The parent links are cached once per process, and across processes in the database
+when the adapter is given a link store (``get_backend`` gives it ours): a production's links
+never change.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -51,6 +54,52 @@ _UNREACHABLE_MARKERS = (
 _init_lock = threading.Lock()
 _initialised = False
 
+log = logging.getLogger("failover.dirac")
+
+
+class _DiracToProductLog(logging.Handler):
+    """DIRAC's log records, re-emitted one line each into the product's log (``failover.dirac``).
+
+    DIRAC's gLogger writes to standard output, with tracebacks (an SSLError's, a refused
+    connection's), ahead of a command's own output: ``failover cycle --json`` was no longer JSON.
+    Here a record keeps its level and its first line; the traceback goes, its exception's
+    one-line message stays. The product's logging sends it to stderr (or wherever LOGGING says).
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = " ".join(p for p in (record.getMessage(), str(getattr(record, "varmessage", ""))) if p)
+            lines = text.strip().splitlines()
+            line = lines[0].strip() if lines else ""
+            if record.exc_info and record.exc_info[1] is not None:
+                exc = record.exc_info[1]
+                line = f"{line} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            log.log(record.levelno, "DIRAC %s: %s", getattr(record, "customname", record.name), line[:1000])
+        except Exception:  # a log line must never break a call
+            pass
+
+
+_TO_PRODUCT_LOG = _DiracToProductLog()
+
+
+def route_dirac_logging() -> None:
+    """Detach DIRAC's own log backends (stdout by default) and send its records to ours.
+
+    Called after DIRAC is imported, after ``DIRAC.initialize()`` (which attaches the backends of
+    its configuration) and before every call, since DIRAC may attach backends again; cheap when
+    nothing changed. Only records of WARNING and above pass, unless LOG_LEVEL is DEBUG: DIRAC's
+    "Retry connection" notices are noise next to our own one line per failure.
+    """
+    dirac_logger = logging.getLogger("dirac")
+    if dirac_logger.handlers == [_TO_PRODUCT_LOG]:
+        return
+    for handler in list(dirac_logger.handlers):
+        if handler is not _TO_PRODUCT_LOG:
+            dirac_logger.removeHandler(handler)
+    _TO_PRODUCT_LOG.setLevel(logging.DEBUG if logging.getLogger().level <= logging.DEBUG else logging.WARNING)
+    dirac_logger.addHandler(_TO_PRODUCT_LOG)
+    dirac_logger.propagate = False
+
 
 def initialise_dirac(**kwargs: Any) -> None:
     """``DIRAC.initialize()`` once per process; raises ``BackendError`` if DIRAC cannot start."""
@@ -68,6 +117,7 @@ def initialise_dirac(**kwargs: Any) -> None:
                 call="initialize",
                 retriable=False,
             ) from exc
+        route_dirac_logging()
         kwargs.setdefault("require_auth", False)
         if not kwargs.get("host_credentials"):
             # Without a proxy DIRAC fails later with "URL for service ... not found", which
@@ -84,6 +134,8 @@ def initialise_dirac(**kwargs: Any) -> None:
             DIRAC.initialize(**kwargs)
         except Exception as exc:  # DIRACInitError and whatever the CS sync raises
             raise _classify(str(exc) or type(exc).__name__, "initialize") from exc
+        finally:
+            route_dirac_logging()
         _initialised = True
 
 
@@ -156,15 +208,18 @@ class DiracAdapter:
         use_ctadirac: bool | None = None,
         job_chunk: int = JOB_CHUNK,
         urls: Mapping[str, str] | None = None,
+        link_store: Any = None,
     ) -> None:
         """``timeout``: seconds per RPC (DIRAC's default is 600). ``use_ctadirac``: None probes the
         server for CTADIRAC's get_parent_transformation, False always rebuilds links from the
-        productions' descriptions. ``urls``: service URL overrides by "System/Service" name."""
+        productions' descriptions. ``urls``: service URL overrides by "System/Service" name.
+        ``link_store``: keeps parent links across processes (failover/backends/links.py)."""
         self.calls = CallCounter()
         self.timeout = timeout
         self.use_ctadirac = use_ctadirac
         self.job_chunk = job_chunk
         self.urls = dict(urls or {})
+        self.link_store = link_store
         self._local = threading.local()
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -213,6 +268,7 @@ class DiracAdapter:
     def _call(self, kind: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """Run one DIRAC client method; its ``Value``, or ``BackendError``/``BackendTimeout``."""
         client = self._client(kind)
+        route_dirac_logging()
         previous = self._current_method()
         self._local.method = method
         try:
@@ -273,41 +329,66 @@ class DiracAdapter:
         return out
 
     def _links(self, statuses: dict[int, str]) -> dict[int, tuple[int | None, int | None]]:
-        """(production, parent) of each transformation, from the cache or the ProductionSystem."""
+        """(production, parent) of each transformation: from the process's cache, else the
+        database's (another process read them), else the ProductionSystem."""
         with _PARENTS.lock:
             missing = [t for t in statuses if t not in _PARENTS.links]
+        if missing and self.link_store is not None:
+            stored = self.link_store.get(missing)
+            with _PARENTS.lock:
+                _PARENTS.links.update(stored)
+            missing = [t for t in missing if t not in stored]
         if missing:
             found = self._fetch_links(missing)
+            final: dict[int, tuple[int | None, int | None]] = {}
+            for tid, link in found.items():
+                final[tid] = link
+            for tid in missing:
+                if tid not in found and statuses[tid] != "New":
+                    # Only a New transformation can still be added to a production
+                    # (ProductionDB refuses the others), so "none" is final for the rest.
+                    final[tid] = (None, None)
             with _PARENTS.lock:
-                for tid in missing:
-                    link = found.get(tid)
-                    if link is not None:
-                        _PARENTS.links[tid] = link
-                    elif statuses[tid] != "New":
-                        # Only a New transformation can still be added to a production
-                        # (ProductionDB refuses the others), so "none" is final for the rest.
-                        _PARENTS.links[tid] = (None, None)
+                _PARENTS.links.update(final)
+            if self.link_store is not None:
+                self.link_store.put(final)
         with _PARENTS.lock:
             return {t: _PARENTS.links.get(t, (None, None)) for t in statuses}
 
     def _fetch_links(self, wanted: list[int]) -> dict[int, tuple[int | None, int | None]]:
+        """The links of ``wanted``, and of their parents in the same productions: a parent the
+        policy does not select is read next (the engine reads parents' states), and would pay
+        getProductions and a getProductionTransformations per production again."""
         productions = self._call("production", "getProductions", {})
         production_of: dict[int, int] = {}
         descriptions: dict[int, str] = {}
-        wanted_set = set(wanted)
         for p in productions or []:
             pid = int(p["ProductionID"])
             descriptions[pid] = p.get("Description") or ""
             for row in self._call("production", "getProductionTransformations", pid) or []:
-                tid = int(dict(row)["TransformationID"])
-                if tid in wanted_set:
-                    production_of[tid] = pid
-        if not production_of:
-            return {}
-        parents = self._parents_ctadirac(list(production_of))
-        if parents is None:
-            parents = self._parents_from_descriptions(production_of, descriptions)
-        return {tid: (pid, parents.get(tid)) for tid, pid in production_of.items()}
+                production_of[int(dict(row)["TransformationID"])] = pid
+        if self.link_store is not None:
+            self.link_store.keep_productions(descriptions)
+        todo = [tid for tid in wanted if tid in production_of]
+        out: dict[int, tuple[int | None, int | None]] = {}
+        while todo:
+            members = {tid: production_of[tid] for tid in todo}
+            parents = self._parents_ctadirac(list(members))
+            if parents is None:
+                # Vanilla DIRAC: a step's parent is found by name among all the steps of its
+                # production, so take every member of the productions concerned at once.
+                involved = set(members.values())
+                members = {tid: pid for tid, pid in production_of.items() if pid in involved}
+                parents = self._parents_from_descriptions(members, descriptions)
+            for tid, pid in members.items():
+                out[tid] = (pid, parents.get(tid))
+            with _PARENTS.lock:
+                known = set(_PARENTS.links)
+            todo = sorted({
+                p for p in parents.values()
+                if p is not None and p > 0 and p in production_of and p not in out and p not in known
+            })
+        return out
 
     def _parents_ctadirac(self, tids: list[int]) -> dict[int, int | None] | None:
         if self.use_ctadirac is False or _PARENTS.ctadirac is False:

@@ -7,13 +7,16 @@ Fault specification (setting ``SIMDIRAC_FAULTS`` or ``--faults``), comma-separat
 - ``lost@N``: the Nth call acts in DIRAC, then its answer is lost as a timeout (outcome unknown
   to the caller, the nastiest case for idempotency);
 - ``error%P`` / ``timeout%P`` / ``lost%P``: each call fails that way with probability P (0..1);
-- ``seed=S``: the random seed of the rates (default 0, so runs repeat);
+- ``seed=S``: the random seed of the rates, for runs that repeat; without it each process (and
+  each adapter) draws from a seed of its own (os.urandom), so N processes with a 10% rate fail
+  about 10% of all their calls rather than the same calls in every process;
 - a prefix ``METHOD:`` limits an item to one adapter method, e.g. ``set_file_status:error@1``
   (N then counts that method's calls only).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import re
 from dataclasses import dataclass, field
@@ -35,7 +38,7 @@ class FaultRule:
 @dataclass
 class FaultPlan:
     rules: list[FaultRule] = field(default_factory=list)
-    seed: int = 0
+    seed: int | None = None  # None: a fresh seed from the operating system
 
     @classmethod
     def parse(cls, spec: str) -> FaultPlan:
@@ -77,7 +80,11 @@ class FaultPlan:
 class FaultInjector:
     def __init__(self, plan: FaultPlan):
         self.plan = plan
-        self.random = random.Random(plan.seed)
+        # Seeded from the OS when no seed is given: a forked worker must not replay its parent's
+        # (or a sibling's) sequence, which random.Random(0) in every process did.
+        seed = plan.seed if plan.seed is not None else int.from_bytes(os.urandom(8), "big") ^ os.getpid()
+        self.seed = seed
+        self.random = random.Random(seed)
         self.count = 0
         self.by_method: dict[str, int] = {}
 

@@ -36,12 +36,34 @@ class Scenario:
         }
 
 
-def read_text(text: str, origin: str = "scenario") -> Scenario:
+EMPTY_HINT = "to empty the simulated DIRAC on purpose, use simdirac load --empty"
+
+
+def read_text(text: str, origin: str = "scenario", *, allow_empty: bool = False) -> Scenario:
     """Parse JSON or YAML text and validate it.
 
     JSON is tried first: PyYAML reads YAML 1.1, which is not quite a superset of JSON (it
     rejects tab indentation and reads ``1e4`` as a string).
+
+    An empty document, or one that describes nothing at all, is refused unless ``allow_empty``:
+    loading it would replace the whole state with nothing (a truncated file, an empty pipe).
+    Whatever the parsers or the validation trip over (nesting deep enough to exhaust the stack,
+    numbers longer than Python converts) is a ``ScenarioError`` naming the origin, never a traceback.
     """
+    try:
+        scenario = _parse(text, origin)
+    except RecursionError:
+        raise ScenarioError(f"{origin}: nested too deeply to be a scenario") from None
+    if not allow_empty and not any(scenario.as_dict().values()):
+        what = (
+            "empty" if not text.strip()
+            else "describes an empty DIRAC (no productions, transformations, files, tasks or jobs)"
+        )
+        raise ScenarioError(f"{origin}: {what}; nothing loaded ({EMPTY_HINT})")
+    return scenario
+
+
+def _parse(text: str, origin: str) -> Scenario:
     try:
         data = json.loads(text) if text.strip() else None
     except ValueError:
@@ -54,15 +76,28 @@ def read_text(text: str, origin: str = "scenario") -> Scenario:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ScenarioError(f"{origin}: not valid JSON or YAML{where}") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's int conversion limit
+        raise ScenarioError(f"{origin}: not a valid scenario ({str(exc)[:120]})") from None
     return validate(data)
 
 
-def read_path(path: str | Path) -> Scenario:
+def read_bytes(data: bytes, origin: str = "scenario", *, allow_empty: bool = False) -> Scenario:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"{origin}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "a scenario is JSON or YAML in UTF-8"
+        ) from None
+    return read_text(text, origin, allow_empty=allow_empty)
+
+
+def read_path(path: str | Path, *, allow_empty: bool = False) -> Scenario:
+    try:
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ScenarioError(f"cannot read {path}: {exc.strerror}") from None
-    return read_text(text, str(path))
+    return read_bytes(data, str(path), allow_empty=allow_empty)
 
 
 def to_json(scenario: Scenario) -> str:

@@ -43,7 +43,7 @@ def site(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "SIMDIRAC_DATABASE_URL": f"sqlite:///{tmp_path / 'sim.sqlite3'}",
         "DIRAC_BACKEND": "dirac",
-        "DIRAC_TIMEOUT": "5",
+        "DIRAC_TIMEOUT": "120",
         "DIRAC_RETRIES": "0",
     }
 

@@ -177,7 +177,8 @@ def test_a_backend_timeout_is_retried_then_logged_and_the_cycle_finishes(tmp_pat
     try:
         f.setup(productions(1), FAST_POLICY)
         f.start_worker("w1")
-        f.manage("failover", "start-cycle", "--wait", "60")
+        waited = f.manage("failover", "start-cycle", "--wait", "60", check=False)
+        assert waited.returncode == 1 and waited.stderr.strip().endswith(": 1 errors"), waited.stderr
         cycle_state, errors = f.query("select state, errors from failover_cycle order by id desc limit 1")[0]
         assert cycle_state == "finished"
         # The first tasks read timed out in every transformation task and was retried.

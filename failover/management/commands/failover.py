@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 from django.core.management.base import CommandParser
+from django.db import transaction
 
 from failover import rules
 from failover.config_import import parse_path
 from failover.engine import Engine
+from failover.errors import ConfigurationError
 from failover.management.base import FriendlyCommand
 from failover.models import Policy
 
@@ -27,8 +29,12 @@ class Command(FriendlyCommand):
         cycle.add_argument("--json", action="store_true", help="print the decisions as JSON")
         imp = sub.add_parser("import-config", help="store the policy found in a DIRAC configuration file")
         imp.add_argument("path")
-        imp.add_argument("--name", default="default", help="policy name (default: default)")
-        sub.add_parser("policy", help="show the policy in use")
+        imp.add_argument("--name", default=None,
+                         help="policy name (default: the policy in use, or 'default' if none is stored)")
+        imp.add_argument("--use", action="store_true",
+                         help="make this policy the one in use (every other policy is disabled)")
+        pol = sub.add_parser("policy", help="show the policy in use")
+        pol.add_argument("--use", metavar="NAME", help="make the stored policy NAME the one in use")
         status = sub.add_parser("status", help="whether beat, workers, broker, database, DIRAC and OpenSearch answer")
         status.add_argument("--json", action="store_true")
         status.add_argument("--no-workers", action="store_true", help="do not ping the workers")
@@ -43,6 +49,7 @@ class Command(FriendlyCommand):
     def do_cycle(self, dry_run: bool, transformation, only, json: bool, **_) -> None:
         result = Engine(dry_run=dry_run, trigger="cli").run_cycle(transformation, only or rules.KINDS)
         if json:
+            # Standard output is the data and nothing else (DIRAC's logging goes to stderr).
             self.stdout.write(_json(result.as_json()))
         else:
             for outcome in result.outcomes.values():
@@ -51,15 +58,35 @@ class Command(FriendlyCommand):
                 if outcome.state != "ok":
                     self.stdout.write(f"{outcome.transformation}: {outcome.state}: {outcome.message}")
             self.stdout.write(result.summary())
-        if result.message:
+        if result.failed:
+            # Any transformation that failed, or a cycle that stopped: exit status 1, and the
+            # one-line summary on stderr as well (with --json, stdout holds only the data).
+            self.stderr.write(result.summary())
             raise SystemExit(1)
 
-    def do_import_config(self, path: str, name: str, **_) -> None:
+    def do_import_config(self, path: str, name: str | None, use: bool, **_) -> None:
+        from failover.config_import import check_against_model
+
         imported = parse_path(path)
-        policy, created = Policy.objects.update_or_create(
-            name=name, defaults={**imported.values, "source": imported.path}
-        )
+        with transaction.atomic():
+            in_use = Policy.current()
+            name = in_use.name if name is None else name
+            check_against_model(imported.values, name, imported.path)
+            # Only one policy drives the cycles (Policy.current): storing another one silently
+            # would change nothing anyone sees, so it needs --use, which says so.
+            if in_use.pk is not None and in_use.name != name and not use:
+                raise ConfigurationError(
+                    f"policy {in_use.name!r} is the policy in use: importing into {name!r} would store a "
+                    f"policy no cycle uses; add --use to make {name!r} the policy in use, or leave out --name "
+                    f"to update {in_use.name!r}"
+                )
+            policy, created = Policy.objects.update_or_create(
+                name=name, defaults={**imported.values, "source": imported.path, "enabled": True}
+            )
+            disabled = _use(policy)
         self.stdout.write(f"{'Created' if created else 'Updated'} policy {name!r} from {imported.path}")
+        self.stdout.write(f"Policy {name!r} is the policy in use" + (
+            f" (disabled: {', '.join(repr(n) for n in disabled)})" if disabled else ""))
         for line in _describe(policy):
             self.stdout.write(f"  {line}")
         for item in imported.ignored:
@@ -95,7 +122,9 @@ class Command(FriendlyCommand):
         if wait:
             took = f" in {(cycle.finished - cycle.started).total_seconds():.2f} s" if cycle.finished else ""
             self.stdout.write(f"Cycle {cycle.pk} {cycle.state}{took}: {cycle.errors} errors")
-            if cycle.state != Cycle.State.FINISHED:
+            if cycle.state != Cycle.State.FINISHED or cycle.errors:
+                # As `failover cycle`: a transformation that failed is exit status 1.
+                self.stderr.write(f"Cycle {cycle.pk} {cycle.state}{took}: {cycle.errors} errors")
                 raise SystemExit(1)
 
     def do_prune(self, keep_days, **_) -> None:
@@ -109,11 +138,29 @@ class Command(FriendlyCommand):
             raise ConfigurationError("--keep-days must be at least 1")
         self.stdout.write(f"Kept the last {days} days: {prune(days)}")
 
-    def do_policy(self, **_) -> None:
+    def do_policy(self, use: str | None = None, **_) -> None:
+        if use is not None:
+            with transaction.atomic():
+                chosen = Policy.objects.filter(name=use).first()
+                if chosen is None:
+                    known = ", ".join(repr(n) for n in Policy.objects.values_list("name", flat=True)) or "none"
+                    raise ConfigurationError(f"no policy named {use!r} (stored: {known})")
+                Policy.objects.filter(pk=chosen.pk).update(enabled=True)
+                disabled = _use(chosen)
+            self.stdout.write(f"Policy {use!r} is the policy in use" + (
+                f" (disabled: {', '.join(repr(n) for n in disabled)})" if disabled else ""))
         policy = Policy.current()
         self.stdout.write(f"Policy {policy.name!r}{'' if policy.pk else ' (defaults, not stored)'}")
         for line in _describe(policy):
             self.stdout.write(f"  {line}")
+
+
+def _use(policy: Policy) -> list[str]:
+    """Make ``policy`` the only enabled one (inside the caller's transaction); the names disabled."""
+    others = Policy.objects.filter(enabled=True).exclude(pk=policy.pk)
+    names = list(others.values_list("name", flat=True))
+    others.update(enabled=False)
+    return names
 
 
 def _describe(p: Policy) -> list[str]:

@@ -18,7 +18,9 @@ class Command(FriendlyCommand):
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
         p = sub.add_parser("load", help="replace the whole simulated state with a scenario (- for stdin)")
-        p.add_argument("path")
+        p.add_argument("path", nargs="?", help="a JSON or YAML scenario, - for standard input")
+        p.add_argument("--empty", action="store_true",
+                       help="empty the simulated DIRAC on purpose (instead of a path); an empty file is refused")
         sub.add_parser("dump", help="write the current state as JSON to standard output")
         g = sub.add_parser("generate", help="write a synthetic scenario")
         g.add_argument("--productions", type=int, default=1, help="productions like the seed's (default 1)")
@@ -39,14 +41,20 @@ class Command(FriendlyCommand):
     def handle(self, *args, action: str, **options) -> None:
         getattr(self, f"do_{action}")(**options)
 
-    def do_load(self, path: str, **_) -> None:
-        scenario = (
-            scenario_io.read_text(sys.stdin.read(), "standard input") if path == "-" else scenario_io.read_path(path)
-        )
+    def do_load(self, path: str | None, empty: bool, **_) -> None:
+        if empty == (path is not None):
+            raise ConfigurationError("give a scenario (a path, or - for standard input) or --empty, not both")
+        if empty:
+            scenario = scenario_io.Scenario()
+        elif path == "-":
+            scenario = scenario_io.read_bytes(sys.stdin.buffer.read(), "standard input")
+        else:
+            scenario = scenario_io.read_path(path)
         load(scenario)
         self.stdout.write(
             f"Loaded {len(scenario.transformations)} transformations, {len(scenario.files)} files, "
             f"{len(scenario.tasks)} tasks, {len(scenario.jobs)} jobs"
+            + (" (the simulated DIRAC is now empty)" if empty else "")
         )
 
     def do_dump(self, **_) -> None:
