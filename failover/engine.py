@@ -18,115 +18,36 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar
+from collections.abc import Iterable, Sequence
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from failover import locks, rules
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
+from failover.cycle.act import Acting
+from failover.cycle.read import Reading, topological
+from failover.cycle.results import CycleResult, Outcome
+from failover.cycle.settle import Settling, bump_counters  # noqa: F401  (re-exported)
 from failover.domain import (
-    ASSIGNED,
     FAILED_TASK_STATUSES,
-    UNUSED,
     FileCounts,
     JobInfo,
     TaskInfo,
     TransformationInfo,
 )
-from failover.errors import (
-    BackendError,
-    BackendTimeout,
-    DuplicateRequest,
-    FailoverError,
-    StaleProposal,
-    UnknownTransformation,
-)
+from failover.errors import FailoverError
 from failover.models import ActionLog, Cycle, Policy, ReassignCounter, TransformationState
-from failover.signals import action_finished
 from reports.aggregation import aggregate_jobs
 from reports.stores import AggregateStore, SnapshotMeta, get_store
 
+__all__ = ["CycleResult", "Engine", "Outcome", "topological"]
+
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
-@dataclass
-class Outcome:
-    transformation: int
-    state: str = "ok"  # ok, skipped, error
-    message: str = ""
-    decisions: list[rules.Decision] = field(default_factory=list)
-    actions: list[int] = field(default_factory=list)
-    blockers: list[str] = field(default_factory=list)
-    at_cap: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return {
-            "transformation": self.transformation,
-            "state": self.state,
-            "message": self.message,
-            "decisions": [d.as_dict() for d in self.decisions],
-            "blockers": self.blockers,
-            "at_cap": self.at_cap,
-        }
-
-
-@dataclass
-class CycleResult:
-    cycle_id: int | None
-    dry_run: bool
-    started: float
-    finished: float = 0.0
-    outcomes: dict[int, Outcome] = field(default_factory=dict)
-    calls: dict[str, int] = field(default_factory=dict)
-    message: str = ""
-
-    @property
-    def seconds(self) -> float:
-        return self.finished - self.started
-
-    @property
-    def decisions(self) -> list[rules.Decision]:
-        return [d for o in self.outcomes.values() for d in o.decisions]
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for o in self.outcomes.values() if o.state == "error")
-
-    def summary(self) -> str:
-        by_kind: dict[str, int] = defaultdict(int)
-        for d in self.decisions:
-            by_kind[d.kind] += 1
-        verb = "would do" if self.dry_run else "did"
-        kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())) or "nothing"
-        skipped = sum(1 for o in self.outcomes.values() if o.state == "skipped")
-        text = (
-            f"{'Dry run' if self.dry_run else f'Cycle {self.cycle_id}'}: {len(self.outcomes)} transformations, "
-            f"{verb} {kinds}; {self.errors} errors, {skipped} skipped; "
-            f"{sum(self.calls.values())} DIRAC calls in {self.seconds:.2f} s"
-        )
-        if self.message:
-            text += f"\n{self.message}"
-        return text
-
-    def as_json(self) -> dict:
-        return {
-            "cycle": self.cycle_id,
-            "dry_run": self.dry_run,
-            "seconds": round(self.seconds, 3),
-            "calls": self.calls,
-            "message": self.message,
-            "transformations": [o.as_dict() for o in self.outcomes.values()],
-        }
-
-
-class Engine:
+class Engine(Reading, Acting, Settling):
     def __init__(
         self,
         backend: DiracBackend | None = None,
@@ -160,22 +81,6 @@ class Engine:
         # second submit of the same form finds it taken and acts no more.
         self.request_key = request_key
         self.proposing = self.policy.mode == Policy.Mode.PROPOSE and actor == "system"
-
-    # -- reading DIRAC ------------------------------------------------------------------------
-    def _retrying(self, fn: Callable[..., T], *args, what: str = "read", **kwargs) -> T:
-        """A call that is safe to repeat (a read, or setting task statuses), retried with
-        exponential backoff. Other writes are never repeated blindly: they are reconciled."""
-        attempt = 0
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except BackendError as exc:
-                if not exc.retriable or attempt >= self.retries:
-                    raise
-                pause = self.backoff * (2**attempt)
-                log.warning("DIRAC %s failed (%s); retry %d in %.1f s", what, exc, attempt + 1, pause)
-                time.sleep(pause)
-                attempt += 1
 
     # -- the cycle ----------------------------------------------------------------------------
     def run_cycle(
@@ -229,33 +134,6 @@ class Engine:
             self.cycle.save()
         return result
 
-    def _policy_selects(self, t: TransformationInfo) -> bool:
-        p = self.policy
-        return (not p.transformation_statuses or t.status in p.transformation_statuses) and (
-            not p.transformation_types or t.type in p.transformation_types
-        )
-
-    def select(self) -> list[TransformationInfo]:
-        """The transformations the policy selects now (one call)."""
-        self.also_read, self.prefetched = [], {}
-        return self._select(None)
-
-    def _select(self, ids: Sequence[int] | None) -> list[TransformationInfo]:
-        p = self.policy
-        if ids:
-            found = self._retrying(self.backend.transformations, ids=[*ids, *self.also_read])
-            self.prefetched = {t.id: t for t in found if t.id not in ids}
-            found = [t for t in found if t.id in ids]
-            missing = set(ids) - {t.id for t in found}
-            if missing:
-                raise UnknownTransformation(", ".join(str(i) for i in sorted(missing)))
-            return found
-        return self._retrying(
-            self.backend.transformations,
-            statuses=p.transformation_statuses or None,
-            types=p.transformation_types or None,
-        )
-
     def _run(self, result: CycleResult, ids: Sequence[int] | None, kinds: set[str]) -> None:
         selected = self._select(ids)
         if ids and self.selected_only:
@@ -291,36 +169,6 @@ class Engine:
                     kinds, assigned_error,
                 )
                 result.outcomes[t.id] = outcome
-
-    def _read_batch(self, batch: Sequence[TransformationInfo]) -> tuple[dict[int, list[TaskInfo]], dict[int, JobInfo]]:
-        tasks = self._retrying(self.backend.tasks, [t.id for t in batch])
-        tasks_by_t: dict[int, list[TaskInfo]] = defaultdict(list)
-        for task in tasks:
-            tasks_by_t[task.transformation].append(task)
-        job_ids = [task.job for task in tasks if task.job]
-        jobs = self._retrying(self.backend.jobs, job_ids) if job_ids else {}
-        return tasks_by_t, jobs
-
-    def _read_assigned(self, batch, tasks_by_t, jobs) -> tuple[dict[int, list], str]:
-        need = [t.id for t in batch if rules.needs_assigned_files(t, tasks_by_t.get(t.id, []), jobs, self.rules_policy)]
-        by_t: dict[int, list] = defaultdict(list)
-        if not need:
-            return by_t, ""
-        try:
-            for f in self._retrying(self.backend.files, need, statuses=[ASSIGNED]):
-                by_t[f.transformation].append(f)
-        except FailoverError as exc:
-            return by_t, f"reading Assigned files failed: {exc}"
-        return by_t, ""
-
-    @staticmethod
-    def _counters(ids: Sequence[int]) -> dict[int, dict[str, int]]:
-        out: dict[int, dict[str, int]] = defaultdict(dict)
-        for tid, lfn, n in ReassignCounter.objects.filter(transformation_id__in=ids).values_list(
-            "transformation_id", "lfn", "count"
-        ):
-            out[tid][lfn] = n
-        return out
 
     # -- one transformation -------------------------------------------------------------------
     def _treat(self, t, known, counts, tasks, jobs, assigned, counters, kinds, assigned_error) -> Outcome:
@@ -458,234 +306,6 @@ class Engine:
         if self.cycle is not None:
             fields["last_cycle"] = self.cycle
         return fields
-
-    # -- acting -------------------------------------------------------------------------------
-    def _act(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog:
-        proposal = getattr(self, "approving", None)
-        if proposal is not None and decision.kind == proposal.kind and decision.kind != rules.SYNC:
-            return self._act_on_proposal(t, decision, proposal)
-        key, self.request_key = self.request_key, None
-        try:
-            with transaction.atomic():
-                action = ActionLog.objects.create(
-                    cycle=self.cycle,
-                    transformation_id=t.id,
-                    kind=decision.kind,
-                    actor=self.actor,
-                    user=self.user,
-                    reason=decision.reason,
-                    details=decision.as_dict(),
-                    request_key=key,
-                )
-        except IntegrityError:
-            raise DuplicateRequest("this request was already carried out") from None
-        return self.execute(action, decision)
-
-    def _act_on_proposal(self, t: TransformationInfo, decision: rules.Decision, proposal: ActionLog) -> ActionLog:
-        if decision.kind == rules.REASSIGN:
-            # Only the proposed files that still qualify; files that newly failed wait for the
-            # next proposal, so an operator approves exactly what was shown or less.
-            proposed = {lfn for lfns in proposal.details.get("tasks", {}).values() for lfn in lfns}
-            decision.tasks = {
-                task: [lfn for lfn in lfns if lfn in proposed] for task, lfns in decision.tasks.items()
-            }
-            decision.tasks = {task: lfns for task, lfns in decision.tasks.items() if lfns}
-            if not decision.tasks:
-                return proposal
-        updated = ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
-            state=ActionLog.State.PENDING,
-            actor=self.actor,
-            user=self.user,
-            details={**decision.as_dict(), "proposed": proposal.details},
-        )
-        if not updated:
-            raise StaleProposal(f"proposal {proposal.pk} was handled meanwhile")
-        proposal.refresh_from_db()
-        return self.execute(proposal, decision)
-
-    def _propose(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog | None:
-        details = decision.as_dict()
-        open_proposals = ActionLog.objects.filter(
-            transformation_id=t.id, kind=decision.kind, state=ActionLog.State.PROPOSED
-        )
-        if any(p.details == details for p in open_proposals):
-            return None  # already waiting for an operator
-        return ActionLog.objects.create(
-            cycle=self.cycle,
-            transformation_id=t.id,
-            kind=decision.kind,
-            state=ActionLog.State.PROPOSED,
-            actor=self.actor,
-            reason=decision.reason,
-            details=details,
-        )
-
-    def approve(self, proposal: ActionLog) -> ActionLog:
-        """Carry out a proposal after checking its preconditions again against DIRAC now.
-
-        The engine re-plans the transformation for that kind of action only; a reassign acts on
-        the proposed files that still qualify, a flush or complete only if still decided. A
-        proposal whose preconditions no longer hold is marked stale with the reason.
-        """
-        if proposal.state != ActionLog.State.PROPOSED:
-            raise StaleProposal(f"proposal {proposal.pk} is {proposal.state}, not waiting for approval")
-        result = self.run_cycle([proposal.transformation_id], [proposal.kind, rules.SYNC], approving=proposal)
-        proposal.refresh_from_db()
-        if proposal.state == ActionLog.State.PROPOSED:
-            outcome = result.outcomes.get(proposal.transformation_id)
-            why = outcome.message if outcome and outcome.message else "its preconditions no longer hold"
-            with transaction.atomic():
-                if ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
-                    state=ActionLog.State.STALE, outcome=f"not carried out: {why}", finished=timezone.now(),
-                    user=self.user,
-                ):
-                    action_finished.send(sender=ActionLog, action_id=proposal.pk)
-            proposal.refresh_from_db()
-        return proposal
-
-    def execute(self, action: ActionLog, decision: rules.Decision) -> ActionLog:
-        """Carry out a pending action and settle it. Timeouts leave it pending, then reconcile."""
-        tid = decision.transformation
-        try:
-            if decision.kind == rules.SYNC:
-                done = []
-                for status, task_ids in decision.tasks.items():
-                    self._retrying(self.backend.set_task_status, tid, task_ids, status, what="write")
-                    done.append(f"{len(task_ids)} tasks set {status}")
-                self._settle(action, ActionLog.State.DONE, "; ".join(done))
-            elif decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
-                self.backend.set_transformation_status(tid, decision.status, expected=decision.expected)
-                self._settle(action, ActionLog.State.DONE, f"status {decision.expected} to {decision.status}",
-                             flush=decision.kind == rules.FLUSH_ACTION)
-            elif decision.kind == rules.REASSIGN:
-                written = self.backend.set_file_status(tid, decision.lfns, UNUSED)
-                self._settle_reassign(action, decision, written)
-        except BackendTimeout as exc:
-            action.error = f"no answer from DIRAC ({exc}); outcome unknown"
-            action.save(update_fields=["error"])
-            self._reconcile(action)
-        except BackendError as exc:
-            self._settle(action, ActionLog.State.FAILED, "DIRAC refused", error=str(exc))
-        action.refresh_from_db()
-        return action
-
-    def _settle(self, action: ActionLog, state: str, outcome: str, *, error: str = "", flush: bool = False) -> None:
-        with transaction.atomic():
-            updated = ActionLog.objects.filter(pk=action.pk, state=ActionLog.State.PENDING).update(
-                state=state, outcome=outcome, error=error, finished=timezone.now()
-            )
-            if updated:
-                action_finished.send(sender=ActionLog, action_id=action.pk)
-            if updated and flush and state == ActionLog.State.DONE:
-                TransformationState.objects.filter(transformation_id=action.transformation_id).update(
-                    flush_count=F("flush_count") + 1
-                )
-            if updated and state == ActionLog.State.DONE:
-                TransformationState.objects.filter(transformation_id=action.transformation_id).update(
-                    last_action=f"{action.get_kind_display()}: {outcome}"[:255], last_action_at=timezone.now()
-                )
-
-    def _settle_reassign(self, action: ActionLog, decision: rules.Decision, written: dict[str, str]) -> None:
-        moved = sorted(lfn for lfn, status in written.items() if status == UNUSED)
-        other = {lfn: status for lfn, status in written.items() if status != UNUSED}
-        refused = sorted(set(decision.lfns) - set(written))
-        parts = [f"{len(moved)} files set Unused"]
-        if other:
-            parts.append(", ".join(f"{lfn} became {s}" for lfn, s in sorted(other.items())))
-        if refused:
-            parts.append(f"{len(refused)} unchanged by DIRAC")
-        with transaction.atomic():
-            updated = ActionLog.objects.filter(pk=action.pk, state=ActionLog.State.PENDING).update(
-                state=ActionLog.State.DONE,
-                outcome="; ".join(parts),
-                finished=timezone.now(),
-                details={**action.details, "moved": moved, "written": written},
-            )
-            if updated:
-                bump_counters(action.transformation_id, moved)
-                action_finished.send(sender=ActionLog, action_id=action.pk)
-                TransformationState.objects.filter(transformation_id=action.transformation_id).update(
-                    last_action=f"Reassign failed: {len(moved)} files set Unused", last_action_at=timezone.now()
-                )
-
-    # -- reconciling actions whose outcome is unknown -----------------------------------------
-    def _reconcile_pending(self, t: TransformationInfo) -> None:
-        for action in ActionLog.objects.filter(transformation_id=t.id, state=ActionLog.State.PENDING).order_by("id"):
-            self._reconcile(action)
-
-    def _reconcile(self, action: ActionLog) -> None:
-        """Settle a pending action from what DIRAC shows now. If DIRAC can't be read, it stays pending."""
-        tid = action.transformation_id
-        note = "outcome read back from DIRAC after an interruption"
-        try:
-            if action.kind == rules.SYNC:
-                # Idempotent: the next decisions redo whatever did not happen.
-                self._settle(action, ActionLog.State.INTERRUPTED, "interrupted; tasks re-checked from DIRAC")
-            elif action.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
-                wanted = action.details.get("status")
-                current = self._retrying(self.backend.transformations, ids=[tid])
-                status = current[0].status if current else None
-                if status == wanted:
-                    self._settle(action, ActionLog.State.DONE, f"status is {status} ({note})",
-                                 flush=action.kind == rules.FLUSH_ACTION)
-                else:
-                    self._settle(action, ActionLog.State.INTERRUPTED, f"status is {status}: not done ({note})")
-            elif action.kind == rules.REASSIGN:
-                asked = {lfn: int(task) for task, lfns in action.details.get("tasks", {}).items() for lfn in lfns}
-                now = {f.lfn: f for f in self._retrying(self.backend.files, [tid], lfns=sorted(asked))}
-                moved = sorted(
-                    lfn for lfn, task in asked.items()
-                    if lfn in now and not (now[lfn].status == ASSIGNED and now[lfn].task == task)
-                    and now[lfn].status != "MaxReset"
-                )
-                with transaction.atomic():
-                    updated = ActionLog.objects.filter(pk=action.pk, state=ActionLog.State.PENDING).update(
-                        state=ActionLog.State.DONE if moved else ActionLog.State.INTERRUPTED,
-                        outcome=f"{len(moved)} of {len(asked)} files had left their failed task ({note})",
-                        finished=timezone.now(),
-                        details={**action.details, "moved": moved},
-                    )
-                    if updated:
-                        bump_counters(tid, moved)
-                        action_finished.send(sender=ActionLog, action_id=action.pk)
-        except FailoverError as exc:
-            log.warning("action %s stays pending: %s", action.pk, exc)
-
-
-def bump_counters(transformation_id: int, lfns: Sequence[str]) -> None:
-    """Add one to each LFN's reassign counter (call inside the action's transaction)."""
-    if not lfns:
-        return
-    existing = set()
-    for start in range(0, len(lfns), 500):
-        chunk = lfns[start : start + 500]
-        existing.update(
-            ReassignCounter.objects.filter(transformation_id=transformation_id, lfn__in=chunk).values_list(
-                "lfn", flat=True
-            )
-        )
-        ReassignCounter.objects.filter(transformation_id=transformation_id, lfn__in=chunk).update(
-            count=F("count") + 1, updated=timezone.now()
-        )
-    ReassignCounter.objects.bulk_create(
-        [ReassignCounter(transformation_id=transformation_id, lfn=lfn, count=1) for lfn in lfns if lfn not in existing]
-    )
-
-
-def topological(transformations: Sequence[TransformationInfo]) -> list[TransformationInfo]:
-    """Parents before children, otherwise by id."""
-    by_id = {t.id: t for t in transformations}
-    depth: dict[int, int] = {}
-
-    def level(t: TransformationInfo) -> int:
-        if t.id in depth:
-            return depth[t.id]
-        depth[t.id] = 0  # guards against a cycle in bad data
-        parent = rules.parent_of(t)
-        depth[t.id] = level(by_id[parent]) + 1 if parent in by_id else 0
-        return depth[t.id]
-
-    return sorted(transformations, key=lambda t: (level(t), t.id))
 
 
 def _job_context(task: TaskInfo | None, jobs: dict[int, JobInfo]) -> dict:

@@ -1,0 +1,124 @@
+"""Act: carry out a decision on DIRAC, or propose it; every action is logged before DIRAC is called."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from failover import rules
+from failover.domain import UNUSED, TransformationInfo
+from failover.errors import BackendError, BackendTimeout, DuplicateRequest, StaleProposal
+from failover.models import ActionLog
+from failover.signals import action_finished
+
+
+class Acting:
+    # -- acting -------------------------------------------------------------------------------
+    def _act(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog:
+        proposal = getattr(self, "approving", None)
+        if proposal is not None and decision.kind == proposal.kind and decision.kind != rules.SYNC:
+            return self._act_on_proposal(t, decision, proposal)
+        key, self.request_key = self.request_key, None
+        try:
+            with transaction.atomic():
+                action = ActionLog.objects.create(
+                    cycle=self.cycle,
+                    transformation_id=t.id,
+                    kind=decision.kind,
+                    actor=self.actor,
+                    user=self.user,
+                    reason=decision.reason,
+                    details=decision.as_dict(),
+                    request_key=key,
+                )
+        except IntegrityError:
+            raise DuplicateRequest("this request was already carried out") from None
+        return self.execute(action, decision)
+
+    def _act_on_proposal(self, t: TransformationInfo, decision: rules.Decision, proposal: ActionLog) -> ActionLog:
+        if decision.kind == rules.REASSIGN:
+            # Only the proposed files that still qualify; files that newly failed wait for the
+            # next proposal, so an operator approves exactly what was shown or less.
+            proposed = {lfn for lfns in proposal.details.get("tasks", {}).values() for lfn in lfns}
+            decision.tasks = {
+                task: [lfn for lfn in lfns if lfn in proposed] for task, lfns in decision.tasks.items()
+            }
+            decision.tasks = {task: lfns for task, lfns in decision.tasks.items() if lfns}
+            if not decision.tasks:
+                return proposal
+        updated = ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
+            state=ActionLog.State.PENDING,
+            actor=self.actor,
+            user=self.user,
+            details={**decision.as_dict(), "proposed": proposal.details},
+        )
+        if not updated:
+            raise StaleProposal(f"proposal {proposal.pk} was handled meanwhile")
+        proposal.refresh_from_db()
+        return self.execute(proposal, decision)
+
+    def _propose(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog | None:
+        details = decision.as_dict()
+        open_proposals = ActionLog.objects.filter(
+            transformation_id=t.id, kind=decision.kind, state=ActionLog.State.PROPOSED
+        )
+        if any(p.details == details for p in open_proposals):
+            return None  # already waiting for an operator
+        return ActionLog.objects.create(
+            cycle=self.cycle,
+            transformation_id=t.id,
+            kind=decision.kind,
+            state=ActionLog.State.PROPOSED,
+            actor=self.actor,
+            reason=decision.reason,
+            details=details,
+        )
+
+    def approve(self, proposal: ActionLog) -> ActionLog:
+        """Carry out a proposal after checking its preconditions again against DIRAC now.
+
+        The engine re-plans the transformation for that kind of action only; a reassign acts on
+        the proposed files that still qualify, a flush or complete only if still decided. A
+        proposal whose preconditions no longer hold is marked stale with the reason.
+        """
+        if proposal.state != ActionLog.State.PROPOSED:
+            raise StaleProposal(f"proposal {proposal.pk} is {proposal.state}, not waiting for approval")
+        result = self.run_cycle([proposal.transformation_id], [proposal.kind, rules.SYNC], approving=proposal)
+        proposal.refresh_from_db()
+        if proposal.state == ActionLog.State.PROPOSED:
+            outcome = result.outcomes.get(proposal.transformation_id)
+            why = outcome.message if outcome and outcome.message else "its preconditions no longer hold"
+            with transaction.atomic():
+                if ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
+                    state=ActionLog.State.STALE, outcome=f"not carried out: {why}", finished=timezone.now(),
+                    user=self.user,
+                ):
+                    action_finished.send(sender=ActionLog, action_id=proposal.pk)
+            proposal.refresh_from_db()
+        return proposal
+
+    def execute(self, action: ActionLog, decision: rules.Decision) -> ActionLog:
+        """Carry out a pending action and settle it. Timeouts leave it pending, then reconcile."""
+        tid = decision.transformation
+        try:
+            if decision.kind == rules.SYNC:
+                done = []
+                for status, task_ids in decision.tasks.items():
+                    self._retrying(self.backend.set_task_status, tid, task_ids, status, what="write")
+                    done.append(f"{len(task_ids)} tasks set {status}")
+                self._settle(action, ActionLog.State.DONE, "; ".join(done))
+            elif decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
+                self.backend.set_transformation_status(tid, decision.status, expected=decision.expected)
+                self._settle(action, ActionLog.State.DONE, f"status {decision.expected} to {decision.status}",
+                             flush=decision.kind == rules.FLUSH_ACTION)
+            elif decision.kind == rules.REASSIGN:
+                written = self.backend.set_file_status(tid, decision.lfns, UNUSED)
+                self._settle_reassign(action, decision, written)
+        except BackendTimeout as exc:
+            action.error = f"no answer from DIRAC ({exc}); outcome unknown"
+            action.save(update_fields=["error"])
+            self._reconcile(action)
+        except BackendError as exc:
+            self._settle(action, ActionLog.State.FAILED, "DIRAC refused", error=str(exc))
+        action.refresh_from_db()
+        return action

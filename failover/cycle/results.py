@@ -1,0 +1,78 @@
+"""What a cycle returns: one Outcome per transformation, and the CycleResult."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from failover import rules
+
+
+@dataclass
+class Outcome:
+    transformation: int
+    state: str = "ok"  # ok, skipped, error
+    message: str = ""
+    decisions: list[rules.Decision] = field(default_factory=list)
+    actions: list[int] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
+    at_cap: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "transformation": self.transformation,
+            "state": self.state,
+            "message": self.message,
+            "decisions": [d.as_dict() for d in self.decisions],
+            "blockers": self.blockers,
+            "at_cap": self.at_cap,
+        }
+
+
+@dataclass
+class CycleResult:
+    cycle_id: int | None
+    dry_run: bool
+    started: float
+    finished: float = 0.0
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+    @property
+    def decisions(self) -> list[rules.Decision]:
+        return [d for o in self.outcomes.values() for d in o.decisions]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for o in self.outcomes.values() if o.state == "error")
+
+    def summary(self) -> str:
+        by_kind: dict[str, int] = defaultdict(int)
+        for d in self.decisions:
+            by_kind[d.kind] += 1
+        verb = "would do" if self.dry_run else "did"
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())) or "nothing"
+        skipped = sum(1 for o in self.outcomes.values() if o.state == "skipped")
+        text = (
+            f"{'Dry run' if self.dry_run else f'Cycle {self.cycle_id}'}: {len(self.outcomes)} transformations, "
+            f"{verb} {kinds}; {self.errors} errors, {skipped} skipped; "
+            f"{sum(self.calls.values())} DIRAC calls in {self.seconds:.2f} s"
+        )
+        if self.message:
+            text += f"\n{self.message}"
+        return text
+
+    def as_json(self) -> dict:
+        return {
+            "cycle": self.cycle_id,
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 3),
+            "calls": self.calls,
+            "message": self.message,
+            "transformations": [o.as_dict() for o in self.outcomes.values()],
+        }
