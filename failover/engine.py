@@ -19,32 +19,39 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
 
-from failover import locks, rules
+from failover import locks, recording, rules
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
 from failover.cycle.act import Acting
-from failover.cycle.read import Reading, topological
+from failover.cycle.read import BatchInputs, Reading, Selection, policy_selects, read_counters, topological
 from failover.cycle.results import CycleResult, Outcome
-from failover.cycle.settle import Settling, bump_counters  # noqa: F401  (re-exported)
-from failover.domain import (
-    FAILED_TASK_STATUSES,
-    FileCounts,
-    JobInfo,
-    TaskInfo,
-    TransformationInfo,
-)
+from failover.cycle.settle import Settling
+from failover.domain import FAILED_TASK_STATUSES, KINDS, FileCounts, JobInfo, TaskInfo, TransformationInfo
 from failover.errors import FailoverError
 from failover.models import ActionLog, Cycle, Policy, ReassignCounter, TransformationState
-from reports.aggregation import aggregate_jobs
-from reports.stores import AggregateStore, SnapshotMeta, get_store
 
-__all__ = ["CycleResult", "Engine", "Outcome", "topological"]
+__all__ = ["CycleResult", "Engine", "Outcome", "Run", "topological"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run of the engine was asked, carried from step to step (nothing of it on the engine)."""
+
+    ids: tuple[int, ...] | None
+    kinds: frozenset[str]
+    # The proposal an operator approved: the decision of its kind takes it over.
+    approving: ActionLog | None = None
+    # Skip given ids the policy no longer selects (a fanned-out task runs after its cycle read them).
+    selected_only: bool = False
+    # Parents a caller knows about, read in the same call as ``ids``.
+    also_read: tuple[int, ...] = ()
 
 
 class Engine(Reading, Acting, Settling):
@@ -56,8 +63,8 @@ class Engine(Reading, Acting, Settling):
         actor: str = "system",
         user=None,
         dry_run: bool = False,
-        trigger: str = "cli",
-        store: AggregateStore | None = None,
+        trigger: str = Cycle.Trigger.CLI,
+        recorder: recording.CycleRecorder | None = None,
         retries: int | None = None,
         backoff: float | None = None,
         request_key: str | None = None,
@@ -70,7 +77,8 @@ class Engine(Reading, Acting, Settling):
         self.user = user
         self.dry_run = dry_run
         self.trigger = trigger
-        self.store = store or get_store()
+        # Where each treated transformation's jobs go (the reports app registers the aggregate store).
+        self.recorder = recorder if recorder is not None else recording.new_recorder()
         self.retries = settings.DIRAC_RETRIES if retries is None else retries
         self.backoff = settings.DIRAC_RETRY_BACKOFF if backoff is None else backoff
         # A fanned-out task passes an owner derived from its cycle and transformation, so the same
@@ -86,7 +94,7 @@ class Engine(Reading, Acting, Settling):
     def run_cycle(
         self,
         ids: Sequence[int] | None = None,
-        kinds: Iterable[str] = rules.KINDS,
+        kinds: Iterable[str] = KINDS,
         *,
         approving: ActionLog | None = None,
         cycle: Cycle | None = None,
@@ -99,11 +107,13 @@ class Engine(Reading, Acting, Settling):
         fanned-out cycle) and leave its finishing to the caller. ``selected_only`` skips given
         ids that the policy no longer selects (a fanned-out task runs after its cycle read them).
         """
-        self.approving = approving
-        self.selected_only = selected_only
-        # Parents a caller knows about, read in the same call as ``ids``.
-        self.also_read = [i for i in also_read if i not in (ids or ())]
-        self.prefetched: dict[int, TransformationInfo] = {}
+        run = Run(
+            ids=tuple(ids) if ids else None,
+            kinds=frozenset(kinds),
+            approving=approving,
+            selected_only=selected_only,
+            also_read=tuple(i for i in also_read if i not in (ids or ())),
+        )
         calls_before = self.backend.calls.snapshot()
         result = CycleResult(cycle_id=None, dry_run=self.dry_run, started=time.monotonic())
         if cycle is not None:
@@ -113,7 +123,7 @@ class Engine(Reading, Acting, Settling):
             self.cycle = Cycle.objects.create(trigger=self.trigger, backend=self.backend.name)
             result.cycle_id = self.cycle.pk
         try:
-            self._run(result, ids, set(kinds))
+            self._run(run, result)
         except FailoverError as exc:
             result.message = f"cycle stopped: {exc}"
             log.error("cycle stopped: %s", exc)
@@ -134,54 +144,43 @@ class Engine(Reading, Acting, Settling):
             self.cycle.save()
         return result
 
-    def _run(self, result: CycleResult, ids: Sequence[int] | None, kinds: set[str]) -> None:
-        selected = self._select(ids)
-        if ids and self.selected_only:
+    def _run(self, run: Run, result: CycleResult) -> None:
+        """Read the selection, then per batch: read its inputs, and per transformation plan, act, settle."""
+        selection = self.read_selection(run.ids, run.also_read)
+        if run.ids and run.selected_only:
             keep = []
-            for t in selected:
-                if self._policy_selects(t):
+            for t in selection.selected:
+                if policy_selects(self.policy, t):
                     keep.append(t)
                 else:
                     result.outcomes[t.id] = Outcome(t.id, "skipped", f"now {t.status}: no longer selected")
-            selected = keep
-        known: dict[int, TransformationInfo] = {t.id: t for t in selected}
-        known.update({i: t for i, t in self.prefetched.items() if i not in known})
-        parent_ids = {rules.parent_of(t) for t in selected} - {None} - known.keys()
-        if parent_ids:
-            for p in self._retrying(self.backend.transformations, ids=sorted(parent_ids)):
-                known[p.id] = p
-        counts = self._retrying(self.backend.file_counts, sorted(known))
-        ordered = topological(selected)
+            selection.selected = keep
         batch_size = settings.FAILOVER_BATCH_SIZE
-        for start in range(0, len(ordered), batch_size):
-            batch = ordered[start : start + batch_size]
+        for start in range(0, len(selection.selected), batch_size):
+            batch = selection.selected[start : start + batch_size]
             try:
-                tasks_by_t, jobs = self._read_batch(batch)
+                inputs = self.read_batch(batch)
             except FailoverError as exc:
                 for t in batch:
                     result.outcomes[t.id] = Outcome(t.id, "error", f"reading DIRAC failed: {exc}")
                 continue
-            assigned, assigned_error = self._read_assigned(batch, tasks_by_t, jobs)
-            counters = self._counters([t.id for t in batch])
             for t in batch:
-                outcome = self._treat(
-                    t, known, counts, tasks_by_t.get(t.id, []), jobs, assigned.get(t.id, []), counters.get(t.id, {}),
-                    kinds, assigned_error,
-                )
-                result.outcomes[t.id] = outcome
+                result.outcomes[t.id] = self._treat(run, t, selection, inputs)
 
-    # -- one transformation -------------------------------------------------------------------
-    def _treat(self, t, known, counts, tasks, jobs, assigned, counters, kinds, assigned_error) -> Outcome:
+    # -- one transformation: plan, act, settle, mirror -----------------------------------------
+    def _treat(self, run: Run, t: TransformationInfo, selection: Selection, inputs: BatchInputs) -> Outcome:
         outcome = Outcome(t.id)
         if not self.dry_run and not locks.acquire(t.id, self.owner):
             outcome.state = "skipped"
             outcome.message = f"locked by {locks.holder(t.id) or 'another worker'}"
             return outcome
+        known, counts = selection.known, selection.counts
         mirror: dict = {}
         try:
+            counters = inputs.counters.get(t.id, {})
             if not self.dry_run:
                 self._reconcile_pending(t)
-                counters = self._counters([t.id]).get(t.id, {})
+                counters = read_counters([t.id]).get(t.id, {})
             state = TransformationState.objects.filter(transformation_id=t.id).first()
             flush_count = state.flush_count if state else 0
             t_counts = counts.get(t.id, FileCounts())
@@ -194,7 +193,9 @@ class Engine(Reading, Acting, Settling):
                     if p
                     else rules.ParentView(parent_id, "Unknown", "Unknown", False)
                 )
-            t_jobs = {task.job: jobs[task.job] for task in tasks if task.job in jobs}
+            tasks = inputs.tasks_of(t.id)
+            t_jobs = inputs.jobs_of(t.id)
+            assigned = inputs.assigned.get(t.id, [])
             plan = rules.plan_transformation(
                 t,
                 counts=t_counts,
@@ -205,7 +206,7 @@ class Engine(Reading, Acting, Settling):
                 counters=counters,
                 flush_count=flush_count,
                 policy=self.rules_policy,
-                kinds=kinds,
+                kinds=run.kinds,
             )
             synced = plan.tasks
             for decision in plan.decisions:
@@ -226,8 +227,8 @@ class Engine(Reading, Acting, Settling):
             outcome.decisions = plan.decisions
             outcome.blockers = plan.blockers
             outcome.at_cap = plan.at_cap
-            if assigned_error:
-                outcome.blockers.append(assigned_error)
+            if inputs.assigned_error:
+                outcome.blockers.append(inputs.assigned_error)
             if self.dry_run:
                 # Show what the children would see after this transformation's turn.
                 for decision in plan.decisions:
@@ -242,7 +243,7 @@ class Engine(Reading, Acting, Settling):
                     if proposal is not None:
                         outcome.actions.append(proposal.pk)
                     continue
-                action = self._act(t, decision)
+                action = self._act(t, decision, run.approving)
                 outcome.actions.append(action.pk)
                 if action.state == ActionLog.State.DONE and decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                     # The child treated after us must see the status we just wrote.
@@ -250,15 +251,12 @@ class Engine(Reading, Acting, Settling):
                 if action.state in (ActionLog.State.FAILED, ActionLog.State.PENDING, ActionLog.State.INTERRUPTED):
                     outcome.state = "error"
                     outcome.message = action.error or "no answer from DIRAC; will be reconciled"
-            rows = aggregate_jobs(t_jobs.values())
             if self.cycle is not None:
-                self.store.write(
-                    self.cycle.pk,
-                    self.cycle.started,
-                    SnapshotMeta(t.id, t.production, t.type),
-                    rows,
+                self.recorder.record(
+                    self.cycle.pk, self.cycle.started, recording.SnapshotMeta(t.id, t.production, t.type),
+                    list(t_jobs.values()),
                 )
-            mirror = self._mirror(known.get(t.id, t), t_counts, rows, plan, state)
+            mirror = self._mirror(known.get(t.id, t), t_counts, t_jobs.values(), plan, state)
             mirror["tasks_without_job"] = no_job
         except FailoverError as exc:
             outcome.state = "error"
@@ -273,10 +271,12 @@ class Engine(Reading, Acting, Settling):
                 locks.release(t.id, self.owner, **mirror)
         return outcome
 
-    def _mirror(self, t: TransformationInfo, counts: FileCounts, rows, plan: rules.Plan, state) -> dict:
+    def _mirror(self, t: TransformationInfo, counts: FileCounts, jobs: Iterable[JobInfo], plan: rules.Plan,
+                state) -> dict:
+        """The transformation's row for the pages (TransformationState), written with the lock's release."""
         jobs_by_status: dict[str, int] = defaultdict(int)
-        for r in rows:
-            jobs_by_status[r.status] += r.count
+        for job in jobs:
+            jobs_by_status[job.status] += 1
         total = sum(jobs_by_status.values())
         failed = sum(n for s, n in jobs_by_status.items() if s in FAILED_TASK_STATUSES)
         fields = {
@@ -317,9 +317,3 @@ def _job_context(task: TaskInfo | None, jobs: dict[int, JobInfo]) -> dict:
 
 def _with_status(t: TransformationInfo, status: str) -> TransformationInfo:
     return TransformationInfo(t.id, t.name, t.type, status, t.group_size, t.production, t.parent)
-
-
-def run_cycle(**kwargs) -> CycleResult:
-    ids = kwargs.pop("ids", None)
-    kinds = kwargs.pop("kinds", rules.KINDS)
-    return Engine(**kwargs).run_cycle(ids, kinds)

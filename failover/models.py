@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
+
+from failover import domain
+from failover.signals import action_finished
 
 
 def _agent_statuses() -> list[str]:
@@ -62,16 +65,37 @@ class Policy(models.Model):
         )
 
 
+class CycleQuerySet(models.QuerySet):
+    def scheduled(self) -> CycleQuerySet:
+        """The cycles over the whole selection that the schedule counts: beat's, and the fan-out
+        started by hand (``failover start-cycle``). Not an operator's button press (``web``), nor a
+        one-off ``failover cycle`` (``cli``, often of a few transformations), nor a benchmark."""
+        return self.filter(trigger__in=Cycle.SCHEDULED_TRIGGERS)
+
+
 class Cycle(models.Model):
     class State(models.TextChoices):
         RUNNING = "running"
         FINISHED = "finished"
         FAILED = "failed"
 
+    class Trigger(models.TextChoices):
+        BEAT = "beat", "Celery beat (PollingTime)"
+        CLI = "cli", "manage.py failover cycle"
+        CLI_FANOUT = "cli-fanout", "manage.py failover start-cycle"
+        WEB = "web", "an operator's button"
+        BENCHMARK = "benchmark", "a benchmark"
+        # Written by an earlier version's start_cycle task; kept so old rows stay valid.
+        USER = "user", "an operator (earlier versions)"
+
+    SCHEDULED_TRIGGERS = (Trigger.BEAT, Trigger.CLI_FANOUT)
+
+    objects = CycleQuerySet.as_manager()
+
     started = models.DateTimeField(default=timezone.now, db_index=True)
     finished = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
-    trigger = models.CharField(max_length=32, default="cli")
+    trigger = models.CharField(max_length=32, choices=Trigger.choices, default=Trigger.CLI)
     backend = models.CharField(max_length=32, default="simulated")
     transformations = models.PositiveIntegerField(default=0)
     actions = models.PositiveIntegerField(default=0)
@@ -91,6 +115,16 @@ class Cycle(models.Model):
     def duration(self) -> timedelta | None:
         return (self.finished - self.started) if self.finished else None
 
+    @staticmethod
+    def stuck_after(polling_time: int) -> timedelta:
+        """How long a cycle may run before it is declared stuck (FAILOVER_STUCK_SECONDS, or PollingTime)."""
+        return timedelta(seconds=max(settings.FAILOVER_STUCK_SECONDS, polling_time))
+
+    def is_stuck(self, polling_time: int, now=None) -> bool:
+        """Still running, and for longer than ``stuck_after``: the one test of "this cycle is stuck"."""
+        now = now or timezone.now()
+        return self.state == Cycle.State.RUNNING and now - self.started >= Cycle.stuck_after(polling_time)
+
 
 class ActionLog(models.Model):
     """Every action on DIRAC: who, what, on which transformation, tasks and files, when, outcome.
@@ -101,10 +135,11 @@ class ActionLog(models.Model):
     """
 
     class Kind(models.TextChoices):
-        SYNC = "sync", "Copy job statuses"
-        COMPLETE = "complete", "Complete"
-        FLUSH = "flush", "Flush"
-        REASSIGN = "reassign", "Reassign failed"
+        # The domain's action kinds (failover/domain.py), with their labels.
+        SYNC = domain.SYNC, domain.KIND_LABELS[domain.SYNC]
+        COMPLETE = domain.COMPLETE, domain.KIND_LABELS[domain.COMPLETE]
+        FLUSH = domain.FLUSH_ACTION, domain.KIND_LABELS[domain.FLUSH_ACTION]
+        REASSIGN = domain.REASSIGN, domain.KIND_LABELS[domain.REASSIGN]
 
     class State(models.TextChoices):
         PENDING = "pending"
@@ -137,6 +172,25 @@ class ActionLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.transformation_id} ({self.state})"
+
+    def settle(self, state: str, outcome: str, *, expected: str = State.PENDING, then=None, **fields) -> bool:
+        """Move this entry from ``expected`` to a final ``state``, once: the one place an action is
+        settled (by a cycle, an approval, a rejection or a reconciliation).
+
+        A conditional UPDATE, so two settlers never both win; ``then()`` (the counters the action
+        moves) runs in the same transaction, and ``action_finished`` is always sent. Returns
+        whether this call settled it; the instance is refreshed either way.
+        """
+        with transaction.atomic():
+            updated = ActionLog.objects.filter(pk=self.pk, state=expected).update(
+                state=state, outcome=outcome, finished=timezone.now(), **fields
+            )
+            if updated:
+                if then is not None:
+                    then()
+                action_finished.send(sender=ActionLog, action_id=self.pk)
+        self.refresh_from_db()
+        return bool(updated)
 
 
 class ReassignCounter(models.Model):

@@ -14,13 +14,20 @@ from dataclasses import dataclass, field
 from failover.domain import (
     ACTIVE,
     ASSIGNED,
+    COMPLETE,
     COMPLETED,
+    DONE_TASK_STATUSES,
     FAILED_TASK_STATUSES,
     FINAL_TASK_STATUSES,
     FINAL_TRANSFORMATION_STATUSES,
     FLUSH,
+    FLUSH_ACTION,
+    KINDS,
+    MISSING_JOB_STATUS,
     NO_JOB,
+    REASSIGN,
     ROOT,
+    SYNC,
     TYPES_WITHOUT_INPUT,
     UNUSED,
     FileCounts,
@@ -30,14 +37,7 @@ from failover.domain import (
     TransformationInfo,
 )
 
-SYNC = "sync"
-COMPLETE = "complete"
-FLUSH_ACTION = "flush"
-REASSIGN = "reassign"
-KINDS = (SYNC, COMPLETE, FLUSH_ACTION, REASSIGN)
-DONE_TASK_STATUSES = frozenset({"Done", "Completed"})
-# DIRAC's own task monitor maps a job that vanished from the Job DB to Failed (reference 1.3).
-MISSING_JOB_STATUS = "Failed"
+# The action kinds and status sets are the domain's vocabulary (failover/domain.py), used here by name.
 
 
 @dataclass(frozen=True)

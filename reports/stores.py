@@ -14,6 +14,7 @@ from typing import Protocol
 from django.db import IntegrityError, transaction
 
 from failover.errors import FailoverError
+from failover.recording import SnapshotMeta
 from reports.aggregation import AggregateRow
 
 
@@ -27,13 +28,6 @@ class StoredAggregates:
     timestamp: datetime
     transformation_id: int
     rows: list[AggregateRow]
-
-
-@dataclass(frozen=True)
-class SnapshotMeta:
-    transformation_id: int
-    production_id: int | None
-    transformation_type: str
 
 
 class AggregateStore(Protocol):

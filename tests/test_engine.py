@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from failover import actions
+from failover.cycle import act
 from failover import engine as engine_module
 from failover.engine import Engine
+from failover.rules import Decision
 from failover.models import ActionLog, Cycle, ReassignCounter, TransformationState
 from failover.simulated.backend import SimulatedDirac
 from failover.simulated.scenario import to_json
@@ -157,7 +160,7 @@ def test_a_crash_between_dirac_and_the_log_loses_and_doubles_nothing(monkeypatch
         raise Crash
 
     with monkeypatch.context() as m:
-        m.setattr(Engine, "_settle_reassign", die)
+        m.setattr(act, "settle_reassign", die)
         with pytest.raises(Crash):
             run()
     # DIRAC acted, our log says pending, no counter moved yet.
@@ -266,7 +269,7 @@ def test_propose_mode_proposes_and_approval_rechecks():
     assert ActionLog.objects.filter(kind="sync", state="done").exists()  # bookkeeping is always done
     run()  # the same proposal is not made twice
     assert ActionLog.objects.filter(kind="reassign").count() == 1
-    done = Engine(SimulatedDirac(), actor="alice", retries=0).approve(proposal)
+    done = actions.approve_proposal(Engine(SimulatedDirac(), actor="alice", retries=0), proposal)
     assert done.state == "done" and done.actor == "alice"
     assert counters() == {(4847, lfn): 1 for lfn in FAILED_LFNS}
 
@@ -278,7 +281,7 @@ def test_a_stale_proposal_is_refused_with_the_reason():
     proposal = ActionLog.objects.get(kind="reassign")
     # Meanwhile someone else reset the files in DIRAC.
     SimulatedDirac().set_file_status(4847, FAILED_LFNS, "Unused")
-    done = Engine(SimulatedDirac(), actor="alice", retries=0).approve(proposal)
+    done = actions.approve_proposal(Engine(SimulatedDirac(), actor="alice", retries=0), proposal)
     assert done.state == "stale" and "not carried out" in done.outcome
     assert counters() == {}
 
@@ -293,7 +296,10 @@ def test_a_repeated_request_key_acts_once():
     result = Engine(SimulatedDirac(), actor="alice", request_key="k1", retries=0).run_cycle([4847], ["reassign"])
     assert result.outcomes[4847].state == "error" and "already carried out" in result.outcomes[4847].message
     assert ActionLog.objects.filter(kind="reassign").count() == 1
-    assert DuplicateRequest
+    # The engine raises DuplicateRequest when the key is taken; the cycle turns it into that outcome.
+    with pytest.raises(DuplicateRequest):
+        engine = Engine(SimulatedDirac(), actor="alice", request_key="k1", retries=0)
+        engine._act(SimulatedDirac().transformations(ids=[4847])[0], Decision("reassign", 4847, "again"))
 
 
 def test_the_reassign_action_keeps_which_job_failed_where():

@@ -16,6 +16,7 @@ from reports import outbox, tasks
 from reports.aggregation import AggregateRow, build_report
 from reports.models import Outbox
 from reports.opensearch_store import ACTIONS, ROWS, SNAPSHOTS, OpenSearchAggregateStore, get_client
+from reports.recording import StoreRecorder
 from reports.signals import action_finished
 from reports.stores import AggregateStoreError, SnapshotMeta, SqlAggregateStore
 from tests.factories import chain_scenario, load_scenario, seed_policy
@@ -192,7 +193,7 @@ def test_a_cycle_writes_to_opensearch_as_to_sql(os_settings, os_config):
     seed_policy()
     load_scenario(chain_scenario())
     sql, osr = SqlAggregateStore(), OpenSearchAggregateStore(os_config)
-    result = Engine(SimulatedDirac(), store=Tee(sql, osr), retries=0, backoff=0).run_cycle()
+    result = Engine(SimulatedDirac(), recorder=StoreRecorder(Tee(sql, osr)), retries=0, backoff=0).run_cycle()
     assert result.errors == 0
     # Sent right after each transformation's commit: nothing waits.
     assert Outbox.objects.count() == 0
@@ -215,7 +216,7 @@ def test_the_cycle_runs_on_while_opensearch_is_down(os_settings, os_config, prox
     load_scenario(chain_scenario())
     proxy.stop()
     started = time.monotonic()
-    result = Engine(SimulatedDirac(), store=OpenSearchAggregateStore(config), retries=0, backoff=0).run_cycle()
+    result = Engine(SimulatedDirac(), recorder=StoreRecorder(OpenSearchAggregateStore(config)), retries=0, backoff=0).run_cycle()
     elapsed = time.monotonic() - started
     assert result.errors == 0 and Cycle.objects.get(pk=result.cycle_id).state == "finished"
     assert outbox.breaker_open(config)  # after the first refused connection, the cycle stops trying

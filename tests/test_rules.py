@@ -441,13 +441,13 @@ def test_it_uses_the_counter_of_this_transformation_only():
 
 @pytest.mark.django_db
 def test_it_keys_stored_counters_by_transformation_and_lfn():
-    from failover.engine import Engine
+    from failover.cycle.read import read_counters
     from failover.models import ReassignCounter
 
     ReassignCounter.objects.create(transformation_id=4847, lfn="/shared", count=3)
     ReassignCounter.objects.create(transformation_id=4848, lfn="/shared", count=1)
     ReassignCounter.objects.create(transformation_id=4848, lfn="/other", count=2)
-    counters = Engine._counters([4848])
+    counters = read_counters([4848])
     assert dict(counters) == {4848: {"/shared": 1, "/other": 2}}
     decision, at_cap = decide_reassign(tr(), [fi("/shared", "Assigned", 1)], {1: "Failed"}, counters[4848], SEED)
     assert decision.tasks == {1: ["/shared"]}

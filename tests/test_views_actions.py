@@ -32,14 +32,14 @@ def file_status(lfn: str) -> str:
 # -- roles and methods ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", actions.KINDS)
+@pytest.mark.parametrize("kind", actions.BUTTONS)
 def test_it_sends_anonymous_users_to_login(anon_client, chain_synced, kind):
     for response in (anon_client.get(reverse("action", args=[kind]), {"t": 4847}),
                      anon_client.post(reverse("action", args=[kind]), {"t": 4847})):
         assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
-@pytest.mark.parametrize("kind", actions.KINDS)
+@pytest.mark.parametrize("kind", actions.BUTTONS)
 def test_it_refuses_viewers(viewer_client, chain_synced, kind):
     url = reverse("action", args=[kind])
     assert viewer_client.get(url, {"t": 4847}).status_code == 403

@@ -203,7 +203,7 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
         "chart_states": charts.states_over_time(series),
         "chart_failures": charts.failures_by_site(snap.rows) if snap else None,
         "can_act": can_act(request.user),
-        "kinds": [(k, actions.LABELS[k]) for k in actions.KINDS],
+        "kinds": [(k, actions.LABELS[k]) for k in actions.BUTTONS],
         "proposals": ActionLog.objects.filter(transformation_id=tid, state=ActionLog.State.PROPOSED).count(),
     }
 

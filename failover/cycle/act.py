@@ -1,23 +1,28 @@
-"""Act: carry out a decision on DIRAC, or propose it; every action is logged before DIRAC is called."""
+"""Act: carry out a decision on DIRAC, or propose it; every action is logged before DIRAC is called.
+
+An action is written ``pending`` first and settled after (``failover/cycle/settle.py``); a timeout
+leaves it pending and it is reconciled against DIRAC's state. In propose mode the cycle writes a
+``proposed`` entry instead; an operator's approval (``failover/actions.py``) runs the engine again
+with that proposal in the run's context, and the decision then takes the proposal over.
+"""
 
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from failover import rules
+from failover.cycle.settle import settle, settle_reassign
 from failover.domain import UNUSED, TransformationInfo
 from failover.errors import BackendError, BackendTimeout, DuplicateRequest, StaleProposal
 from failover.models import ActionLog
-from failover.signals import action_finished
 
 
 class Acting:
-    # -- acting -------------------------------------------------------------------------------
-    def _act(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog:
-        proposal = getattr(self, "approving", None)
-        if proposal is not None and decision.kind == proposal.kind and decision.kind != rules.SYNC:
-            return self._act_on_proposal(t, decision, proposal)
+    """The engine's writes to DIRAC (a mixin: it uses the engine's backend, actor and cycle)."""
+
+    def _act(self, t: TransformationInfo, decision: rules.Decision, approving: ActionLog | None = None) -> ActionLog:
+        if approving is not None and decision.kind == approving.kind and decision.kind != rules.SYNC:
+            return self._act_on_proposal(t, decision, approving)
         key, self.request_key = self.request_key, None
         try:
             with transaction.atomic():
@@ -33,7 +38,7 @@ class Acting:
                 )
         except IntegrityError:
             raise DuplicateRequest("this request was already carried out") from None
-        return self.execute(action, decision)
+        return self.carry_out(action, decision)
 
     def _act_on_proposal(self, t: TransformationInfo, decision: rules.Decision, proposal: ActionLog) -> ActionLog:
         if decision.kind == rules.REASSIGN:
@@ -55,7 +60,7 @@ class Acting:
         if not updated:
             raise StaleProposal(f"proposal {proposal.pk} was handled meanwhile")
         proposal.refresh_from_db()
-        return self.execute(proposal, decision)
+        return self.carry_out(proposal, decision)
 
     def _propose(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog | None:
         details = decision.as_dict()
@@ -74,31 +79,8 @@ class Acting:
             details=details,
         )
 
-    def approve(self, proposal: ActionLog) -> ActionLog:
-        """Carry out a proposal after checking its preconditions again against DIRAC now.
-
-        The engine re-plans the transformation for that kind of action only; a reassign acts on
-        the proposed files that still qualify, a flush or complete only if still decided. A
-        proposal whose preconditions no longer hold is marked stale with the reason.
-        """
-        if proposal.state != ActionLog.State.PROPOSED:
-            raise StaleProposal(f"proposal {proposal.pk} is {proposal.state}, not waiting for approval")
-        result = self.run_cycle([proposal.transformation_id], [proposal.kind, rules.SYNC], approving=proposal)
-        proposal.refresh_from_db()
-        if proposal.state == ActionLog.State.PROPOSED:
-            outcome = result.outcomes.get(proposal.transformation_id)
-            why = outcome.message if outcome and outcome.message else "its preconditions no longer hold"
-            with transaction.atomic():
-                if ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
-                    state=ActionLog.State.STALE, outcome=f"not carried out: {why}", finished=timezone.now(),
-                    user=self.user,
-                ):
-                    action_finished.send(sender=ActionLog, action_id=proposal.pk)
-            proposal.refresh_from_db()
-        return proposal
-
-    def execute(self, action: ActionLog, decision: rules.Decision) -> ActionLog:
-        """Carry out a pending action and settle it. Timeouts leave it pending, then reconcile."""
+    def carry_out(self, action: ActionLog, decision: rules.Decision) -> ActionLog:
+        """Carry out a pending action on DIRAC and settle it. Timeouts leave it pending, then reconcile."""
         tid = decision.transformation
         try:
             if decision.kind == rules.SYNC:
@@ -106,19 +88,19 @@ class Acting:
                 for status, task_ids in decision.tasks.items():
                     self._retrying(self.backend.set_task_status, tid, task_ids, status, what="write")
                     done.append(f"{len(task_ids)} tasks set {status}")
-                self._settle(action, ActionLog.State.DONE, "; ".join(done))
+                settle(action, ActionLog.State.DONE, "; ".join(done))
             elif decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                 self.backend.set_transformation_status(tid, decision.status, expected=decision.expected)
-                self._settle(action, ActionLog.State.DONE, f"status {decision.expected} to {decision.status}",
-                             flush=decision.kind == rules.FLUSH_ACTION)
+                settle(action, ActionLog.State.DONE, f"status {decision.expected} to {decision.status}",
+                       flush=decision.kind == rules.FLUSH_ACTION)
             elif decision.kind == rules.REASSIGN:
                 written = self.backend.set_file_status(tid, decision.lfns, UNUSED)
-                self._settle_reassign(action, decision, written)
+                settle_reassign(action, decision, written)
         except BackendTimeout as exc:
             action.error = f"no answer from DIRAC ({exc}); outcome unknown"
             action.save(update_fields=["error"])
             self._reconcile(action)
         except BackendError as exc:
-            self._settle(action, ActionLog.State.FAILED, "DIRAC refused", error=str(exc))
+            settle(action, ActionLog.State.FAILED, "DIRAC refused", error=str(exc))
         action.refresh_from_db()
         return action
