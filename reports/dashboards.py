@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 
 from failover.errors import FailoverError
-from reports.opensearch_store import ACTIONS, MAPPINGS, ROWS
+from reports.opensearch_config import ACTIONS, MAPPINGS, ROWS
 
 IMPORT_PATH = "/api/saved_objects/_import"
 FAILED_STATUSES = ["Failed", "Killed"]

@@ -23,16 +23,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from failover.recording import SnapshotMeta
+from reports import outbox
 from reports.aggregation import AggregateRow
-from reports.opensearch_config import (  # noqa: F401  (the store's configuration, named here for its callers)
-    ACTIONS, FAMILIES, MAPPINGS, ROWS, SNAPSHOTS, OpenSearchConfig, _templates_installed, describe,
-    ensure_templates, get_client, opensearch_errors, templates,
-)
-from reports.opensearch_documents import from_us, job_group  # noqa: F401
-from reports.stores import AggregateStoreError, StoredAggregates
+from reports.opensearch_config import ROWS, SNAPSHOTS, OpenSearchConfig, describe, get_client, opensearch_errors
+from reports.opensearch_documents import from_us, job_group
+from reports.storage import AggregateStoreError, StoredAggregates
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,6 @@ class OpenSearchAggregateStore:
 
     # -- writing: to the outbox, in the caller's transaction ------------------------------------
     def write(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, rows: Sequence[AggregateRow]) -> None:
-        from reports import outbox
-
         outbox.enqueue_snapshot(self.config, cycle_id, timestamp, meta, list(rows))
 
     # -- reading ---------------------------------------------------------------------------------

@@ -26,20 +26,19 @@ from django.db import transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from failover.recording import SnapshotMeta
 from reports.aggregation import AggregateRow
 from reports.models import Outbox
-from reports.opensearch_store import (
+from reports.opensearch_config import (
     ACTIONS,
     ROWS,
     OpenSearchConfig,
-    action_document,
     describe,
     ensure_templates,
     get_client,
     opensearch_errors,
-    snapshot_documents,
 )
-from reports.stores import SnapshotMeta
+from reports.opensearch_documents import action_document, snapshot_documents
 
 log = logging.getLogger(__name__)
 

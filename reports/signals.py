@@ -27,7 +27,7 @@ def _enqueue(actions) -> None:
     if not getattr(settings, "OPENSEARCH_URL", ""):
         return
     from reports import outbox
-    from reports.opensearch_store import OpenSearchConfig
+    from reports.opensearch_config import OpenSearchConfig
 
     try:
         # A savepoint: if the outbox write fails, the caller's transaction goes on (the sweep

@@ -15,7 +15,8 @@ from failover.simulated.backend import SimulatedDirac
 from reports import outbox, tasks
 from reports.aggregation import AggregateRow, build_report
 from reports.models import Outbox
-from reports.opensearch_store import ACTIONS, ROWS, SNAPSHOTS, OpenSearchAggregateStore, get_client
+from reports.opensearch_config import ACTIONS, ROWS, SNAPSHOTS, get_client
+from reports.opensearch_store import OpenSearchAggregateStore
 from reports.recording import StoreRecorder
 from reports.signals import action_finished
 from reports.stores import AggregateStoreError, SnapshotMeta, SqlAggregateStore

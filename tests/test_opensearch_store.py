@@ -11,14 +11,9 @@ from django.core.management import CommandError, call_command
 from reports import outbox
 from reports.aggregation import AggregateRow, build_report
 from reports.models import Outbox
-from reports.opensearch_store import (
-    ROWS,
-    SNAPSHOTS,
-    OpenSearchAggregateStore,
-    ensure_templates,
-    get_client,
-    job_group,
-)
+from reports.opensearch_config import ROWS, SNAPSHOTS, ensure_templates, get_client
+from reports.opensearch_documents import job_group
+from reports.opensearch_store import OpenSearchAggregateStore
 from reports.stores import AggregateStoreError, SnapshotMeta, SqlAggregateStore, get_store
 from tests.opensearch_support import (  # noqa: F401  (fixtures)
     clean_state,
