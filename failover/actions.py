@@ -112,7 +112,7 @@ def execute(transformation_ids: Sequence[int], kind: str, *, user, request_key: 
         elif outcome.state == "error":
             results.append(Result(tid, "error", outcome.message))
         else:
-            why = "; ".join(outcome.blockers) or "its preconditions do not hold now"
+            why = "; ".join(b.text for b in outcome.blockers) or "its preconditions do not hold now"
             results.append(Result(tid, "nothing", f"nothing to do: {why}"))
     return results
 

@@ -22,16 +22,33 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from failover import locks, recording, rules
+from failover import attention, blockers, locks, recording, rules
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
+from failover.blockers import Blocker
 from failover.cycle.act import Acting
 from failover.cycle.read import BatchInputs, Reading, Selection, policy_selects, read_counters, topological
 from failover.cycle.results import CycleResult, Outcome
 from failover.cycle.settle import Settling
-from failover.domain import FAILED_TASK_STATUSES, KINDS, FileCounts, JobInfo, TaskInfo, TransformationInfo
+from failover.domain import (
+    ACTIVE,
+    COMPLETE,
+    FAILED_TASK_STATUSES,
+    FINAL_TASK_STATUSES,
+    FINAL_TRANSFORMATION_STATUSES,
+    FLUSH_ACTION,
+    KINDS,
+    PROCESSED,
+    REASSIGN,
+    UNUSED,
+    FileCounts,
+    JobInfo,
+    TaskInfo,
+    TransformationInfo,
+)
 from failover.errors import FailoverError
 from failover.models import ActionLog, Cycle, Policy, ReassignCounter, TransformationState
 
@@ -138,7 +155,8 @@ class Engine(Reading, Acting, Settling):
             self.cycle.errors = result.errors
             self.cycle.calls = result.calls
             self.cycle.outcomes = {
-                str(tid): (o.state if not o.message else f"{o.state}: {o.message}") for tid, o in result.outcomes.items()
+                str(tid): (o.state if not o.message else f"{o.state}: {o.message}")
+                for tid, o in result.outcomes.items()
             }
             self.cycle.message = result.message
             self.cycle.save()
@@ -218,17 +236,23 @@ class Engine(Reading, Acting, Settling):
                     }
             stuck = rules.assigned_to_done_tasks(assigned, synced)
             if stuck:
-                plan.blockers.append(f"{stuck} Assigned files belong to tasks whose job is final (Done)")
+                plan.blockers.append(Blocker(
+                    blockers.ASSIGNED_FINAL, f"{stuck} Assigned files belong to tasks whose job is final (Done)",
+                    count=stuck, fix=REASSIGN,
+                ))
             no_job = rules.tasks_without_job(tasks)
             previous_no_job = state.tasks_without_job if state else 0
             if no_job and previous_no_job:
                 # New tasks have no job for a moment; only a second cycle in a row is news.
-                plan.blockers.append(f"{min(no_job, previous_no_job)} tasks have no job for two cycles or more")
+                n = min(no_job, previous_no_job)
+                plan.blockers.append(Blocker(
+                    blockers.TASKS_WITHOUT_JOB, f"{n} tasks have no job for two cycles or more", count=n,
+                ))
+            if inputs.assigned_error:
+                plan.blockers.append(Blocker(blockers.READ_FAILED, inputs.assigned_error))
             outcome.decisions = plan.decisions
             outcome.blockers = plan.blockers
             outcome.at_cap = plan.at_cap
-            if inputs.assigned_error:
-                outcome.blockers.append(inputs.assigned_error)
             if self.dry_run:
                 # Show what the children would see after this transformation's turn.
                 for decision in plan.decisions:
@@ -256,8 +280,12 @@ class Engine(Reading, Acting, Settling):
                     self.cycle.pk, self.cycle.started, recording.SnapshotMeta(t.id, t.production, t.type),
                     list(t_jobs.values()),
                 )
-            mirror = self._mirror(known.get(t.id, t), t_counts, t_jobs.values(), plan, state)
+            now = known.get(t.id, t)
+            mirror = self._mirror(now, t_counts, t_jobs.values(), state)
             mirror["tasks_without_job"] = no_job
+            # Conditions seen after the actions, on what the cycle just read and kept.
+            plan.blockers.extend(after_acting(now, known.get(parent_id) if parent_id else None, t_counts,
+                                              mirror["jobs"], mirror["unchanged_cycles"]))
         except FailoverError as exc:
             outcome.state = "error"
             outcome.message = str(exc)
@@ -268,11 +296,13 @@ class Engine(Reading, Acting, Settling):
             log.exception("transformation %s: unexpected error", t.id)
         finally:
             if not self.dry_run:
-                locks.release(t.id, self.owner, **mirror)
+                with transaction.atomic():
+                    locks.release(t.id, self.owner, **mirror)
+                    if mirror:
+                        attention.save_blockers(t.id, plan.blockers)
         return outcome
 
-    def _mirror(self, t: TransformationInfo, counts: FileCounts, jobs: Iterable[JobInfo], plan: rules.Plan,
-                state) -> dict:
+    def _mirror(self, t: TransformationInfo, counts: FileCounts, jobs: Iterable[JobInfo], state) -> dict:
         """The transformation's row for the pages (TransformationState), written with the lock's release."""
         jobs_by_status: dict[str, int] = defaultdict(int)
         for job in jobs:
@@ -293,7 +323,6 @@ class Engine(Reading, Acting, Settling):
             "jobs_total": total,
             "jobs_failed": failed,
             "failed_share": round(100 * failed / total, 1) if total else 0.0,
-            "attention": plan.blockers,
             "last_seen": timezone.now(),
             # Consecutive cycles in which neither file nor job counts moved.
             "unchanged_cycles": (
@@ -306,6 +335,29 @@ class Engine(Reading, Acting, Settling):
         if self.cycle is not None:
             fields["last_cycle"] = self.cycle
         return fields
+
+
+def after_acting(t: TransformationInfo, parent: TransformationInfo | None, counts: FileCounts,
+                 jobs_by_status: dict[str, int], unchanged_cycles: int) -> list[Blocker]:
+    """The blockers seen once a transformation's actions are done: a child left Active with nothing
+    running under a final parent, and no progress over FAILOVER_STALL_CYCLES cycles."""
+    out = []
+    if t.status != ACTIVE:
+        return out
+    running = sum(n for status, n in jobs_by_status.items() if status not in FINAL_TASK_STATUSES)
+    if parent is not None and parent.status in FINAL_TRANSFORMATION_STATUSES and not running:
+        unused = counts.get(UNUSED)
+        fix = COMPLETE if counts.processed else (FLUSH_ACTION if unused else None)
+        out.append(Blocker(
+            blockers.CHILD_ACTIVE, f"still Active with no job running while its parent {parent.id} is {parent.status}",
+            related=parent.id, fix=fix,
+        ))
+    # N identical cycles in a row are N - 1 unchanged ones.
+    stall = settings.FAILOVER_STALL_CYCLES
+    if unchanged_cycles >= stall - 1 and sum(jobs_by_status.values()) and counts.total > counts.get(PROCESSED):
+        out.append(Blocker(blockers.NO_PROGRESS, f"no job changed state over the last {stall} cycles",
+                           count=stall))
+    return out
 
 
 def _job_context(task: TaskInfo | None, jobs: dict[int, JobInfo]) -> dict:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from failover import domain
+from failover import blockers, domain
 from failover.signals import action_finished
 
 
@@ -232,7 +232,6 @@ class TransformationState(models.Model):
     failed_share = models.FloatField(default=0)
     flush_count = models.PositiveIntegerField(default=0)
     reassigned_files = models.IntegerField(default=0)
-    attention = models.JSONField(default=list, blank=True)
     tasks_without_job = models.IntegerField(default=0)
     unchanged_cycles = models.IntegerField(default=0, db_index=True)
     last_action = models.CharField(max_length=255, blank=True)
@@ -251,6 +250,41 @@ class TransformationState(models.Model):
     @property
     def progress(self) -> float:
         return round(100 * self.files_processed / self.files_total, 1) if self.files_total else 0.0
+
+
+class BlockerRecord(models.Model):
+    """One blocker (failover/blockers.py) of a transformation as its last treatment saw it.
+
+    Rows, so pages filter and count by code in SQL; the cycle replaces a transformation's rows
+    when they change, in the transaction that releases its lock.
+    """
+
+    transformation_id = models.IntegerField()
+    position = models.PositiveSmallIntegerField(default=0)
+    code = models.CharField(max_length=32)
+    text = models.TextField()
+    count = models.IntegerField(null=True, blank=True)
+    limit = models.IntegerField(null=True, blank=True)
+    related = models.IntegerField(null=True, blank=True)
+    fix = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        ordering = ["transformation_id", "position"]
+        indexes = [
+            models.Index(fields=["transformation_id", "position"]),
+            models.Index(fields=["code", "transformation_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transformation_id} {self.code}: {self.text}"
+
+    def as_blocker(self) -> blockers.Blocker:
+        return blockers.Blocker(self.code, self.text, self.count, self.limit, self.related, self.fix or None)
+
+    @classmethod
+    def of(cls, transformation_id: int, position: int, b: blockers.Blocker) -> BlockerRecord:
+        return cls(transformation_id=transformation_id, position=position, code=b.code, text=b.text, count=b.count,
+                   limit=b.limit, related=b.related, fix=b.fix or "")
 
 
 class CycleItem(models.Model):

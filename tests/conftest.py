@@ -1,4 +1,4 @@
-"""Personas and scenarios for the web tests (import the fixtures: ``from tests.webfixtures import *``).
+"""Fixtures: personas and scenarios for the web tests (pytest finds them here; nothing to import).
 
 Personas: ``anon`` (not signed in), ``norole`` (signed in, no group), ``viewer``, ``operator``
 and ``admin``; each ``*_client`` is a Django test client signed in as that persona.
@@ -7,26 +7,11 @@ and ``admin``; each ``*_client`` is a Django test client signed in as that perso
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 
 from failover import rules
-from failover.engine import Engine
 from failover.models import Policy
-from failover.simulated.backend import SimulatedDirac
-from tests.factories import chain_scenario, load_scenario, seed_policy
-
-__all__ = [
-    "make_user", "anon_client", "norole_client", "viewer_client", "operator_client", "admin_client",
-    "viewer_user", "operator_user", "chain_synced", "chain_proposed", "run_cycle",
-]
-
-
-def make_user(django_user_model, name: str, role: str | None):
-    user = django_user_model.objects.create_user(username=name, password=None)
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    return user
+from tests.factories import chain_scenario, load_scenario, make_user, run_cycle, seed_policy
 
 
 def _client(user) -> Client:
@@ -71,10 +56,6 @@ def admin_client(django_user_model) -> Client:
     user.is_staff = True  # as `manage.py users add --role admin` makes it
     user.save()
     return _client(user)
-
-
-def run_cycle(kinds=rules.KINDS, **kwargs):
-    return Engine(SimulatedDirac(), retries=0, backoff=0, **kwargs).run_cycle(None, kinds)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import URLPattern, get_resolver, reverse
 
 from failover.models import ActionLog
-from tests.webfixtures import *  # noqa: F401,F403 (fixtures)
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

@@ -15,6 +15,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from failover import attention, blockers
+from failover.blockers import Blocker
 from failover.models import ActionLog, Cycle, TransformationState
 from reports.aggregation import aggregate_jobs, build_report, render_text
 from reports.digests import sending
@@ -482,9 +484,8 @@ def test_proposals_and_attention_items_are_in_the_digest(smtp, lucia):
     seed_policy()
     Subscription.objects.create(user=lucia, frequency="daily", hour=0, created=timezone.now() - timedelta(days=2))
     seed_4848()
-    TransformationState.objects.filter(pk=4847).update(
-        status="Active", attention=["3 Assigned files belong to tasks whose job is final (Failed)"]
-    )
+    TransformationState.objects.filter(pk=4847).update(status="Active")
+    attention.save_blockers(4847, [Blocker(blockers.ASSIGNED_FINAL, "(as the engine words it)", count=3, fix="reassign")])
     ActionLog.objects.create(transformation_id=4847, kind="complete", state="proposed",
                              reason="all files Processed and the parent is done")
     [record] = sending.plan()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from failover import actions
-from failover.cycle import act
 from failover import engine as engine_module
+from failover.attention import blockers_of
+from failover.blockers import ASSIGNED_FINAL, AT_CAP, TASKS_WITHOUT_JOB
+from failover.cycle import act
 from failover.engine import Engine
-from failover.rules import Decision
 from failover.models import ActionLog, Cycle, ReassignCounter, TransformationState
+from failover.rules import Decision
 from failover.simulated.backend import SimulatedDirac
 from failover.simulated.scenario import to_json
 from failover.simulated.store import dump
@@ -105,8 +107,8 @@ def test_it_stops_at_max_reassign_exactly_and_survives_restarts():
     assert counters() == {(4847, lfn): 2 for lfn in FAILED_LFNS}
     assert all(s["files"][(4847, lfn)][0] == "Assigned" for lfn in FAILED_LFNS)
     assert ActionLog.objects.filter(kind="reassign", state="done").count() == 2
-    attention = TransformationState.objects.get(pk=4847).attention
-    assert any("MaxReassign" in item for item in attention)
+    [at_cap] = [b for b in blockers_of(4847) if b.code == AT_CAP]
+    assert (at_cap.count, at_cap.limit) == (3, 2)
 
 
 def test_a_dirac_error_is_logged_and_the_cycle_goes_on():
@@ -321,11 +323,11 @@ def test_attention_names_stuck_files_and_tasks_without_job_for_two_cycles():
     load_scenario(data)
     run()
     first = TransformationState.objects.get(pk=4847)
-    assert "1 Assigned files belong to tasks whose job is final (Done)" in first.attention
-    assert not any("no job" in a for a in first.attention) and first.tasks_without_job == 1
+    assert [(b.code, b.count, b.fix) for b in blockers_of(4847)] == [(ASSIGNED_FINAL, 1, "reassign")]
+    assert first.tasks_without_job == 1
     run()
     second = TransformationState.objects.get(pk=4847)
-    assert "1 tasks have no job for two cycles or more" in second.attention
+    assert (TASKS_WITHOUT_JOB, 1) in [(b.code, b.count) for b in blockers_of(4847)]
     # Cycle 2 read the files after cycle 1's reassign: they moved. Cycle 3 sees the same again.
     assert second.unchanged_cycles == 0
     run()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from failover import rules
+from failover import blockers, rules
+from failover.blockers import AT_CAP, FLUSH_LIMIT, Blocker
 from failover.domain import FileCounts, FileInfo, JobInfo, TaskInfo, TransformationInfo
 from failover.rules import (
     COMPLETE,
@@ -192,7 +193,7 @@ COMPLETE_CASES = [
 )
 def test_it_decides_completion(t, file_counts, parent, policy, completes, blocker):
     decision, got_blocker = decide_complete(t, file_counts, parent, policy)
-    assert got_blocker == blocker
+    assert (got_blocker.text if got_blocker else None) == blocker
     if not completes:
         assert decision is None
         return
@@ -299,7 +300,7 @@ FLUSH_CASES = [
 )
 def test_it_decides_flush(t, file_counts, tasks, parent, flush_count, reason, blocker):
     decision, got_blocker = decide_flush(t, file_counts, tasks, parent, flush_count, SEED)
-    assert got_blocker == blocker
+    assert (got_blocker.text if got_blocker else None) == blocker
     if reason is None:
         assert decision is None
         return
@@ -310,7 +311,7 @@ def test_it_flushes_as_often_as_max_flush_says():
     policy = RulesPolicy(flush_types=frozenset({"Merging"}), max_flush=0)
     decision, blocker = decide_flush(tr(parent=None), U10, [], None, 0, policy)
     assert decision is None
-    assert blocker == "flush limit reached (0 of 0) with 10 Unused files"
+    assert blocker == Blocker(FLUSH_LIMIT, "flush limit reached (0 of 0) with 10 Unused files", count=10, limit=0)
     policy = RulesPolicy(flush_types=frozenset({"Merging"}), max_flush=5)
     assert decide_flush(tr(parent=None), U10, [], None, 4, policy)[0] is not None
 
@@ -544,7 +545,7 @@ def test_it_stops_when_processed_but_waiting_for_the_parent():
     p = plan(file_counts=counts(Processed=10), parent=pv(), files=[fi("/a", "Assigned", 1)],
              tasks=[task(1, 11, "Failed")], job_map=jobs(job(11, "Failed")))
     assert p.decisions == []
-    assert p.blockers == ["all files Processed; waiting for 4847 to complete"]
+    assert [b.text for b in p.blockers] == ["all files Processed; waiting for 4847 to complete"]
 
 
 def test_it_stops_when_processed_and_not_in_complete():
@@ -590,7 +591,7 @@ def test_it_reassigns_when_the_flush_is_blocked():
         flush_count=2,
     )
     assert kinds_of(p) == [REASSIGN]
-    assert p.blockers == ["flush limit reached (2 of 2) with 10 Unused files"]
+    assert [b.text for b in p.blockers] == ["flush limit reached (2 of 2) with 10 Unused files"]
 
 
 def test_it_reports_every_blocker():
@@ -605,9 +606,12 @@ def test_it_reports_every_blocker():
     assert kinds_of(p) == [REASSIGN]
     assert p.decisions[0].tasks == {1: ["/b"]}
     assert p.at_cap == ["/a"]
-    assert p.blockers == [
+    assert [b.text for b in p.blockers] == [
         "10 Unused files; waiting for 4847 to complete before flushing",
         "1 files reached MaxReassign (3) and stay Assigned",
+    ]
+    assert [(b.code, b.count, b.limit, b.related) for b in p.blockers] == [
+        (blockers.WAITING, 10, None, PARENT), (AT_CAP, 1, 3, None),
     ]
 
 
@@ -681,7 +685,7 @@ def test_it_plans_the_seed_chain_parents_first():
     # The grandchild waits for 4847, which is neither processed nor final yet.
     p = plan(t=merge10k, file_counts=counts(Unused=1), parent=parent_view(merge50, counts(Processed=50, Unused=10)))
     assert p.decisions == []
-    assert p.blockers == ["1 Unused files; waiting for 4847 to complete before flushing"]
+    assert [b.text for b in p.blockers] == ["1 Unused files; waiting for 4847 to complete before flushing"]
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from django.urls import reverse
 from failover import actions, locks
 from failover.models import ActionLog, ReassignCounter, TransformationState
 from failover.simulated.models import SimFile, SimTransformation
-from tests.webfixtures import *  # noqa: F401,F403 (fixtures)
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

@@ -9,8 +9,10 @@ from django.test import Client
 from django.urls import reverse
 
 from dashboard.models import Acknowledgement
-from failover.models import ActionLog, TransformationState
-from tests.webfixtures import *  # noqa: F401,F403 (fixtures)
+from failover import attention, blockers
+from failover.blockers import Blocker
+from failover.models import ActionLog, BlockerRecord, TransformationState
+from tests.factories import make_user, run_cycle
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -116,7 +118,7 @@ def test_it_filters_searches_and_sorts(viewer_client, chain_synced):
 
 
 def test_it_filters_on_needs_attention(viewer_client, chain_synced):
-    TransformationState.objects.filter(pk=4848).update(attention=["2 files reached MaxReassign (3) and stay Assigned"])
+    attention.save_blockers(4848, [Blocker(blockers.AT_CAP, "the words do not matter", count=2, limit=3)])
     r = viewer_client.get(reverse("overview_table"), {"attention": "on"})
     assert re.findall(r'data-id="(\d+)"', r.content.decode()) == ["4848"]
     assert "reassign cap" in text(r)
@@ -275,16 +277,16 @@ def test_it_draws_the_production_chain_with_blockers_in_words(viewer_client, cha
 
 
 def test_it_lists_attention_items_with_their_fix(operator_client, viewer_client, chain_synced):
-    TransformationState.objects.filter(pk=4848).update(status="Active", files={"Unused": 1}, flush_count=2)
+    attention.save_blockers(4848, [Blocker(blockers.FLUSH_LIMIT, "flush words", count=1, limit=2)])
     page = text(operator_client.get(reverse("attention")))
-    assert "Unused files below the group size, no flush left" in page
+    assert "Flush limit reached" in page and "flush words" in page
     proposal = ActionLog.objects.create(transformation_id=4847, kind="reassign", state="proposed", reason="r")
     page = text(operator_client.get(reverse("attention")))
     assert "Proposal waiting" in page and "Review proposal" in page
     assert "Review proposal" not in text(viewer_client.get(reverse("attention")))
     only = text(operator_client.get(reverse("attention"), {"code": "proposal"}))
     assert f'href="/transformations/{proposal.transformation_id}/"' in only
-    assert "Unused files, fewer than the group size" not in only
+    assert "flush words" not in only
 
 
 def test_it_filters_the_audit_log_and_exports_csv(viewer_client, chain_synced):
@@ -330,8 +332,10 @@ def test_it_says_when_the_stored_reports_cannot_be_read(viewer_client, chain_syn
 
 def test_it_paginates_the_attention_list_in_the_database(viewer_client, django_assert_max_num_queries):
     TransformationState.objects.bulk_create(
-        TransformationState(transformation_id=i, status="Active", attention=[f"{i} files reached MaxReassign (3)"])
-        for i in range(1, 121)
+        TransformationState(transformation_id=i, status="Active") for i in range(1, 121)
+    )
+    BlockerRecord.objects.bulk_create(
+        BlockerRecord.of(i, 0, Blocker(blockers.AT_CAP, f"{i} files", count=i, limit=3)) for i in range(1, 121)
     )
     with django_assert_max_num_queries(30):
         r = viewer_client.get(reverse("attention"), {"page": 3, "code": "at_cap"})

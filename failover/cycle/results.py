@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from failover import rules
+from failover.blockers import Blocker
 
 
 @dataclass
@@ -15,7 +16,7 @@ class Outcome:
     message: str = ""
     decisions: list[rules.Decision] = field(default_factory=list)
     actions: list[int] = field(default_factory=list)
-    blockers: list[str] = field(default_factory=list)
+    blockers: list[Blocker] = field(default_factory=list)
     at_cap: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -24,7 +25,7 @@ class Outcome:
             "state": self.state,
             "message": self.message,
             "decisions": [d.as_dict() for d in self.decisions],
-            "blockers": self.blockers,
+            "blockers": [b.as_dict() for b in self.blockers],
             "at_cap": self.at_cap,
         }
 

@@ -177,7 +177,8 @@ def _jobs_key(jobs: dict) -> str:
 
 
 def _item_key(item: attention_rules.Item) -> str:
-    return f"{item.code}:{item.text}"
+    # By code and number, never by wording: rewording a blocker is not news.
+    return f"{item.code}:{item.count if item.count is not None else ''}"
 
 
 def snapshot_of(state: TransformationState, items: list, proposals: list[int]) -> dict:
