@@ -104,7 +104,9 @@ def treat_in_cycle(cycle_id: int, transformation_id: int, parent_id: int | None,
     """One transformation's turn in a fanned-out cycle. Safe to run twice: a finished item is
     left alone, and the lock owner is derived from the item so a redelivered task takes its own
     lock back."""
-    item = CycleItem.objects.select_related("cycle").filter(cycle_id=cycle_id, transformation_id=transformation_id).first()
+    item = (
+        CycleItem.objects.select_related("cycle").filter(cycle_id=cycle_id, transformation_id=transformation_id).first()
+    )
     if item is None or item.state != CycleItem.State.QUEUED:
         return "already done"
     CycleItem.objects.filter(pk=item.pk).update(

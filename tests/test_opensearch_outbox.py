@@ -217,7 +217,8 @@ def test_the_cycle_runs_on_while_opensearch_is_down(os_settings, os_config, prox
     load_scenario(chain_scenario())
     proxy.stop()
     started = time.monotonic()
-    result = Engine(SimulatedDirac(), recorder=StoreRecorder(OpenSearchAggregateStore(config)), retries=0, backoff=0).run_cycle()
+    recorder = StoreRecorder(OpenSearchAggregateStore(config))
+    result = Engine(SimulatedDirac(), recorder=recorder, retries=0, backoff=0).run_cycle()
     elapsed = time.monotonic() - started
     assert result.errors == 0 and Cycle.objects.get(pk=result.cycle_id).state == "finished"
     assert outbox.breaker_open(config)  # after the first refused connection, the cycle stops trying
