@@ -24,7 +24,7 @@ from reports.digests.health import check_mail
 from reports.digests.models import DigestRecord, Subscription
 from reports.digests.tasks import send_digest, send_due
 from tests.factories import seed_policy
-from tests.test_digests_support import (  # noqa: F401 (fixtures)
+from tests.digests_support import (  # noqa: F401 (fixtures)
     MOVED,
     SITE,
     eager,
@@ -261,7 +261,7 @@ def test_the_task_declares_backoff_and_a_cap():
 
 
 def test_a_dead_server_is_retried_too(settings, eager, subscribed, django_capture_on_commit_callbacks):
-    from tests.test_digests_support import free_port
+    from tests.digests_support import free_port
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
