@@ -6,8 +6,7 @@ import functools
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import datetime, timezone as dt_timezone
 from urllib.parse import urlsplit, urlunsplit
 
 from failover.errors import ConfigurationError
@@ -102,8 +101,7 @@ def get_client(config: OpenSearchConfig, retries: int | None = None):
 
 def describe(exc: Exception, config: OpenSearchConfig) -> str:
     """One line on why OpenSearch did not answer, without a traceback or credentials."""
-    from opensearchpy import ConnectionError as OSConnectionError
-    from opensearchpy import ConnectionTimeout, TransportError
+    from opensearchpy import ConnectionError as OSConnectionError, ConnectionTimeout, TransportError
 
     if isinstance(exc, ConnectionTimeout):
         return f"no answer from OpenSearch at {config.safe_url} within {config.timeout:g} s"

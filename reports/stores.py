@@ -19,7 +19,9 @@ from reports.storage import AggregateStore, AggregateStoreError, StoredAggregate
 
 # The interface lives in reports/storage.py (so the OpenSearch store needs nothing from here);
 # callers may name it through this module.
-__all__ = ["AggregateStore", "AggregateStoreError", "SnapshotMeta", "SqlAggregateStore", "StoredAggregates", "get_store"]
+__all__ = [
+    "AggregateStore", "AggregateStoreError", "SnapshotMeta", "SqlAggregateStore", "StoredAggregates", "get_store",
+]
 
 
 def digest(rows: Sequence[AggregateRow]) -> str:

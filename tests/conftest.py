@@ -13,6 +13,10 @@ from failover import rules
 from failover.models import Policy
 from tests.factories import chain_scenario, load_scenario, make_user, run_cycle, seed_policy
 
+# Fixtures of the support modules, for every test without an import (digests: smtp, eager; OpenSearch:
+# clean_state, os_config, os_settings; a migrated site: site).
+pytest_plugins = ["tests.digests_support", "tests.opensearch_support", "tests.sites"]
+
 
 def _client(user) -> Client:
     client = Client()

@@ -42,10 +42,10 @@ def agree() -> dict[int, set[str]]:
     for code in attention.TITLES:
         rows = set(attention.rows_needing_attention(codes=code).values_list("pk", flat=True))
         unknown = code == attention.OTHER
-        assert rows == {tid for tid, cs in found.items() if code in cs or (unknown and cs - set(attention.TITLES))}, code
-    assert attention.counts_by_code_sql() == {
-        c: n for c in attention.TITLES if (n := len(attention.rows_needing_attention(codes=c)))
-    }
+        expected = {tid for tid, cs in found.items() if code in cs or (unknown and cs - set(attention.TITLES))}
+        assert rows == expected, code
+    counted = {c: n for c in attention.TITLES if (n := len(attention.rows_needing_attention(codes=c)))}
+    assert attention.counts_by_code_sql() == counted
     return found
 
 

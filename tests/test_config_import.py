@@ -16,7 +16,7 @@ from failover.config_import import parse_path, parse_text
 from failover.errors import ConfigurationError
 from failover.models import Policy
 from failover.rules import RulesPolicy
-from tests.sites import manage, site  # noqa: F401  (site is a fixture)
+from tests.sites import manage
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,17 +23,8 @@ from reports.digests import sending
 from reports.digests.health import check_mail
 from reports.digests.models import DigestRecord, Subscription
 from reports.digests.tasks import send_digest, send_due
+from tests.digests_support import MOVED, SITE, make_user, parse_html, report_table, seed_4848
 from tests.factories import seed_policy
-from tests.digests_support import (  # noqa: F401 (fixtures)
-    MOVED,
-    SITE,
-    eager,
-    make_user,
-    parse_html,
-    report_table,
-    seed_4848,
-    smtp,
-)
 from tests.test_report import SEED_TABLE, seed_jobs
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -485,7 +476,8 @@ def test_proposals_and_attention_items_are_in_the_digest(smtp, lucia):
     Subscription.objects.create(user=lucia, frequency="daily", hour=0, created=timezone.now() - timedelta(days=2))
     seed_4848()
     TransformationState.objects.filter(pk=4847).update(status="Active")
-    attention.save_blockers(4847, [Blocker(blockers.ASSIGNED_FINAL, "(as the engine words it)", count=3, fix="reassign")])
+    found = Blocker(blockers.ASSIGNED_FINAL, "(as the engine words it)", count=3, fix="reassign")
+    attention.save_blockers(4847, [found])
     ActionLog.objects.create(transformation_id=4847, kind="complete", state="proposed",
                              reason="all files Processed and the parent is done")
     [record] = sending.plan()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from failover import actions
-from failover import engine as engine_module
+from failover import actions, engine as engine_module
 from failover.attention import blockers_of
 from failover.blockers import ASSIGNED_FINAL, AT_CAP, TASKS_WITHOUT_JOB
 from failover.cycle import act

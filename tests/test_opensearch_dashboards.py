@@ -19,7 +19,6 @@ from reports.dashboards import failures_spec, job_states_spec, saved_objects, to
 from reports.opensearch_config import get_client
 from reports.opensearch_store import OpenSearchAggregateStore
 from reports.stores import SnapshotMeta
-from tests.opensearch_support import clean_state, os_config  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.opensearch
 

@@ -21,14 +21,7 @@ from reports.recording import StoreRecorder
 from reports.signals import action_finished
 from reports.stores import AggregateStoreError, SnapshotMeta, SqlAggregateStore
 from tests.factories import chain_scenario, load_scenario, seed_policy
-from tests.opensearch_support import (  # noqa: F401  (fixtures)
-    SwitchableProxy,
-    clean_state,
-    count,
-    make_config,
-    os_config,
-    os_settings,
-)
+from tests.opensearch_support import SwitchableProxy, count, make_config
 
 pytestmark = pytest.mark.opensearch
 TS = datetime(2026, 11, 25, 10, 0, 0, 250000, tzinfo=timezone.utc)
