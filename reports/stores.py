@@ -108,3 +108,12 @@ def get_store() -> AggregateStore:
     if getattr(settings, "OPENSEARCH_URL", ""):
         return OpenSearchAggregateStore.from_settings()
     return SqlAggregateStore()
+
+
+def stored_aggregates(
+    transformation_id: int, cycle_id: int | None = None, store: AggregateStore | None = None
+) -> StoredAggregates | None:
+    """The aggregates stored for a transformation by ``cycle_id``, or by the latest cycle: the one
+    definition of "the stored report" (pages, API, ``manage.py report --stored``, digests)."""
+    store = store if store is not None else get_store()
+    return store.at_cycle(transformation_id, cycle_id) if cycle_id else store.latest(transformation_id)

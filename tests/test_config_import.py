@@ -1,7 +1,7 @@
 """Importing the agent's options from a DIRAC configuration file (failover/config_import.py) and
 the ``failover import-config`` command.
 
-Reference: ../shared/dirac-reference.md 4.1 (options and defaults) and 9 (casting, diraccfg).
+Reference: the agent's options and defaults (README, "The policy") and diraccfg's casting.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The agent's rules (failover/rules.py), one table per rule and condition.
 
-Reference: ../shared/dirac-reference.md 4.3 (the agent's steps) and 5 (its weaknesses, which the
-rules fix where issue 2 says so). Everything here is pure data: no DIRAC, no database, except the
+Reference: the agent's steps and the weaknesses the rules fix (failover/rules.py, "(fixes 5.N)";
+README, "Deliberate differences from the agent"). Everything here is pure data: no DIRAC, no database, except the
 one test of how the engine keys reassign counters.
 """
 
@@ -31,7 +31,7 @@ from failover.rules import (
     task_updates,
 )
 
-# The seed's CS section (seed-community-report.txt, "Configuration of the agent in the CS").
+# The seed's CS section (examples/seed-agent.cfg; the test below imports it).
 SEED_TYPES = frozenset({"DataReprocessing", "Merging", "Training", "ApplyModel"})
 SEED = RulesPolicy(
     complete_types=SEED_TYPES,
@@ -78,15 +78,17 @@ def pv(status="Active", type="Merging", processed=False, id=PARENT):
 # -- the seed's configuration -------------------------------------------------------------------
 
 
-def test_it_uses_the_seed_policy_as_the_agent_would():
-    assert SEED.complete_types == {"DataReprocessing", "Merging", "Training", "ApplyModel"}
-    assert SEED.reassign_types == SEED.complete_types
-    assert SEED.flush_types == {"DataReprocessing", "Merging"}
-    assert SEED.max_reassign == 3
-    # The agent's defaults (reference 4.1) are the rules' defaults.
-    assert RulesPolicy().max_reassign == 2
-    assert RulesPolicy().max_flush == 2
-    assert RulesPolicy().complete_types == frozenset()
+def test_the_seed_policy_here_is_the_one_imported_from_the_seeds_configuration():
+    """SEED, used by these tests, is what importing the seed's own CS section makes of it."""
+    from pathlib import Path
+
+    from failover.config_import import parse_path
+    from failover.models import Policy
+
+    imported = parse_path(Path(__file__).resolve().parent.parent / "examples" / "seed-agent.cfg")
+    assert Policy(**imported.values).as_rules_policy() == SEED
+    # A policy with the agent's defaults (the model's) plans as the rules' defaults do.
+    assert Policy(name="default").as_rules_policy() == RulesPolicy()
 
 
 # -- 1. task_updates ----------------------------------------------------------------------------

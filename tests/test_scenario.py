@@ -1,6 +1,6 @@
 """The simulated DIRAC's scenario format and commands: validation, load/dump, generate, advance.
 
-Reference: ../shared/simulated-dirac-scenario.md (the interface contract).
+Reference: docs/scenario.md (the interface contract).
 """
 
 from __future__ import annotations

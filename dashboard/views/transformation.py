@@ -29,7 +29,7 @@ from failover.backends import get_backend
 from failover.errors import FailoverError
 from failover.models import ActionLog, ReassignCounter, TransformationState
 from reports.aggregation import Report, build_report
-from reports.stores import get_store
+from reports.stores import get_store, stored_aggregates
 
 SERIES_LIMIT = 200
 LOG_LIMIT = 50
@@ -160,7 +160,7 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
     snap, series, acked, store_error = None, [], None, ""
     try:
         store = get_store()
-        snap = store.at_cycle(tid, wanted) if wanted else store.latest(tid)
+        snap = stored_aggregates(tid, wanted, store)
         if wanted and snap is None:
             raise Http404(f"Transformation {tid} has no report stored by cycle {wanted}.")
         series = store.series(tid, limit=SERIES_LIMIT)

@@ -13,7 +13,6 @@ own set. The parent links are cached once per process: a production's links neve
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import threading
@@ -493,18 +492,6 @@ class DiracAdapter:
                     retriable=False,
                 ) from exc
             raise
-
-    # -- helpers for callers that want to know the cost of a pass -------------------------------
-    @staticmethod
-    def expected_rpcs(method: str, n: int) -> int:
-        """What DIRAC's client pays for ``n`` items (documentation of the paging, used in tests)."""
-        if method == "setFileStatusForTransformation":
-            return math.ceil(n / 1000) + 1
-        if method == "getTransformationTasks":
-            return n // 10_000 + 1
-        if method == "getTransformations":
-            return n // 100_000 + 1
-        raise ValueError(method)
 
 
 def _int_keys(value: Any) -> dict[int, dict]:

@@ -91,14 +91,14 @@ def _may_receive(sub: Subscription) -> bool:
 
 def _latest_cycle() -> Cycle | None:
     # An operator's button runs a cycle of one transformation; its actions reach the next digest.
-    return Cycle.objects.exclude(finished=None).exclude(trigger="web").order_by("-finished", "-id").first()
+    return Cycle.objects.exclude(finished=None).exclude(trigger=Cycle.Trigger.WEB).order_by("-finished", "-id").first()
 
 
 def _cycle_running(now: datetime) -> bool:
     """A scheduled digest waits for a running cycle, so it shows that cycle's committed results."""
     from failover.models import Policy
 
-    stuck = timedelta(seconds=max(settings.FAILOVER_STUCK_SECONDS, Policy.current().polling_time))
+    stuck = Cycle.stuck_after(Policy.current().polling_time)
     return Cycle.objects.filter(state=Cycle.State.RUNNING, started__lte=now, started__gt=now - stuck).exists()
 
 
