@@ -9,6 +9,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from failover import blockers, domain
+from failover.rules import RulesPolicy
 from failover.signals import action_finished
 
 
@@ -52,9 +53,7 @@ class Policy(models.Model):
         policy = cls.objects.filter(enabled=True).order_by("id").first()
         return policy if policy is not None else cls(name="default")
 
-    def as_rules_policy(self):
-        from failover.rules import RulesPolicy
-
+    def as_rules_policy(self) -> RulesPolicy:
         return RulesPolicy(
             complete_types=frozenset(self.complete_types),
             flush_types=frozenset(self.flush_types),

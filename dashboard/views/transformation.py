@@ -26,6 +26,7 @@ from dashboard.roles import can_act
 from dashboard.views.access import get_state_or_404, operator_required, viewer_required
 from failover import actions, attention
 from failover.backends import get_backend
+from failover.domain import DONE_TASK_STATUSES
 from failover.errors import FailoverError
 from failover.models import ActionLog, ReassignCounter, TransformationState
 from reports.aggregation import Report, build_report
@@ -78,7 +79,7 @@ def report_diff(before: Report, now: Report) -> list[dict]:
         a, b = old.get((status, minor), 0), new.get((status, minor), 0)
         if a != b:
             rows.append({"status": status, "minor_status": minor, "before": a, "now": b, "change": b - a,
-                         "style": "failed" if status in charts.FAILED else ("done" if status in ("Done", "Completed")
+                         "style": "failed" if status in charts.FAILED else ("done" if status in DONE_TASK_STATUSES
                                                                             else "other")})
     if before.total != now.total:
         rows.append({"status": "Total # tasks", "minor_status": None, "before": before.total, "now": now.total,
