@@ -64,8 +64,10 @@ def file_bar(state) -> list[dict]:
 
 @register.inclusion_tag("dashboard/_last_cycle.html")
 def last_cycle():
-    cycle = Cycle.objects.exclude(trigger=Cycle.Trigger.WEB).only("id", "started", "finished", "state", "transformations",
-                                                       "actions", "errors").first()
+    cycle = (
+        Cycle.objects.exclude(trigger=Cycle.Trigger.WEB)
+        .only("id", "started", "finished", "state", "transformations", "actions", "errors").first()
+    )
     return {"cycle": cycle, "now": timezone.now()}
 
 
