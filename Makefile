@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps run test test-dirac migrate bench clean
+.PHONY: install system-deps run lint test test-dirac migrate bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,13 @@ migrate: install
 run: install
 	$(PY) -m dashboard.run
 
+# ruff (pyproject.toml: pyflakes, pycodestyle, import order; line length 120), installed by the test extra.
+lint: install
+	$(PY) -m ruff check .
+
 # Everything but the DIRAC-marked tests runs in the product's environment; those run in DIRAC's
 # own environment when tests/dirac/services.sh has started real DIRAC services.
-test: install system-deps
+test: install system-deps lint
 	$(PY) -m pytest -m "not dirac" $(PYTEST_ARGS)
 	scripts/test-dirac.sh
 

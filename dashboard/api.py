@@ -28,7 +28,7 @@ from failover.errors import FailoverError, UnknownTransformation
 from failover.models import ActionLog, Policy, TransformationState
 from reports.aggregation import build_report, render_csv
 from reports.live import live_report
-from reports.stores import get_store
+from reports.stores import stored_aggregates
 
 OPENAPI = Path(__file__).with_name("openapi.json")
 MAX_PAGE_SIZE = 500
@@ -190,8 +190,7 @@ def _report(request, tid: int):
         except UnknownTransformation as exc:
             raise Http404(str(exc)) from None
     get_state_or_404(tid)
-    store = get_store()
-    snap = store.at_cycle(tid, cycle) if cycle else store.latest(tid)
+    snap = stored_aggregates(tid, cycle)
     if snap is None:
         raise Http404(f"transformation {tid} has no report stored" + (f" by cycle {cycle}" if cycle else " yet"))
     return build_report(tid, snap.rows), snap.cycle_id, snap.timestamp

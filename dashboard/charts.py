@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from failover.domain import FAILED_TASK_STATUSES
 from reports.aggregation import AggregateRow
 from reports.stores import StoredAggregates
 
@@ -30,7 +31,7 @@ STATUS_COLOURS = {
 }
 STATUS_ORDER = list(STATUS_COLOURS)
 PALETTE = ("#c0392b", "#e67e22", "#7d3c98", "#d35400", "#a93226", "#9b59b6", "#af7ac5", "#f1948a")
-FAILED = {"Failed", "Killed"}
+FAILED = FAILED_TASK_STATUSES
 _LAYOUT = {
     "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
     "height": 300,

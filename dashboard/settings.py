@@ -237,6 +237,9 @@ LOGGING = {
 }
 # A running cycle older than this (or than PollingTime, whichever is longer) is declared stuck.
 FAILOVER_STUCK_SECONDS = env_int("FAILOVER_STUCK_SECONDS", 1800, minimum=10, maximum=86_400 * 365)
+# A transformation whose file and job counts stayed the same over this many cycles in a row is
+# flagged "no progress" (an attention item).
+FAILOVER_STALL_CYCLES = env_int("FAILOVER_STALL_CYCLES", 6, minimum=2, maximum=1_000_000)
 # Cycles and stored aggregates older than this are removed daily (the action log is kept).
 FAILOVER_KEEP_DAYS = env_int("FAILOVER_KEEP_DAYS", 90, minimum=1, maximum=36_500)
 # Fan a cycle out as one task per transformation (a chain per production), or run it as one task.

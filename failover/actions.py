@@ -7,8 +7,10 @@
   second submit of the same form finds the key taken (``DuplicateRequest``) and acts no more, on
   every transformation of a selection. The engine takes the transformation's lock, as the cycle
   does, so an operator and a cycle never act on one transformation at once.
-- ``approve`` / ``reject`` settle proposals of the recommend-then-approve mode; the engine checks
-  a proposal's preconditions again on approval and marks it stale with the reason if they fail.
+- ``approve`` / ``reject`` settle proposals of the recommend-then-approve mode (the cycle writes
+  them, ``failover/cycle/act.py``); an approval runs the engine again for that kind of action with
+  the proposal in the run, and marks it stale with the reason if its preconditions fail. Every
+  settlement goes through ``ActionLog.settle``, which sends ``action_finished``.
 """
 
 from __future__ import annotations
@@ -19,19 +21,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.db import transaction
-from django.utils import timezone
-
 from failover import rules
+from failover.domain import COMPLETE, FLUSH_ACTION, REASSIGN, SYNC
 from failover.engine import Engine, Outcome
 from failover.errors import DuplicateRequest, FailoverError, StaleProposal
-from failover.models import ActionLog
+from failover.models import ActionLog, Cycle
 
 log = logging.getLogger(__name__)
 
-# URL slugs of the four buttons, in the order the pages show them.
-KINDS = (rules.FLUSH_ACTION, rules.REASSIGN, rules.COMPLETE, rules.SYNC)
-LABELS = {kind: ActionLog.Kind(kind).label for kind in KINDS}
+# The four buttons (action kinds, failover/domain.py, as URL slugs), in the order the pages show them.
+BUTTONS = (FLUSH_ACTION, REASSIGN, COMPLETE, SYNC)
+LABELS = {kind: ActionLog.Kind(kind).label for kind in BUTTONS}
 MAX_SELECTION = 200
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 
@@ -69,16 +69,16 @@ class Result:
 
 def preview(transformation_ids: Sequence[int], kind: str, *, engine_factory=Engine) -> Preview:
     """What the engine would do now, for one kind of action; changes nothing."""
-    if kind not in KINDS:
+    if kind not in BUTTONS:
         raise ValueError(kind)
-    result = engine_factory(dry_run=True, trigger="web").run_cycle(list(transformation_ids), [kind])
+    result = engine_factory(dry_run=True, trigger=Cycle.Trigger.WEB).run_cycle(list(transformation_ids), [kind])
     return Preview(kind, list(result.outcomes.values()), result.message)
 
 
 def execute(transformation_ids: Sequence[int], kind: str, *, user, request_key: str,
             engine_factory=Engine) -> list[Result]:
     """Carry out one kind of action on each transformation, as ``user``, once per request key."""
-    if kind not in KINDS:
+    if kind not in BUTTONS:
         raise ValueError(kind)
     results: list[Result] = []
     for tid in transformation_ids:
@@ -87,7 +87,7 @@ def execute(transformation_ids: Sequence[int], kind: str, *, user, request_key: 
         if done_before is not None:
             results.append(Result(tid, "duplicate", "this request was already carried out", done_before))
             continue
-        engine = engine_factory(actor=user.get_username(), user=user, trigger="web", request_key=key)
+        engine = engine_factory(actor=user.get_username(), user=user, trigger=Cycle.Trigger.WEB, request_key=key)
         try:
             cycle = engine.run_cycle([tid], [kind])
         except DuplicateRequest as exc:
@@ -112,7 +112,7 @@ def execute(transformation_ids: Sequence[int], kind: str, *, user, request_key: 
         elif outcome.state == "error":
             results.append(Result(tid, "error", outcome.message))
         else:
-            why = "; ".join(outcome.blockers) or "its preconditions do not hold now"
+            why = "; ".join(b.text for b in outcome.blockers) or "its preconditions do not hold now"
             results.append(Result(tid, "nothing", f"nothing to do: {why}"))
     return results
 
@@ -129,9 +129,9 @@ def approve(proposals: Sequence[ActionLog], *, user, engine_factory=Engine) -> l
     """Approve each proposal; stale ones are refused by the engine with the reason."""
     results = []
     for proposal in proposals:
-        engine = engine_factory(actor=user.get_username(), user=user, trigger="web")
+        engine = engine_factory(actor=user.get_username(), user=user, trigger=Cycle.Trigger.WEB)
         try:
-            settled = engine.approve(proposal)
+            settled = approve_proposal(engine, proposal)
         except StaleProposal as exc:
             proposal.refresh_from_db()
             results.append(Result(proposal.transformation_id, "stale", str(exc), proposal))
@@ -144,17 +144,32 @@ def approve(proposals: Sequence[ActionLog], *, user, engine_factory=Engine) -> l
     return results
 
 
+def approve_proposal(engine: Engine, proposal: ActionLog) -> ActionLog:
+    """Carry out a proposal after checking its preconditions again against DIRAC now.
+
+    The engine re-plans the transformation for that kind of action only; a reassign acts on
+    the proposed files that still qualify, a flush or complete only if still decided. A
+    proposal whose preconditions no longer hold is marked stale with the reason.
+    """
+    if proposal.state != ActionLog.State.PROPOSED:
+        raise StaleProposal(f"proposal {proposal.pk} is {proposal.state}, not waiting for approval")
+    result = engine.run_cycle([proposal.transformation_id], [proposal.kind, SYNC], approving=proposal)
+    proposal.refresh_from_db()
+    if proposal.state == ActionLog.State.PROPOSED:
+        outcome = result.outcomes.get(proposal.transformation_id)
+        why = outcome.message if outcome and outcome.message else "its preconditions no longer hold"
+        proposal.settle(ActionLog.State.STALE, f"not carried out: {why}", expected=ActionLog.State.PROPOSED,
+                        user=engine.user)
+    return proposal
+
+
 def reject(proposals: Sequence[ActionLog], *, user, reason: str = "") -> list[Result]:
     """Reject proposals still waiting; one handled meanwhile is reported, not changed."""
     results = []
     for proposal in proposals:
         outcome = f"rejected by {user.get_username()}" + (f": {reason}" if reason else "")
-        with transaction.atomic():
-            changed = ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
-                state=ActionLog.State.REJECTED, outcome=outcome, user=user, actor=user.get_username(),
-                finished=timezone.now(),
-            )
-        proposal.refresh_from_db()
+        changed = proposal.settle(ActionLog.State.REJECTED, outcome, expected=ActionLog.State.PROPOSED,
+                                  user=user, actor=user.get_username())
         if changed:
             results.append(Result(proposal.transformation_id, "rejected", outcome, proposal))
         else:

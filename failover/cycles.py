@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
 
-from django.conf import settings
+from celery import chain, signature
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
@@ -22,21 +21,23 @@ from failover import rules
 from failover.backends import get_backend
 from failover.engine import Engine, topological
 from failover.errors import FailoverError
-from failover.models import Cycle, CycleItem, Heartbeat, Policy
+from failover.models import ActionLog, Cycle, CycleItem, Heartbeat, Policy
 
 log = logging.getLogger(__name__)
+
+# The Celery task that treats one transformation of a fanned-out cycle (failover/tasks.py).
+TREAT_TASK = "failover.treat_transformation"
 
 
 def is_due(now=None) -> tuple[bool, str]:
     """Whether beat's tick should start a cycle now, and why (or why not)."""
     now = now or timezone.now()
     policy = Policy.current()
-    last = Cycle.objects.exclude(trigger__in=["user", "cli"]).order_by("-started").first()
+    last = Cycle.objects.scheduled().order_by("-started").first()
     if last is None:
         return True, "no cycle yet"
     if last.state == Cycle.State.RUNNING:
-        stuck_after = timedelta(seconds=max(settings.FAILOVER_STUCK_SECONDS, policy.polling_time))
-        if now - last.started < stuck_after:
+        if not last.is_stuck(policy.polling_time, now):
             return False, f"cycle {last.pk} still running"
         close_stuck(last)
         return True, f"cycle {last.pk} was stuck"
@@ -57,10 +58,8 @@ def close_stuck(cycle: Cycle) -> None:
     )
 
 
-def start_cycle(trigger: str = "beat") -> Cycle | None:
+def start_cycle(trigger: str = Cycle.Trigger.BEAT) -> Cycle:
     """Read the selection, record the cycle and its items, and enqueue the work after commit."""
-    from failover.tasks import treat_transformation
-
     policy = Policy.current()
     engine = Engine(get_backend(), policy, trigger=trigger)
     try:
@@ -90,11 +89,10 @@ def start_cycle(trigger: str = "beat") -> Cycle | None:
             finish_if_complete(cycle.pk)
 
         def enqueue() -> None:
-            from celery import chain
-
             for steps in chains.values():
+                # By the task's name (failover/tasks.py), which imports this module.
                 signatures = [
-                    treat_transformation.si(cycle.pk, t.id, rules.parent_of(t)) for t in steps
+                    signature(TREAT_TASK, args=(cycle.pk, t.id, rules.parent_of(t)), immutable=True) for t in steps
                 ]
                 (chain(*signatures) if len(signatures) > 1 else signatures[0]).apply_async()
 
@@ -106,7 +104,9 @@ def treat_in_cycle(cycle_id: int, transformation_id: int, parent_id: int | None,
     """One transformation's turn in a fanned-out cycle. Safe to run twice: a finished item is
     left alone, and the lock owner is derived from the item so a redelivered task takes its own
     lock back."""
-    item = CycleItem.objects.select_related("cycle").filter(cycle_id=cycle_id, transformation_id=transformation_id).first()
+    item = (
+        CycleItem.objects.select_related("cycle").filter(cycle_id=cycle_id, transformation_id=transformation_id).first()
+    )
     if item is None or item.state != CycleItem.State.QUEUED:
         return "already done"
     CycleItem.objects.filter(pk=item.pk).update(
@@ -137,9 +137,9 @@ def finish_if_complete(cycle_id: int) -> bool:
     by_state = dict(items.values_list("state").annotate(n=Count("id")))
     calls = items.aggregate(n=Sum("calls"))["n"] or 0
     cycle = Cycle.objects.get(pk=cycle_id)
-    outcomes = {str(tid): f"{state}: {text}" for tid, state, text in items.values_list("transformation_id", "state", "outcome")}
-    from failover.models import ActionLog
-
+    outcomes = {
+        str(tid): f"{state}: {text}" for tid, state, text in items.values_list("transformation_id", "state", "outcome")
+    }
     updated = Cycle.objects.filter(pk=cycle_id, state=Cycle.State.RUNNING).update(
         state=Cycle.State.FINISHED,
         finished=timezone.now(),

@@ -19,9 +19,13 @@ FINAL_TRANSFORMATION_STATUSES = frozenset(
     {"Completed", "Archived", "Cleaning", "Cleaned", "TransformationCleaned", "Deleted"}
 )
 
-# Job statuses whose payload is over (DIRAC JobStatus), as the agent sees task ExternalStatus.
-FINAL_TASK_STATUSES = frozenset({"Done", "Completed", "Failed", "Killed"})
+# Job statuses whose payload is over (DIRAC JobStatus), as the agent sees task ExternalStatus:
+# the one home of these sets (rules, attention, aggregation, charts and pages use them).
+DONE_TASK_STATUSES = frozenset({"Done", "Completed"})
 FAILED_TASK_STATUSES = frozenset({"Failed", "Killed"})
+FINAL_TASK_STATUSES = DONE_TASK_STATUSES | FAILED_TASK_STATUSES
+# DIRAC's own task monitor maps a job that vanished from the Job DB to Failed.
+MISSING_JOB_STATUS = "Failed"
 
 # File statuses (DIRAC TransformationFilesStatus).
 UNUSED = "Unused"
@@ -30,6 +34,15 @@ PROCESSED = "Processed"
 
 # Types whose transformations have no input files (the agent's hard-coded list).
 TYPES_WITHOUT_INPUT = frozenset({"MCSimulation"})
+
+# Action kinds: what the rules decide, the action log records (its choices derive from these) and
+# the pages and exports name. KINDS is the order in which the engine plans them.
+SYNC = "sync"
+COMPLETE = "complete"
+FLUSH_ACTION = "flush"
+REASSIGN = "reassign"
+KINDS = (SYNC, COMPLETE, FLUSH_ACTION, REASSIGN)
+KIND_LABELS = {SYNC: "Copy job statuses", COMPLETE: "Complete", FLUSH_ACTION: "Flush", REASSIGN: "Reassign failed"}
 
 # ExternalID of a task that has no job yet.
 NO_JOB = 0

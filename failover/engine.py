@@ -18,136 +18,61 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
+from failover import attention, blockers, locks, recording, rules
 from failover import circuit as circuit_breaker
-from failover import locks, rules
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
+from failover.blockers import Blocker
+from failover.cycle.act import Acting
+from failover.cycle.read import BatchInputs, Reading, Selection, policy_selects, read_counters, topological
+from failover.cycle.results import CycleResult, Outcome
+from failover.cycle.settle import Settling
 from failover.domain import (
-    ASSIGNED,
+    ACTIVE,
+    COMPLETE,
     FAILED_TASK_STATUSES,
+    FINAL_TASK_STATUSES,
+    FINAL_TRANSFORMATION_STATUSES,
+    FLUSH_ACTION,
+    KINDS,
+    PROCESSED,
+    REASSIGN,
     UNUSED,
     FileCounts,
     JobInfo,
     TaskInfo,
     TransformationInfo,
 )
-from failover.errors import (
-    BackendError,
-    BackendTimeout,
-    DuplicateRequest,
-    FailoverError,
-    StaleProposal,
-    UnknownTransformation,
-)
+from failover.errors import FailoverError
 from failover.models import ActionLog, Cycle, Policy, ReassignCounter, TransformationState
-from failover.signals import action_finished
-from reports.aggregation import aggregate_jobs
-from reports.stores import AggregateStore, SnapshotMeta, get_store
+
+__all__ = ["CycleResult", "Engine", "Outcome", "Run", "topological"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
-@dataclass
-class Outcome:
-    transformation: int
-    state: str = "ok"  # ok, skipped, error
-    message: str = ""
-    decisions: list[rules.Decision] = field(default_factory=list)
-    actions: list[int] = field(default_factory=list)
-    blockers: list[str] = field(default_factory=list)
-    at_cap: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class Run:
+    """What one run of the engine was asked, carried from step to step (nothing of it on the engine)."""
 
-    def as_dict(self) -> dict:
-        return {
-            "transformation": self.transformation,
-            "state": self.state,
-            "message": self.message,
-            "decisions": [d.as_dict() for d in self.decisions],
-            "blockers": self.blockers,
-            "at_cap": self.at_cap,
-        }
+    ids: tuple[int, ...] | None
+    kinds: frozenset[str]
+    # The proposal an operator approved: the decision of its kind takes it over.
+    approving: ActionLog | None = None
+    # Skip given ids the policy no longer selects (a fanned-out task runs after its cycle read them).
+    selected_only: bool = False
+    # Parents a caller knows about, read in the same call as ``ids``.
+    also_read: tuple[int, ...] = ()
 
 
-@dataclass
-class CycleResult:
-    cycle_id: int | None
-    dry_run: bool
-    started: float
-    finished: float = 0.0
-    outcomes: dict[int, Outcome] = field(default_factory=dict)
-    calls: dict[str, int] = field(default_factory=dict)
-    message: str = ""
-
-    @property
-    def seconds(self) -> float:
-        return self.finished - self.started
-
-    @property
-    def decisions(self) -> list[rules.Decision]:
-        return [d for o in self.outcomes.values() for d in o.decisions]
-
-    @property
-    def errors(self) -> int:
-        """Transformations that failed, plus one for a cycle that stopped before its end (a
-        stopped cycle that treated nothing is not "0 errors")."""
-        return sum(1 for o in self.outcomes.values() if o.state == "error") + (1 if self.message else 0)
-
-    @property
-    def skipped(self) -> int:
-        return sum(1 for o in self.outcomes.values() if o.state == "skipped")
-
-    @property
-    def unreachable(self) -> int:
-        return sum(1 for o in self.outcomes.values() if o.state == "skipped" and o.message == circuit_breaker.SKIPPED)
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors)
-
-    def summary(self) -> str:
-        """One line: what was done, errors, skipped, calls; why the cycle stopped, if it did."""
-        by_kind: dict[str, int] = defaultdict(int)
-        for d in self.decisions:
-            by_kind[d.kind] += 1
-        verb = "would do" if self.dry_run else "did"
-        kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())) or "nothing"
-        head = "Dry run" if self.dry_run else f"Cycle {self.cycle_id}"
-        if self.message:
-            head += f" failed ({self.message})"
-        text = (
-            f"{head}: {len(self.outcomes)} transformations, "
-            f"{verb} {kinds}; {self.errors} errors, {self.skipped} skipped; "
-            f"{sum(self.calls.values())} DIRAC calls in {self.seconds:.2f} s"
-        )
-        if self.unreachable:
-            text += f"; DIRAC unreachable: {self.unreachable} not tried, the next cycle tries again"
-        return text
-
-    def as_json(self) -> dict:
-        return {
-            "cycle": self.cycle_id,
-            "dry_run": self.dry_run,
-            "seconds": round(self.seconds, 3),
-            "calls": self.calls,
-            "message": self.message,
-            "errors": self.errors,
-            "skipped": self.skipped,
-            "summary": self.summary(),
-            "transformations": [o.as_dict() for o in self.outcomes.values()],
-        }
-
-
-class Engine:
+class Engine(Reading, Acting, Settling):
     def __init__(
         self,
         backend: DiracBackend | None = None,
@@ -156,8 +81,8 @@ class Engine:
         actor: str = "system",
         user=None,
         dry_run: bool = False,
-        trigger: str = "cli",
-        store: AggregateStore | None = None,
+        trigger: str = Cycle.Trigger.CLI,
+        recorder: recording.CycleRecorder | None = None,
         retries: int | None = None,
         backoff: float | None = None,
         request_key: str | None = None,
@@ -175,7 +100,8 @@ class Engine:
         self.user = user
         self.dry_run = dry_run
         self.trigger = trigger
-        self.store = store or get_store()
+        # Where each treated transformation's jobs go (the reports app registers the aggregate store).
+        self.recorder = recorder if recorder is not None else recording.new_recorder()
         self.retries = settings.DIRAC_RETRIES if retries is None else retries
         self.backoff = settings.DIRAC_RETRY_BACKOFF if backoff is None else backoff
         # A fanned-out task passes an owner derived from its cycle and transformation, so the same
@@ -187,27 +113,11 @@ class Engine:
         self.request_key = request_key
         self.proposing = self.policy.mode == Policy.Mode.PROPOSE and actor == "system"
 
-    # -- reading DIRAC ------------------------------------------------------------------------
-    def _retrying(self, fn: Callable[..., T], *args, what: str = "read", **kwargs) -> T:
-        """A call that is safe to repeat (a read, or setting task statuses), retried with
-        exponential backoff. Other writes are never repeated blindly: they are reconciled."""
-        attempt = 0
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except BackendError as exc:
-                if not exc.retriable or attempt >= self.retries or self.circuit.is_open:
-                    raise
-                pause = self.backoff * (2**attempt)
-                log.warning("DIRAC %s failed (%s); retry %d in %.1f s", what, exc, attempt + 1, pause)
-                time.sleep(pause)
-                attempt += 1
-
     # -- the cycle ----------------------------------------------------------------------------
     def run_cycle(
         self,
         ids: Sequence[int] | None = None,
-        kinds: Iterable[str] = rules.KINDS,
+        kinds: Iterable[str] = KINDS,
         *,
         approving: ActionLog | None = None,
         cycle: Cycle | None = None,
@@ -220,11 +130,13 @@ class Engine:
         fanned-out cycle) and leave its finishing to the caller. ``selected_only`` skips given
         ids that the policy no longer selects (a fanned-out task runs after its cycle read them).
         """
-        self.approving = approving
-        self.selected_only = selected_only
-        # Parents a caller knows about, read in the same call as ``ids``.
-        self.also_read = [i for i in also_read if i not in (ids or ())]
-        self.prefetched: dict[int, TransformationInfo] = {}
+        run = Run(
+            ids=tuple(ids) if ids else None,
+            kinds=frozenset(kinds),
+            approving=approving,
+            selected_only=selected_only,
+            also_read=tuple(i for i in also_read if i not in (ids or ())),
+        )
         calls_before = self.backend.calls.snapshot()
         result = CycleResult(cycle_id=None, dry_run=self.dry_run, started=time.monotonic())
         if cycle is not None:
@@ -237,13 +149,13 @@ class Engine:
             self.cycle = Cycle.objects.create(trigger=self.trigger, backend=self.backend.name)
             result.cycle_id = self.cycle.pk
         try:
-            self._run(result, ids, set(kinds))
+            self._run(run, result)
         except circuit_breaker.CircuitOpen as exc:
             # The circuit of this (fanned-out) cycle was already open: nothing was sent, so the
             # given transformations are skipped, not failed.
-            for tid in ids or ():
+            for tid in run.ids or ():
                 result.outcomes.setdefault(tid, Outcome(tid, "skipped", circuit_breaker.SKIPPED))
-            if not ids:
+            if not run.ids:
                 result.message = f"cycle stopped: {exc}"
         except FailoverError as exc:
             result.message = f"cycle stopped: {exc}"
@@ -251,7 +163,7 @@ class Engine:
         except BaseException as exc:
             # Anything else (the database gone, an interrupt) still ends the cycle's row as
             # failed, never "running" for ever; then it goes on to the caller (manage.py makes
-            # it one line). Hardening, finding 4.
+            # it one line).
             self._record_death(cycle, exc)
             raise
         result.finished = time.monotonic()
@@ -265,7 +177,8 @@ class Engine:
             self.cycle.errors = result.errors
             self.cycle.calls = result.calls
             self.cycle.outcomes = {
-                str(tid): (o.state if not o.message else f"{o.state}: {o.message}") for tid, o in result.outcomes.items()
+                str(tid): (o.state if not o.message else f"{o.state}: {o.message}")
+                for tid, o in result.outcomes.items()
             }
             self.cycle.message = result.message
             self.cycle.save()
@@ -283,59 +196,25 @@ class Engine:
         except Exception:  # the database itself may be what failed
             log.exception("cycle %s: could not record that it stopped", self.cycle.pk)
 
-    def _policy_selects(self, t: TransformationInfo) -> bool:
-        p = self.policy
-        return (not p.transformation_statuses or t.status in p.transformation_statuses) and (
-            not p.transformation_types or t.type in p.transformation_types
-        )
-
-    def select(self) -> list[TransformationInfo]:
-        """The transformations the policy selects now (one call)."""
-        self.also_read, self.prefetched = [], {}
-        return self._select(None)
-
-    def _select(self, ids: Sequence[int] | None) -> list[TransformationInfo]:
-        p = self.policy
-        if ids:
-            found = self._retrying(self.backend.transformations, ids=[*ids, *self.also_read])
-            self.prefetched = {t.id: t for t in found if t.id not in ids}
-            found = [t for t in found if t.id in ids]
-            missing = set(ids) - {t.id for t in found}
-            if missing:
-                raise UnknownTransformation(", ".join(str(i) for i in sorted(missing)))
-            return found
-        return self._retrying(
-            self.backend.transformations,
-            statuses=p.transformation_statuses or None,
-            types=p.transformation_types or None,
-        )
-
-    def _run(self, result: CycleResult, ids: Sequence[int] | None, kinds: set[str]) -> None:
-        selected = self._select(ids)
-        if ids and self.selected_only:
+    def _run(self, run: Run, result: CycleResult) -> None:
+        """Read the selection, then per batch: read its inputs, and per transformation plan, act, settle."""
+        selection = self.read_selection(run.ids, run.also_read)
+        if run.ids and run.selected_only:
             keep = []
-            for t in selected:
-                if self._policy_selects(t):
+            for t in selection.selected:
+                if policy_selects(self.policy, t):
                     keep.append(t)
                 else:
                     result.outcomes[t.id] = Outcome(t.id, "skipped", f"now {t.status}: no longer selected")
-            selected = keep
-        known: dict[int, TransformationInfo] = {t.id: t for t in selected}
-        known.update({i: t for i, t in self.prefetched.items() if i not in known})
-        parent_ids = {rules.parent_of(t) for t in selected} - {None} - known.keys()
-        if parent_ids:
-            for p in self._retrying(self.backend.transformations, ids=sorted(parent_ids)):
-                known[p.id] = p
-        counts = self._retrying(self.backend.file_counts, sorted(known))
-        ordered = topological(selected)
+            selection.selected = keep
         batch_size = settings.FAILOVER_BATCH_SIZE
-        for start in range(0, len(ordered), batch_size):
-            batch = ordered[start : start + batch_size]
+        for start in range(0, len(selection.selected), batch_size):
+            batch = selection.selected[start : start + batch_size]
             if self.circuit.is_open:
                 self._skip_unreachable(result, batch)
                 continue
             try:
-                tasks_by_t, jobs = self._read_batch(batch)
+                inputs = self.read_batch(batch)
             except circuit_breaker.CircuitOpen:
                 self._skip_unreachable(result, batch)
                 continue
@@ -343,51 +222,15 @@ class Engine:
                 for t in batch:
                     result.outcomes[t.id] = Outcome(t.id, "error", f"reading DIRAC failed: {exc}")
                 continue
-            assigned, assigned_error = self._read_assigned(batch, tasks_by_t, jobs)
-            counters = self._counters([t.id for t in batch])
             for t in batch:
-                outcome = self._treat(
-                    t, known, counts, tasks_by_t.get(t.id, []), jobs, assigned.get(t.id, []), counters.get(t.id, {}),
-                    kinds, assigned_error,
-                )
-                result.outcomes[t.id] = outcome
+                result.outcomes[t.id] = self._treat(run, t, selection, inputs)
 
     def _skip_unreachable(self, result: CycleResult, batch: Sequence[TransformationInfo]) -> None:
         for t in batch:
             result.outcomes[t.id] = Outcome(t.id, "skipped", circuit_breaker.SKIPPED)
 
-    def _read_batch(self, batch: Sequence[TransformationInfo]) -> tuple[dict[int, list[TaskInfo]], dict[int, JobInfo]]:
-        tasks = self._retrying(self.backend.tasks, [t.id for t in batch])
-        tasks_by_t: dict[int, list[TaskInfo]] = defaultdict(list)
-        for task in tasks:
-            tasks_by_t[task.transformation].append(task)
-        job_ids = [task.job for task in tasks if task.job]
-        jobs = self._retrying(self.backend.jobs, job_ids) if job_ids else {}
-        return tasks_by_t, jobs
-
-    def _read_assigned(self, batch, tasks_by_t, jobs) -> tuple[dict[int, list], str]:
-        need = [t.id for t in batch if rules.needs_assigned_files(t, tasks_by_t.get(t.id, []), jobs, self.rules_policy)]
-        by_t: dict[int, list] = defaultdict(list)
-        if not need:
-            return by_t, ""
-        try:
-            for f in self._retrying(self.backend.files, need, statuses=[ASSIGNED]):
-                by_t[f.transformation].append(f)
-        except FailoverError as exc:
-            return by_t, f"reading Assigned files failed: {exc}"
-        return by_t, ""
-
-    @staticmethod
-    def _counters(ids: Sequence[int]) -> dict[int, dict[str, int]]:
-        out: dict[int, dict[str, int]] = defaultdict(dict)
-        for tid, lfn, n in ReassignCounter.objects.filter(transformation_id__in=ids).values_list(
-            "transformation_id", "lfn", "count"
-        ):
-            out[tid][lfn] = n
-        return out
-
-    # -- one transformation -------------------------------------------------------------------
-    def _treat(self, t, known, counts, tasks, jobs, assigned, counters, kinds, assigned_error) -> Outcome:
+    # -- one transformation: plan, act, settle, mirror -----------------------------------------
+    def _treat(self, run: Run, t: TransformationInfo, selection: Selection, inputs: BatchInputs) -> Outcome:
         outcome = Outcome(t.id)
         if self.circuit.is_open:
             # DIRAC stopped answering earlier in this cycle: not a word more to it this cycle.
@@ -397,11 +240,13 @@ class Engine:
             outcome.state = "skipped"
             outcome.message = f"locked by {locks.holder(t.id) or 'another worker'}"
             return outcome
+        known, counts = selection.known, selection.counts
         mirror: dict = {}
         try:
+            counters = inputs.counters.get(t.id, {})
             if not self.dry_run:
                 self._reconcile_pending(t)
-                counters = self._counters([t.id]).get(t.id, {})
+                counters = read_counters([t.id]).get(t.id, {})
             state = TransformationState.objects.filter(transformation_id=t.id).first()
             flush_count = state.flush_count if state else 0
             t_counts = counts.get(t.id, FileCounts())
@@ -414,7 +259,9 @@ class Engine:
                     if p
                     else rules.ParentView(parent_id, "Unknown", "Unknown", False)
                 )
-            t_jobs = {task.job: jobs[task.job] for task in tasks if task.job in jobs}
+            tasks = inputs.tasks_of(t.id)
+            t_jobs = inputs.jobs_of(t.id)
+            assigned = inputs.assigned.get(t.id, [])
             plan = rules.plan_transformation(
                 t,
                 counts=t_counts,
@@ -425,7 +272,7 @@ class Engine:
                 counters=counters,
                 flush_count=flush_count,
                 policy=self.rules_policy,
-                kinds=kinds,
+                kinds=run.kinds,
             )
             synced = plan.tasks
             for decision in plan.decisions:
@@ -437,17 +284,23 @@ class Engine:
                     }
             stuck = rules.assigned_to_done_tasks(assigned, synced)
             if stuck:
-                plan.blockers.append(f"{stuck} Assigned files belong to tasks whose job is final (Done)")
+                plan.blockers.append(Blocker(
+                    blockers.ASSIGNED_FINAL, f"{stuck} Assigned files belong to tasks whose job is final (Done)",
+                    count=stuck, fix=REASSIGN,
+                ))
             no_job = rules.tasks_without_job(tasks)
             previous_no_job = state.tasks_without_job if state else 0
             if no_job and previous_no_job:
                 # New tasks have no job for a moment; only a second cycle in a row is news.
-                plan.blockers.append(f"{min(no_job, previous_no_job)} tasks have no job for two cycles or more")
+                n = min(no_job, previous_no_job)
+                plan.blockers.append(Blocker(
+                    blockers.TASKS_WITHOUT_JOB, f"{n} tasks have no job for two cycles or more", count=n,
+                ))
+            if inputs.assigned_error:
+                plan.blockers.append(Blocker(blockers.READ_FAILED, inputs.assigned_error))
             outcome.decisions = plan.decisions
             outcome.blockers = plan.blockers
             outcome.at_cap = plan.at_cap
-            if assigned_error:
-                outcome.blockers.append(assigned_error)
             if self.dry_run:
                 # Show what the children would see after this transformation's turn.
                 for decision in plan.decisions:
@@ -462,7 +315,7 @@ class Engine:
                     if proposal is not None:
                         outcome.actions.append(proposal.pk)
                     continue
-                action = self._act(t, decision)
+                action = self._act(t, decision, run.approving)
                 outcome.actions.append(action.pk)
                 if action.state == ActionLog.State.DONE and decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                     # The child treated after us must see the status we just wrote.
@@ -470,16 +323,17 @@ class Engine:
                 if action.state in (ActionLog.State.FAILED, ActionLog.State.PENDING, ActionLog.State.INTERRUPTED):
                     outcome.state = "error"
                     outcome.message = action.error or "no answer from DIRAC; will be reconciled"
-            rows = aggregate_jobs(t_jobs.values())
             if self.cycle is not None:
-                self.store.write(
-                    self.cycle.pk,
-                    self.cycle.started,
-                    SnapshotMeta(t.id, t.production, t.type),
-                    rows,
+                self.recorder.record(
+                    self.cycle.pk, self.cycle.started, recording.SnapshotMeta(t.id, t.production, t.type),
+                    list(t_jobs.values()),
                 )
-            mirror = self._mirror(known.get(t.id, t), t_counts, rows, plan, state)
+            now = known.get(t.id, t)
+            mirror = self._mirror(now, t_counts, t_jobs.values(), state)
             mirror["tasks_without_job"] = no_job
+            # Conditions seen after the actions, on what the cycle just read and kept.
+            plan.blockers.extend(after_acting(now, known.get(parent_id) if parent_id else None, t_counts,
+                                              mirror["jobs"], mirror["unchanged_cycles"]))
         except FailoverError as exc:
             outcome.state = "error"
             outcome.message = str(exc)
@@ -490,13 +344,17 @@ class Engine:
             log.exception("transformation %s: unexpected error", t.id)
         finally:
             if not self.dry_run:
-                locks.release(t.id, self.owner, **mirror)
+                with transaction.atomic():
+                    locks.release(t.id, self.owner, **mirror)
+                    if mirror:
+                        attention.save_blockers(t.id, plan.blockers)
         return outcome
 
-    def _mirror(self, t: TransformationInfo, counts: FileCounts, rows, plan: rules.Plan, state) -> dict:
+    def _mirror(self, t: TransformationInfo, counts: FileCounts, jobs: Iterable[JobInfo], state) -> dict:
+        """The transformation's row for the pages (TransformationState), written with the lock's release."""
         jobs_by_status: dict[str, int] = defaultdict(int)
-        for r in rows:
-            jobs_by_status[r.status] += r.count
+        for job in jobs:
+            jobs_by_status[job.status] += 1
         total = sum(jobs_by_status.values())
         failed = sum(n for s, n in jobs_by_status.items() if s in FAILED_TASK_STATUSES)
         fields = {
@@ -513,7 +371,6 @@ class Engine:
             "jobs_total": total,
             "jobs_failed": failed,
             "failed_share": round(100 * failed / total, 1) if total else 0.0,
-            "attention": plan.blockers,
             "last_seen": timezone.now(),
             # Consecutive cycles in which neither file nor job counts moved.
             "unchanged_cycles": (
@@ -527,237 +384,28 @@ class Engine:
             fields["last_cycle"] = self.cycle
         return fields
 
-    # -- acting -------------------------------------------------------------------------------
-    def _act(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog:
-        proposal = getattr(self, "approving", None)
-        if proposal is not None and decision.kind == proposal.kind and decision.kind != rules.SYNC:
-            return self._act_on_proposal(t, decision, proposal)
-        key, self.request_key = self.request_key, None
-        try:
-            with transaction.atomic():
-                action = ActionLog.objects.create(
-                    cycle=self.cycle,
-                    transformation_id=t.id,
-                    kind=decision.kind,
-                    actor=self.actor,
-                    user=self.user,
-                    reason=decision.reason,
-                    details=decision.as_dict(),
-                    request_key=key,
-                )
-        except IntegrityError:
-            raise DuplicateRequest("this request was already carried out") from None
-        return self.execute(action, decision)
 
-    def _act_on_proposal(self, t: TransformationInfo, decision: rules.Decision, proposal: ActionLog) -> ActionLog:
-        if decision.kind == rules.REASSIGN:
-            # Only the proposed files that still qualify; files that newly failed wait for the
-            # next proposal, so an operator approves exactly what was shown or less.
-            proposed = {lfn for lfns in proposal.details.get("tasks", {}).values() for lfn in lfns}
-            decision.tasks = {
-                task: [lfn for lfn in lfns if lfn in proposed] for task, lfns in decision.tasks.items()
-            }
-            decision.tasks = {task: lfns for task, lfns in decision.tasks.items() if lfns}
-            if not decision.tasks:
-                return proposal
-        updated = ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
-            state=ActionLog.State.PENDING,
-            actor=self.actor,
-            user=self.user,
-            details={**decision.as_dict(), "proposed": proposal.details},
-        )
-        if not updated:
-            raise StaleProposal(f"proposal {proposal.pk} was handled meanwhile")
-        proposal.refresh_from_db()
-        return self.execute(proposal, decision)
-
-    def _propose(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog | None:
-        details = decision.as_dict()
-        open_proposals = ActionLog.objects.filter(
-            transformation_id=t.id, kind=decision.kind, state=ActionLog.State.PROPOSED
-        )
-        if any(p.details == details for p in open_proposals):
-            return None  # already waiting for an operator
-        return ActionLog.objects.create(
-            cycle=self.cycle,
-            transformation_id=t.id,
-            kind=decision.kind,
-            state=ActionLog.State.PROPOSED,
-            actor=self.actor,
-            reason=decision.reason,
-            details=details,
-        )
-
-    def approve(self, proposal: ActionLog) -> ActionLog:
-        """Carry out a proposal after checking its preconditions again against DIRAC now.
-
-        The engine re-plans the transformation for that kind of action only; a reassign acts on
-        the proposed files that still qualify, a flush or complete only if still decided. A
-        proposal whose preconditions no longer hold is marked stale with the reason.
-        """
-        if proposal.state != ActionLog.State.PROPOSED:
-            raise StaleProposal(f"proposal {proposal.pk} is {proposal.state}, not waiting for approval")
-        result = self.run_cycle([proposal.transformation_id], [proposal.kind, rules.SYNC], approving=proposal)
-        proposal.refresh_from_db()
-        if proposal.state == ActionLog.State.PROPOSED:
-            outcome = result.outcomes.get(proposal.transformation_id)
-            why = outcome.message if outcome and outcome.message else "its preconditions no longer hold"
-            with transaction.atomic():
-                if ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
-                    state=ActionLog.State.STALE, outcome=f"not carried out: {why}", finished=timezone.now(),
-                    user=self.user,
-                ):
-                    action_finished.send(sender=ActionLog, action_id=proposal.pk)
-            proposal.refresh_from_db()
-        return proposal
-
-    def execute(self, action: ActionLog, decision: rules.Decision) -> ActionLog:
-        """Carry out a pending action and settle it. Timeouts leave it pending, then reconcile."""
-        tid = decision.transformation
-        try:
-            if decision.kind == rules.SYNC:
-                done = []
-                for status, task_ids in decision.tasks.items():
-                    self._retrying(self.backend.set_task_status, tid, task_ids, status, what="write")
-                    done.append(f"{len(task_ids)} tasks set {status}")
-                self._settle(action, ActionLog.State.DONE, "; ".join(done))
-            elif decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
-                self.backend.set_transformation_status(tid, decision.status, expected=decision.expected)
-                self._settle(action, ActionLog.State.DONE, f"status {decision.expected} to {decision.status}",
-                             flush=decision.kind == rules.FLUSH_ACTION)
-            elif decision.kind == rules.REASSIGN:
-                written = self.backend.set_file_status(tid, decision.lfns, UNUSED)
-                self._settle_reassign(action, decision, written)
-        except circuit_breaker.CircuitOpen as exc:
-            # Never sent, so nothing is unknown: the action did not happen.
-            self._settle(action, ActionLog.State.FAILED, "not sent: DIRAC unreachable", error=str(exc))
-        except BackendTimeout as exc:
-            action.error = f"no answer from DIRAC ({exc}); outcome unknown"
-            action.save(update_fields=["error"])
-            self._reconcile(action)
-        except BackendError as exc:
-            self._settle(action, ActionLog.State.FAILED, "DIRAC refused", error=str(exc))
-        action.refresh_from_db()
-        return action
-
-    def _settle(self, action: ActionLog, state: str, outcome: str, *, error: str = "", flush: bool = False) -> None:
-        with transaction.atomic():
-            updated = ActionLog.objects.filter(pk=action.pk, state=ActionLog.State.PENDING).update(
-                state=state, outcome=outcome, error=error, finished=timezone.now()
-            )
-            if updated:
-                action_finished.send(sender=ActionLog, action_id=action.pk)
-            if updated and flush and state == ActionLog.State.DONE:
-                TransformationState.objects.filter(transformation_id=action.transformation_id).update(
-                    flush_count=F("flush_count") + 1
-                )
-            if updated and state == ActionLog.State.DONE:
-                TransformationState.objects.filter(transformation_id=action.transformation_id).update(
-                    last_action=f"{action.get_kind_display()}: {outcome}"[:255], last_action_at=timezone.now()
-                )
-
-    def _settle_reassign(self, action: ActionLog, decision: rules.Decision, written: dict[str, str]) -> None:
-        moved = sorted(lfn for lfn, status in written.items() if status == UNUSED)
-        other = {lfn: status for lfn, status in written.items() if status != UNUSED}
-        refused = sorted(set(decision.lfns) - set(written))
-        parts = [f"{len(moved)} files set Unused"]
-        if other:
-            parts.append(", ".join(f"{lfn} became {s}" for lfn, s in sorted(other.items())))
-        if refused:
-            parts.append(f"{len(refused)} unchanged by DIRAC")
-        with transaction.atomic():
-            updated = ActionLog.objects.filter(pk=action.pk, state=ActionLog.State.PENDING).update(
-                state=ActionLog.State.DONE,
-                outcome="; ".join(parts),
-                finished=timezone.now(),
-                details={**action.details, "moved": moved, "written": written},
-            )
-            if updated:
-                bump_counters(action.transformation_id, moved)
-                action_finished.send(sender=ActionLog, action_id=action.pk)
-                TransformationState.objects.filter(transformation_id=action.transformation_id).update(
-                    last_action=f"Reassign failed: {len(moved)} files set Unused", last_action_at=timezone.now()
-                )
-
-    # -- reconciling actions whose outcome is unknown -----------------------------------------
-    def _reconcile_pending(self, t: TransformationInfo) -> None:
-        for action in ActionLog.objects.filter(transformation_id=t.id, state=ActionLog.State.PENDING).order_by("id"):
-            self._reconcile(action)
-
-    def _reconcile(self, action: ActionLog) -> None:
-        """Settle a pending action from what DIRAC shows now. If DIRAC can't be read, it stays pending."""
-        tid = action.transformation_id
-        note = "outcome read back from DIRAC after an interruption"
-        try:
-            if action.kind == rules.SYNC:
-                # Idempotent: the next decisions redo whatever did not happen.
-                self._settle(action, ActionLog.State.INTERRUPTED, "interrupted; tasks re-checked from DIRAC")
-            elif action.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
-                wanted = action.details.get("status")
-                current = self._retrying(self.backend.transformations, ids=[tid])
-                status = current[0].status if current else None
-                if status == wanted:
-                    self._settle(action, ActionLog.State.DONE, f"status is {status} ({note})",
-                                 flush=action.kind == rules.FLUSH_ACTION)
-                else:
-                    self._settle(action, ActionLog.State.INTERRUPTED, f"status is {status}: not done ({note})")
-            elif action.kind == rules.REASSIGN:
-                asked = {lfn: int(task) for task, lfns in action.details.get("tasks", {}).items() for lfn in lfns}
-                now = {f.lfn: f for f in self._retrying(self.backend.files, [tid], lfns=sorted(asked))}
-                # Moved: the file went to Unused from that task. Not a file DIRAC itself set
-                # Processed (or MaxReset), nor one it gave a new task meanwhile.
-                moved = sorted(
-                    lfn for lfn, task in asked.items()
-                    if lfn in now and now[lfn].status == UNUSED and now[lfn].task in (None, task)
-                )
-                with transaction.atomic():
-                    updated = ActionLog.objects.filter(pk=action.pk, state=ActionLog.State.PENDING).update(
-                        state=ActionLog.State.DONE if moved else ActionLog.State.INTERRUPTED,
-                        outcome=f"{len(moved)} of {len(asked)} files had left their failed task ({note})",
-                        finished=timezone.now(),
-                        details={**action.details, "moved": moved},
-                    )
-                    if updated:
-                        bump_counters(tid, moved)
-                        action_finished.send(sender=ActionLog, action_id=action.pk)
-        except FailoverError as exc:
-            log.warning("action %s stays pending: %s", action.pk, exc)
-
-
-def bump_counters(transformation_id: int, lfns: Sequence[str]) -> None:
-    """Add one to each LFN's reassign counter (call inside the action's transaction)."""
-    if not lfns:
-        return
-    existing = set()
-    for start in range(0, len(lfns), 500):
-        chunk = lfns[start : start + 500]
-        existing.update(
-            ReassignCounter.objects.filter(transformation_id=transformation_id, lfn__in=chunk).values_list(
-                "lfn", flat=True
-            )
-        )
-        ReassignCounter.objects.filter(transformation_id=transformation_id, lfn__in=chunk).update(
-            count=F("count") + 1, updated=timezone.now()
-        )
-    ReassignCounter.objects.bulk_create(
-        [ReassignCounter(transformation_id=transformation_id, lfn=lfn, count=1) for lfn in lfns if lfn not in existing]
-    )
-
-
-def topological(transformations: Sequence[TransformationInfo]) -> list[TransformationInfo]:
-    """Parents before children, otherwise by id."""
-    by_id = {t.id: t for t in transformations}
-    depth: dict[int, int] = {}
-
-    def level(t: TransformationInfo) -> int:
-        if t.id in depth:
-            return depth[t.id]
-        depth[t.id] = 0  # guards against a cycle in bad data
-        parent = rules.parent_of(t)
-        depth[t.id] = level(by_id[parent]) + 1 if parent in by_id else 0
-        return depth[t.id]
-
-    return sorted(transformations, key=lambda t: (level(t), t.id))
+def after_acting(t: TransformationInfo, parent: TransformationInfo | None, counts: FileCounts,
+                 jobs_by_status: dict[str, int], unchanged_cycles: int) -> list[Blocker]:
+    """The blockers seen once a transformation's actions are done: a child left Active with nothing
+    running under a final parent, and no progress over FAILOVER_STALL_CYCLES cycles."""
+    out = []
+    if t.status != ACTIVE:
+        return out
+    running = sum(n for status, n in jobs_by_status.items() if status not in FINAL_TASK_STATUSES)
+    if parent is not None and parent.status in FINAL_TRANSFORMATION_STATUSES and not running:
+        unused = counts.get(UNUSED)
+        fix = COMPLETE if counts.processed else (FLUSH_ACTION if unused else None)
+        out.append(Blocker(
+            blockers.CHILD_ACTIVE, f"still Active with no job running while its parent {parent.id} is {parent.status}",
+            related=parent.id, fix=fix,
+        ))
+    # N identical cycles in a row are N - 1 unchanged ones.
+    stall = settings.FAILOVER_STALL_CYCLES
+    if unchanged_cycles >= stall - 1 and sum(jobs_by_status.values()) and counts.total > counts.get(PROCESSED):
+        out.append(Blocker(blockers.NO_PROGRESS, f"no job changed state over the last {stall} cycles",
+                           count=stall))
+    return out
 
 
 def _job_context(task: TaskInfo | None, jobs: dict[int, JobInfo]) -> dict:
@@ -769,9 +417,3 @@ def _job_context(task: TaskInfo | None, jobs: dict[int, JobInfo]) -> dict:
 
 def _with_status(t: TransformationInfo, status: str) -> TransformationInfo:
     return TransformationInfo(t.id, t.name, t.type, status, t.group_size, t.production, t.parent)
-
-
-def run_cycle(**kwargs) -> CycleResult:
-    ids = kwargs.pop("ids", None)
-    kinds = kwargs.pop("kinds", rules.KINDS)
-    return Engine(**kwargs).run_cycle(ids, kinds)

@@ -35,10 +35,6 @@ class BackendTimeout(BackendError):
     """A call to DIRAC did not answer in time. Whether it took effect is unknown."""
 
 
-class LockBusy(FailoverError):
-    """Another cycle or operator action holds the transformation's lock."""
-
-
 class StaleProposal(FailoverError):
     """A proposed action's preconditions no longer hold."""
 

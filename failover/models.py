@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
+
+from failover import blockers, domain
+from failover.rules import RulesPolicy
+from failover.signals import action_finished
 
 
 def _agent_statuses() -> list[str]:
@@ -49,9 +53,7 @@ class Policy(models.Model):
         policy = cls.objects.filter(enabled=True).order_by("id").first()
         return policy if policy is not None else cls(name="default")
 
-    def as_rules_policy(self):
-        from failover.rules import RulesPolicy
-
+    def as_rules_policy(self) -> RulesPolicy:
         return RulesPolicy(
             complete_types=frozenset(self.complete_types),
             flush_types=frozenset(self.flush_types),
@@ -62,16 +64,37 @@ class Policy(models.Model):
         )
 
 
+class CycleQuerySet(models.QuerySet):
+    def scheduled(self) -> CycleQuerySet:
+        """The cycles over the whole selection that the schedule counts: beat's, and the fan-out
+        started by hand (``failover start-cycle``). Not an operator's button press (``web``), nor a
+        one-off ``failover cycle`` (``cli``, often of a few transformations), nor a benchmark."""
+        return self.filter(trigger__in=Cycle.SCHEDULED_TRIGGERS)
+
+
 class Cycle(models.Model):
     class State(models.TextChoices):
         RUNNING = "running"
         FINISHED = "finished"
         FAILED = "failed"
 
+    class Trigger(models.TextChoices):
+        BEAT = "beat", "Celery beat (PollingTime)"
+        CLI = "cli", "manage.py failover cycle"
+        CLI_FANOUT = "cli-fanout", "manage.py failover start-cycle"
+        WEB = "web", "an operator's button"
+        BENCHMARK = "benchmark", "a benchmark"
+        # Written by an earlier version's start_cycle task; kept so old rows stay valid.
+        USER = "user", "an operator (earlier versions)"
+
+    SCHEDULED_TRIGGERS = (Trigger.BEAT, Trigger.CLI_FANOUT)
+
+    objects = CycleQuerySet.as_manager()
+
     started = models.DateTimeField(default=timezone.now, db_index=True)
     finished = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
-    trigger = models.CharField(max_length=32, default="cli")
+    trigger = models.CharField(max_length=32, choices=Trigger.choices, default=Trigger.CLI)
     backend = models.CharField(max_length=32, default="simulated")
     transformations = models.PositiveIntegerField(default=0)
     actions = models.PositiveIntegerField(default=0)
@@ -91,6 +114,16 @@ class Cycle(models.Model):
     def duration(self) -> timedelta | None:
         return (self.finished - self.started) if self.finished else None
 
+    @staticmethod
+    def stuck_after(polling_time: int) -> timedelta:
+        """How long a cycle may run before it is declared stuck (FAILOVER_STUCK_SECONDS, or PollingTime)."""
+        return timedelta(seconds=max(settings.FAILOVER_STUCK_SECONDS, polling_time))
+
+    def is_stuck(self, polling_time: int, now=None) -> bool:
+        """Still running, and for longer than ``stuck_after``: the one test of "this cycle is stuck"."""
+        now = now or timezone.now()
+        return self.state == Cycle.State.RUNNING and now - self.started >= Cycle.stuck_after(polling_time)
+
 
 class ActionLog(models.Model):
     """Every action on DIRAC: who, what, on which transformation, tasks and files, when, outcome.
@@ -101,10 +134,11 @@ class ActionLog(models.Model):
     """
 
     class Kind(models.TextChoices):
-        SYNC = "sync", "Copy job statuses"
-        COMPLETE = "complete", "Complete"
-        FLUSH = "flush", "Flush"
-        REASSIGN = "reassign", "Reassign failed"
+        # The domain's action kinds (failover/domain.py), with their labels.
+        SYNC = domain.SYNC, domain.KIND_LABELS[domain.SYNC]
+        COMPLETE = domain.COMPLETE, domain.KIND_LABELS[domain.COMPLETE]
+        FLUSH = domain.FLUSH_ACTION, domain.KIND_LABELS[domain.FLUSH_ACTION]
+        REASSIGN = domain.REASSIGN, domain.KIND_LABELS[domain.REASSIGN]
 
     class State(models.TextChoices):
         PENDING = "pending"
@@ -137,6 +171,25 @@ class ActionLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.transformation_id} ({self.state})"
+
+    def settle(self, state: str, outcome: str, *, expected: str = State.PENDING, then=None, **fields) -> bool:
+        """Move this entry from ``expected`` to a final ``state``, once: the one place an action is
+        settled (by a cycle, an approval, a rejection or a reconciliation).
+
+        A conditional UPDATE, so two settlers never both win; ``then()`` (the counters the action
+        moves) runs in the same transaction, and ``action_finished`` is always sent. Returns
+        whether this call settled it; the instance is refreshed either way.
+        """
+        with transaction.atomic():
+            updated = ActionLog.objects.filter(pk=self.pk, state=expected).update(
+                state=state, outcome=outcome, finished=timezone.now(), **fields
+            )
+            if updated:
+                if then is not None:
+                    then()
+                action_finished.send(sender=ActionLog, action_id=self.pk)
+        self.refresh_from_db()
+        return bool(updated)
 
 
 class ReassignCounter(models.Model):
@@ -178,7 +231,6 @@ class TransformationState(models.Model):
     failed_share = models.FloatField(default=0)
     flush_count = models.PositiveIntegerField(default=0)
     reassigned_files = models.IntegerField(default=0)
-    attention = models.JSONField(default=list, blank=True)
     tasks_without_job = models.IntegerField(default=0)
     unchanged_cycles = models.IntegerField(default=0, db_index=True)
     last_action = models.CharField(max_length=255, blank=True)
@@ -197,6 +249,41 @@ class TransformationState(models.Model):
     @property
     def progress(self) -> float:
         return round(100 * self.files_processed / self.files_total, 1) if self.files_total else 0.0
+
+
+class BlockerRecord(models.Model):
+    """One blocker (failover/blockers.py) of a transformation as its last treatment saw it.
+
+    Rows, so pages filter and count by code in SQL; the cycle replaces a transformation's rows
+    when they change, in the transaction that releases its lock.
+    """
+
+    transformation_id = models.IntegerField()
+    position = models.PositiveSmallIntegerField(default=0)
+    code = models.CharField(max_length=32)
+    text = models.TextField()
+    count = models.IntegerField(null=True, blank=True)
+    limit = models.IntegerField(null=True, blank=True)
+    related = models.IntegerField(null=True, blank=True)
+    fix = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        ordering = ["transformation_id", "position"]
+        indexes = [
+            models.Index(fields=["transformation_id", "position"]),
+            models.Index(fields=["code", "transformation_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transformation_id} {self.code}: {self.text}"
+
+    def as_blocker(self) -> blockers.Blocker:
+        return blockers.Blocker(self.code, self.text, self.count, self.limit, self.related, self.fix or None)
+
+    @classmethod
+    def of(cls, transformation_id: int, position: int, b: blockers.Blocker) -> BlockerRecord:
+        return cls(transformation_id=transformation_id, position=position, code=b.code, text=b.text, count=b.count,
+                   limit=b.limit, related=b.related, fix=b.fix or "")
 
 
 class CycleItem(models.Model):

@@ -11,16 +11,24 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from failover.blockers import AT_CAP, CANNOT_COMPLETE, FLUSH_LIMIT, WAITING, Blocker
 from failover.domain import (
     ACTIVE,
     ASSIGNED,
+    COMPLETE,
     COMPLETED,
+    DONE_TASK_STATUSES,
     FAILED_TASK_STATUSES,
     FINAL_TASK_STATUSES,
     FINAL_TRANSFORMATION_STATUSES,
     FLUSH,
+    FLUSH_ACTION,
+    KINDS,
+    MISSING_JOB_STATUS,
     NO_JOB,
+    REASSIGN,
     ROOT,
+    SYNC,
     TYPES_WITHOUT_INPUT,
     UNUSED,
     FileCounts,
@@ -30,14 +38,7 @@ from failover.domain import (
     TransformationInfo,
 )
 
-SYNC = "sync"
-COMPLETE = "complete"
-FLUSH_ACTION = "flush"
-REASSIGN = "reassign"
-KINDS = (SYNC, COMPLETE, FLUSH_ACTION, REASSIGN)
-DONE_TASK_STATUSES = frozenset({"Done", "Completed"})
-# DIRAC's own task monitor maps a job that vanished from the Job DB to Failed (reference 1.3).
-MISSING_JOB_STATUS = "Failed"
+# The action kinds and status sets are the domain's vocabulary (failover/domain.py), used here by name.
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,8 @@ class Plan:
     decisions: list[Decision] = field(default_factory=list)
     # LFNs that stay Assigned because they reached MaxReassign.
     at_cap: list[str] = field(default_factory=list)
-    # Why the transformation is not moving on, in words ("waiting for 4847 to complete").
-    blockers: list[str] = field(default_factory=list)
+    # Why the transformation is not moving on (failover/blockers.py): codes, numbers and words.
+    blockers: list[Blocker] = field(default_factory=list)
     # The tasks as they are once job statuses are copied into them.
     tasks: list[TaskInfo] = field(default_factory=list)
 
@@ -149,7 +150,7 @@ def parent_done(parent: ParentView) -> bool:
 
 def decide_complete(
     t: TransformationInfo, counts: FileCounts, parent: ParentView | None, policy: RulesPolicy
-) -> tuple[Decision | None, str | None]:
+) -> tuple[Decision | None, Blocker | None]:
     """(decision, blocker). ``parent`` is None for a production root or a transformation
     outside any production: neither has a parent to wait for (the agent never completes the
     latter, fixes 5.13)."""
@@ -165,10 +166,11 @@ def decide_complete(
                 f"{n} {status}" for status, n in sorted(counts.by_status.items())
                 if status != "Processed" and "-" not in status and n
             )
-            return None, f"cannot complete: {others} (not Processed; a person must decide)"
+            return None, Blocker(CANNOT_COMPLETE, f"cannot complete: {others} (not Processed; a person must decide)",
+                                 count=stuck)
         return None, None
     if parent is not None and not parent_done(parent):
-        return None, f"all files Processed; waiting for {parent.id} to complete"
+        return None, Blocker(WAITING, f"all files Processed; waiting for {parent.id} to complete", related=parent.id)
     where = f"parent {parent.id} is done" if parent is not None else "no parent step to wait for"
     reason = f"all {counts.total} files Processed and {where}"
     return Decision(COMPLETE, t.id, reason, status=COMPLETED, expected=t.status), None
@@ -184,7 +186,7 @@ def decide_flush(
     parent: ParentView | None,
     flush_count: int,
     policy: RulesPolicy,
-) -> tuple[Decision | None, str | None]:
+) -> tuple[Decision | None, Blocker | None]:
     """Flush when the last Unused files cannot fill a task, or when every task is final.
 
     Only an Active transformation is flushed, with compare-and-set (fixes 5.14: never overwrite
@@ -205,9 +207,11 @@ def decide_flush(
     # A parent still running may feed more files: a flush now would make a small task early.
     # (An MCSimulation parent keeps producing, so its children wait until someone completes it.)
     if parent is not None and parent.status not in FINAL_TRANSFORMATION_STATUSES:
-        return None, f"{unused} Unused files; waiting for {parent.id} to complete before flushing"
+        return None, Blocker(WAITING, f"{unused} Unused files; waiting for {parent.id} to complete before flushing",
+                             count=unused, related=parent.id)
     if flush_count >= policy.max_flush:
-        return None, f"flush limit reached ({flush_count} of {policy.max_flush}) with {unused} Unused files"
+        text = f"flush limit reached ({flush_count} of {policy.max_flush}) with {unused} Unused files"
+        return None, Blocker(FLUSH_LIMIT, text, count=unused, limit=policy.max_flush)
     return Decision(FLUSH_ACTION, t.id, reason, status=FLUSH, expected=t.status), None
 
 
@@ -297,7 +301,8 @@ def plan_transformation(
     reassign, at_cap = decide_reassign(t, assigned_files, {x.task: x.status for x in synced}, counters, policy)
     plan.at_cap = at_cap
     if at_cap:
-        plan.blockers.append(f"{len(at_cap)} files reached MaxReassign ({policy.max_reassign}) and stay Assigned")
+        text = f"{len(at_cap)} files reached MaxReassign ({policy.max_reassign}) and stay Assigned"
+        plan.blockers.append(Blocker(AT_CAP, text, count=len(at_cap), limit=policy.max_reassign))
     if reassign and REASSIGN in kinds:
         plan.decisions.append(reassign)
     return plan

@@ -8,9 +8,9 @@ import socket
 from celery import shared_task
 from django.conf import settings
 
-from failover import cycles
+from failover import cycles, maintenance
 from failover.engine import Engine
-from failover.models import Heartbeat
+from failover.models import Cycle, Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -27,28 +27,22 @@ def tick() -> str:
     if not due:
         return why
     if settings.FAILOVER_FANOUT:
-        cycle = cycles.start_cycle(trigger="beat")
+        cycle = cycles.start_cycle(trigger=Cycle.Trigger.BEAT)
         return f"cycle {cycle.pk} started ({why})"
-    run_cycle.delay("beat")
+    run_cycle.delay(Cycle.Trigger.BEAT)
     return f"single-task cycle queued ({why})"
 
 
 @shared_task(name="failover.run_cycle", ignore_result=True, acks_late=True)
-def run_cycle(trigger: str = "beat") -> str:
+def run_cycle(trigger: str = Cycle.Trigger.BEAT) -> str:
     """The whole cycle in one task: the same engine as ``manage.py failover cycle``."""
     result = Engine(trigger=trigger).run_cycle()
     Heartbeat.beat("cycle", f"cycle {result.cycle_id} finished")
     return result.summary()
 
 
-@shared_task(name="failover.start_cycle", ignore_result=True)
-def start_cycle(trigger: str = "user") -> int | None:
-    cycle = cycles.start_cycle(trigger=trigger)
-    return cycle.pk if cycle else None
-
-
 @shared_task(
-    name="failover.treat_transformation",
+    name=cycles.TREAT_TASK,
     bind=True,
     ignore_result=True,
     acks_late=True,
@@ -63,6 +57,4 @@ def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id:
 
 @shared_task(name="failover.prune", ignore_result=True)
 def prune() -> str:
-    from failover.maintenance import prune as prune_old
-
-    return str(prune_old(settings.FAILOVER_KEEP_DAYS))
+    return str(maintenance.prune(settings.FAILOVER_KEEP_DAYS))

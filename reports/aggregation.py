@@ -13,10 +13,11 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from failover.domain import JobInfo
+from failover.domain import DONE_TASK_STATUSES, FAILED_TASK_STATUSES, JobInfo
 
-FAILED_STYLE = {"Failed", "Killed"}
-DONE_STYLE = {"Done", "Completed"}
+# Row styles by the domain's status sets (failover/domain.py).
+FAILED_STYLE = FAILED_TASK_STATUSES
+DONE_STYLE = DONE_TASK_STATUSES
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from failover.errors import ConfigurationError
 def opensearch_settings(app_configs=None, **kwargs) -> list[Error]:
     if not getattr(settings, "OPENSEARCH_URL", ""):
         return []
-    from reports.opensearch_store import OpenSearchConfig
+    from reports.opensearch_config import OpenSearchConfig
 
     errors = []
     try:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from failover.domain import FAILED_TASK_STATUSES
 from failover.errors import FailoverError
-from reports.opensearch_store import ACTIONS, MAPPINGS, ROWS
+from reports.opensearch_config import ACTIONS, MAPPINGS, ROWS
 
 IMPORT_PATH = "/api/saved_objects/_import"
-FAILED_STATUSES = ["Failed", "Killed"]
+FAILED_STATUSES = sorted(FAILED_TASK_STATUSES)
 VEGA_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 # Saved-object formats these objects are written in (what Dashboards 1.x and 2.x export).
 MIGRATION = {"index-pattern": "7.6.0", "visualization": "7.10.0", "search": "7.9.3", "dashboard": "7.9.3"}

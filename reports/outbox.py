@@ -26,20 +26,20 @@ from django.db import transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from failover.models import ActionLog
+from failover.recording import SnapshotMeta
 from reports.aggregation import AggregateRow
 from reports.models import Outbox
-from reports.opensearch_store import (
+from reports.opensearch_config import (
     ACTIONS,
     ROWS,
     OpenSearchConfig,
-    action_document,
     describe,
     ensure_templates,
     get_client,
     opensearch_errors,
-    snapshot_documents,
 )
-from reports.stores import SnapshotMeta
+from reports.opensearch_documents import action_document, snapshot_documents
 
 log = logging.getLogger(__name__)
 
@@ -369,8 +369,6 @@ def sweep_actions(config: OpenSearchConfig, since: datetime) -> int:
     The engine settles actions with conditional UPDATEs, which send no ``post_save``; this finds
     them by asking OpenSearch which documents it has (one mget per 500 entries).
     """
-    from failover.models import ActionLog
-
     client = get_client(config)
     waiting = set(Outbox.objects.filter(kind=Outbox.Kind.ACTION).values_list("doc_id", flat=True))
     candidates = [

@@ -14,7 +14,10 @@ from django.db import DatabaseError, transaction
 from django.db.models.signals import post_save
 
 from failover.errors import FailoverError
+from failover.models import ActionLog
 from failover.signals import action_finished as _action_finished
+from reports import outbox
+from reports.opensearch_config import OpenSearchConfig
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +29,6 @@ action_finished = _action_finished
 def _enqueue(actions) -> None:
     if not getattr(settings, "OPENSEARCH_URL", ""):
         return
-    from reports import outbox
-    from reports.opensearch_store import OpenSearchConfig
-
     try:
         # A savepoint: if the outbox write fails, the caller's transaction goes on (the sweep
         # catches the entry later); an action must never fail because of its export.
@@ -44,21 +44,15 @@ def on_action_saved(sender, instance, **kwargs) -> None:
 
 
 def on_action_finished(sender, action_id: int | None = None, **kwargs) -> None:
-    from failover.models import ActionLog
-
     action = ActionLog.objects.filter(pk=action_id, state__in=_final_states()).select_related("user").first()
     if action is not None:
         _enqueue([action])
 
 
 def _final_states() -> tuple[str, ...]:
-    from reports.outbox import FINAL_ACTION_STATES
-
-    return FINAL_ACTION_STATES
+    return outbox.FINAL_ACTION_STATES
 
 
 def connect() -> None:
-    from failover.models import ActionLog
-
     post_save.connect(on_action_saved, sender=ActionLog, dispatch_uid="reports.action_saved")
     action_finished.connect(on_action_finished, dispatch_uid="reports.action_finished")

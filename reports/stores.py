@@ -7,43 +7,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from failover.errors import FailoverError
+from failover.recording import SnapshotMeta
 from reports.aggregation import AggregateRow
+from reports.models import AggregateRowModel, AggregateSet, Snapshot
+from reports.opensearch_store import OpenSearchAggregateStore
+from reports.storage import AggregateStore, AggregateStoreError, StoredAggregates
 
-
-class AggregateStoreError(FailoverError):
-    """The aggregate store (OpenSearch) cannot be read; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class StoredAggregates:
-    cycle_id: int
-    timestamp: datetime
-    transformation_id: int
-    rows: list[AggregateRow]
-
-
-@dataclass(frozen=True)
-class SnapshotMeta:
-    transformation_id: int
-    production_id: int | None
-    transformation_type: str
-
-
-class AggregateStore(Protocol):
-    def write(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, rows: Sequence[AggregateRow]) -> None: ...
-
-    def latest(self, transformation_id: int) -> StoredAggregates | None: ...
-
-    def at_cycle(self, transformation_id: int, cycle_id: int) -> StoredAggregates | None: ...
-
-    def series(self, transformation_id: int, limit: int = 500) -> list[StoredAggregates]: ...
+# The interface lives in reports/storage.py (so the OpenSearch store needs nothing from here);
+# callers may name it through this module.
+__all__ = [
+    "AggregateStore", "AggregateStoreError", "SnapshotMeta", "SqlAggregateStore", "StoredAggregates", "get_store",
+]
 
 
 def digest(rows: Sequence[AggregateRow]) -> str:
@@ -57,8 +35,6 @@ class SqlAggregateStore:
     name = "sql"
 
     def write(self, cycle_id, timestamp, meta, rows) -> None:
-        from reports.models import AggregateRowModel, AggregateSet, Snapshot
-
         key = digest(rows)
         with transaction.atomic():
             agg = AggregateSet.objects.filter(transformation_id=meta.transformation_id, digest=key).first()
@@ -103,20 +79,14 @@ class SqlAggregateStore:
         return StoredAggregates(snapshot.cycle_id, snapshot.timestamp, snapshot.transformation_id, rows)
 
     def latest(self, transformation_id: int) -> StoredAggregates | None:
-        from reports.models import Snapshot
-
         snap = Snapshot.objects.filter(transformation_id=transformation_id).order_by("-timestamp", "-cycle_id").first()
         return self._load(snap) if snap else None
 
     def at_cycle(self, transformation_id: int, cycle_id: int) -> StoredAggregates | None:
-        from reports.models import Snapshot
-
         snap = Snapshot.objects.filter(transformation_id=transformation_id, cycle_id=cycle_id).first()
         return self._load(snap) if snap else None
 
     def series(self, transformation_id: int, limit: int = 500) -> list[StoredAggregates]:
-        from reports.models import AggregateRowModel, Snapshot
-
         snaps = list(
             Snapshot.objects.filter(transformation_id=transformation_id).order_by("-timestamp")[:limit]
         )[::-1]
@@ -135,10 +105,15 @@ class SqlAggregateStore:
 
 
 def get_store() -> AggregateStore:
-    from django.conf import settings
-
     if getattr(settings, "OPENSEARCH_URL", ""):
-        from reports.opensearch_store import OpenSearchAggregateStore
-
         return OpenSearchAggregateStore.from_settings()
     return SqlAggregateStore()
+
+
+def stored_aggregates(
+    transformation_id: int, cycle_id: int | None = None, store: AggregateStore | None = None
+) -> StoredAggregates | None:
+    """The aggregates stored for a transformation by ``cycle_id``, or by the latest cycle: the one
+    definition of "the stored report" (pages, API, ``manage.py report --stored``, digests)."""
+    store = store if store is not None else get_store()
+    return store.at_cycle(transformation_id, cycle_id) if cycle_id else store.latest(transformation_id)

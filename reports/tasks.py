@@ -26,7 +26,7 @@ def drain_outbox() -> str:
     if not settings.OPENSEARCH_URL:
         return "OpenSearch is not configured"
     from reports import outbox
-    from reports.opensearch_store import OpenSearchConfig, describe, opensearch_errors
+    from reports.opensearch_config import OpenSearchConfig, describe, opensearch_errors
 
     config = OpenSearchConfig.from_settings()
     started = timezone.now()
@@ -45,7 +45,7 @@ def _install_templates(**kwargs) -> None:
     """Index templates at worker start-up (they are installed before the first send anyway)."""
     if not settings.OPENSEARCH_URL:
         return
-    from reports.opensearch_store import OpenSearchConfig, describe, ensure_templates, get_client, opensearch_errors
+    from reports.opensearch_config import OpenSearchConfig, describe, ensure_templates, get_client, opensearch_errors
 
     config = OpenSearchConfig.from_settings()
     try:

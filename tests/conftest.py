@@ -1,11 +1,82 @@
+"""Fixtures: personas and scenarios for the web tests (pytest finds them here; nothing to import).
+
+Personas: ``anon`` (not signed in), ``norole`` (signed in, no group), ``viewer``, ``operator``
+and ``admin``; each ``*_client`` is a Django test client signed in as that persona.
+"""
+
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
-from failover.simulated.backend import SimulatedDirac
+from failover import rules
+from failover.models import Policy
+from tests.factories import chain_scenario, load_scenario, make_user, run_cycle, seed_policy
+
+# Fixtures of the support modules, for every test without an import (digests: smtp, eager; OpenSearch:
+# clean_state, os_config, os_settings; a migrated site: site).
+pytest_plugins = ["tests.digests_support", "tests.opensearch_support", "tests.sites"]
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @pytest.fixture
-def sim(db):
-    """The simulated DIRAC on the test databases."""
-    return SimulatedDirac()
+def anon_client() -> Client:
+    return Client()
+
+
+@pytest.fixture
+def viewer_user(django_user_model):
+    return make_user(django_user_model, "vera", "viewer")
+
+
+@pytest.fixture
+def operator_user(django_user_model):
+    return make_user(django_user_model, "otto", "operator")
+
+
+@pytest.fixture
+def norole_client(django_user_model) -> Client:
+    return _client(make_user(django_user_model, "nina", None))
+
+
+@pytest.fixture
+def viewer_client(viewer_user) -> Client:
+    return _client(viewer_user)
+
+
+@pytest.fixture
+def operator_client(operator_user) -> Client:
+    return _client(operator_user)
+
+
+@pytest.fixture
+def admin_client(django_user_model) -> Client:
+    user = make_user(django_user_model, "ada", "admin")
+    user.is_staff = True  # as `manage.py users add --role admin` makes it
+    user.save()
+    return _client(user)
+
+
+@pytest.fixture
+def chain_synced():
+    """Production 7 (4846 -> 4847 -> 4848) after a cycle that only copied job statuses.
+
+    So the pages have rows and a stored report, and the operators' buttons have work: 4846 can
+    be completed, 4847 has three Assigned files of a Failed and a Killed task to reassign.
+    """
+    seed_policy()
+    load_scenario(chain_scenario())
+    return run_cycle([rules.SYNC])
+
+
+@pytest.fixture
+def chain_proposed():
+    """The same production under a policy in propose mode, after one cycle: two proposals."""
+    seed_policy(mode=Policy.Mode.PROPOSE)
+    load_scenario(chain_scenario())
+    return run_cycle()

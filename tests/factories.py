@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import copy
 
+from django.contrib.auth.models import Group
+
+from failover.domain import KINDS
+from failover.engine import Engine
 from failover.models import Policy
+from failover.simulated.backend import SimulatedDirac
 from failover.simulated.scenario import validate
 from failover.simulated.store import load
 
@@ -72,3 +77,16 @@ def chain_scenario() -> dict:
 
 def load_scenario(data: dict) -> None:
     load(validate(copy.deepcopy(data)))
+
+
+def make_user(django_user_model, name: str, role: str | None):
+    """An account with one role (a group), or none."""
+    user = django_user_model.objects.create_user(username=name, password=None)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def run_cycle(kinds=KINDS, **kwargs):
+    """One engine cycle on the simulated DIRAC, with no retries."""
+    return Engine(SimulatedDirac(), retries=0, backoff=0, **kwargs).run_cycle(None, kinds)

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from reports import outbox
-from reports.opensearch_store import OpenSearchConfig, _templates_installed, get_client
+from reports.opensearch_config import OpenSearchConfig, _templates_installed, get_client
 
 PREFIX = "t"
 

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import URLPattern, get_resolver, reverse
 
 from failover.models import ActionLog
-from tests.webfixtures import *  # noqa: F401,F403 (fixtures)
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -36,14 +36,14 @@ def manage_report_json(tid: int, *args: str) -> dict:
 
 
 @pytest.mark.parametrize("url", ENDPOINTS)
-def test_it_answers_401_to_anonymous_users(anon_client, chain_synced, url):
+def test_it_answers_401_to_anonymous_users(anon_client, url):
     r = anon_client.get(url)
     assert r.status_code == 401 and "authentication required" in r.json()["error"]
     assert r["WWW-Authenticate"].startswith("Basic")
 
 
 @pytest.mark.parametrize("url", ENDPOINTS)
-def test_it_answers_403_to_accounts_without_a_role(norole_client, chain_synced, url):
+def test_it_answers_403_to_accounts_without_a_role(norole_client, url):
     assert norole_client.get(url).status_code == 403
 
 
@@ -53,7 +53,7 @@ def test_it_answers_viewers(viewer_client, chain_synced, url):
 
 
 @pytest.mark.parametrize("url", ENDPOINTS)
-def test_it_is_read_only(operator_client, chain_synced, url):
+def test_it_is_read_only(operator_client, url):
     r = operator_client.post(url)
     assert r.status_code == 405 and "read-only" in r.json()["error"]
 

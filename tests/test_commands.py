@@ -46,7 +46,8 @@ def test_cycle_json_is_data(chain):
         "kind": "flush", "transformation": 4847, "status": "Flush", "expected": "Active",
         "reason": "1 Unused files, fewer than the group size 50",
     }
-    assert by_t[4848]["blockers"] == ["1 Unused files; waiting for 4847 to complete before flushing"]
+    [waiting] = by_t[4848]["blockers"]
+    assert (waiting["code"], waiting["count"], waiting["related"]) == ("waiting", 1, 4847)
 
 
 def test_cycle_on_one_transformation_with_only_some_actions(chain):

@@ -1,7 +1,7 @@
 """Importing the agent's options from a DIRAC configuration file (failover/config_import.py) and
 the ``failover import-config`` command.
 
-Reference: ../shared/dirac-reference.md 4.1 (options and defaults) and 9 (casting, diraccfg).
+Reference: the agent's options and defaults (README, "The policy") and diraccfg's casting.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from failover.config_import import parse_path, parse_text
 from failover.errors import ConfigurationError
 from failover.models import Policy
 from failover.rules import RulesPolicy
-from tests.sites import manage, site  # noqa: F401  (site is a fixture)
+from tests.sites import manage
 
 ROOT = Path(__file__).resolve().parent.parent
 

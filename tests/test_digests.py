@@ -15,23 +15,16 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from failover import attention, blockers
+from failover.blockers import Blocker
 from failover.models import ActionLog, Cycle, TransformationState
 from reports.aggregation import aggregate_jobs, build_report, render_text
 from reports.digests import sending
 from reports.digests.health import check_mail
 from reports.digests.models import DigestRecord, Subscription
 from reports.digests.tasks import send_digest, send_due
+from tests.digests_support import MOVED, SITE, make_user, parse_html, report_table, seed_4848
 from tests.factories import seed_policy
-from tests.test_digests_support import (  # noqa: F401 (fixtures)
-    MOVED,
-    SITE,
-    eager,
-    make_user,
-    parse_html,
-    report_table,
-    seed_4848,
-    smtp,
-)
 from tests.test_report import SEED_TABLE, seed_jobs
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -259,7 +252,7 @@ def test_the_task_declares_backoff_and_a_cap():
 
 
 def test_a_dead_server_is_retried_too(settings, eager, subscribed, django_capture_on_commit_callbacks):
-    from tests.test_digests_support import free_port
+    from tests.digests_support import free_port
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
@@ -482,9 +475,9 @@ def test_proposals_and_attention_items_are_in_the_digest(smtp, lucia):
     seed_policy()
     Subscription.objects.create(user=lucia, frequency="daily", hour=0, created=timezone.now() - timedelta(days=2))
     seed_4848()
-    TransformationState.objects.filter(pk=4847).update(
-        status="Active", attention=["3 Assigned files belong to tasks whose job is final (Failed)"]
-    )
+    TransformationState.objects.filter(pk=4847).update(status="Active")
+    found = Blocker(blockers.ASSIGNED_FINAL, "(as the engine words it)", count=3, fix="reassign")
+    attention.save_blockers(4847, [found])
     ActionLog.objects.create(transformation_id=4847, kind="complete", state="proposed",
                              reason="all files Processed and the parent is done")
     [record] = sending.plan()

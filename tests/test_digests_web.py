@@ -13,8 +13,8 @@ from failover.models import TransformationState
 from reports.digests import sending
 from reports.digests.models import DigestRecord, Subscription
 from reports.digests.tokens import SALT, make_token
+from tests.digests_support import SITE, make_user, seed_4848
 from tests.factories import seed_policy
-from tests.test_digests_support import SITE, make_user, seed_4848, smtp  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from failover import engine as engine_module
+from failover import actions, engine as engine_module
+from failover.attention import blockers_of
+from failover.blockers import ASSIGNED_FINAL, AT_CAP, TASKS_WITHOUT_JOB
+from failover.cycle import act
 from failover.engine import Engine
 from failover.models import ActionLog, Cycle, ReassignCounter, TransformationState
+from failover.rules import Decision
 from failover.simulated.backend import SimulatedDirac
 from failover.simulated.scenario import to_json
 from failover.simulated.store import dump
@@ -102,8 +106,8 @@ def test_it_stops_at_max_reassign_exactly_and_survives_restarts():
     assert counters() == {(4847, lfn): 2 for lfn in FAILED_LFNS}
     assert all(s["files"][(4847, lfn)][0] == "Assigned" for lfn in FAILED_LFNS)
     assert ActionLog.objects.filter(kind="reassign", state="done").count() == 2
-    attention = TransformationState.objects.get(pk=4847).attention
-    assert any("MaxReassign" in item for item in attention)
+    [at_cap] = [b for b in blockers_of(4847) if b.code == AT_CAP]
+    assert (at_cap.count, at_cap.limit) == (3, 2)
 
 
 def test_a_dirac_error_is_logged_and_the_cycle_goes_on():
@@ -157,7 +161,7 @@ def test_a_crash_between_dirac_and_the_log_loses_and_doubles_nothing(monkeypatch
         raise Crash
 
     with monkeypatch.context() as m:
-        m.setattr(Engine, "_settle_reassign", die)
+        m.setattr(act, "settle_reassign", die)
         with pytest.raises(Crash):
             run()
     # DIRAC acted, our log says pending, no counter moved yet.
@@ -266,7 +270,7 @@ def test_propose_mode_proposes_and_approval_rechecks():
     assert ActionLog.objects.filter(kind="sync", state="done").exists()  # bookkeeping is always done
     run()  # the same proposal is not made twice
     assert ActionLog.objects.filter(kind="reassign").count() == 1
-    done = Engine(SimulatedDirac(), actor="alice", retries=0).approve(proposal)
+    done = actions.approve_proposal(Engine(SimulatedDirac(), actor="alice", retries=0), proposal)
     assert done.state == "done" and done.actor == "alice"
     assert counters() == {(4847, lfn): 1 for lfn in FAILED_LFNS}
 
@@ -278,7 +282,7 @@ def test_a_stale_proposal_is_refused_with_the_reason():
     proposal = ActionLog.objects.get(kind="reassign")
     # Meanwhile someone else reset the files in DIRAC.
     SimulatedDirac().set_file_status(4847, FAILED_LFNS, "Unused")
-    done = Engine(SimulatedDirac(), actor="alice", retries=0).approve(proposal)
+    done = actions.approve_proposal(Engine(SimulatedDirac(), actor="alice", retries=0), proposal)
     assert done.state == "stale" and "not carried out" in done.outcome
     assert counters() == {}
 
@@ -293,7 +297,10 @@ def test_a_repeated_request_key_acts_once():
     result = Engine(SimulatedDirac(), actor="alice", request_key="k1", retries=0).run_cycle([4847], ["reassign"])
     assert result.outcomes[4847].state == "error" and "already carried out" in result.outcomes[4847].message
     assert ActionLog.objects.filter(kind="reassign").count() == 1
-    assert DuplicateRequest
+    # The engine raises DuplicateRequest when the key is taken; the cycle turns it into that outcome.
+    with pytest.raises(DuplicateRequest):
+        engine = Engine(SimulatedDirac(), actor="alice", request_key="k1", retries=0)
+        engine._act(SimulatedDirac().transformations(ids=[4847])[0], Decision("reassign", 4847, "again"))
 
 
 def test_the_reassign_action_keeps_which_job_failed_where():
@@ -315,11 +322,11 @@ def test_attention_names_stuck_files_and_tasks_without_job_for_two_cycles():
     load_scenario(data)
     run()
     first = TransformationState.objects.get(pk=4847)
-    assert "1 Assigned files belong to tasks whose job is final (Done)" in first.attention
-    assert not any("no job" in a for a in first.attention) and first.tasks_without_job == 1
+    assert [(b.code, b.count, b.fix) for b in blockers_of(4847)] == [(ASSIGNED_FINAL, 1, "reassign")]
+    assert first.tasks_without_job == 1
     run()
     second = TransformationState.objects.get(pk=4847)
-    assert "1 tasks have no job for two cycles or more" in second.attention
+    assert (TASKS_WITHOUT_JOB, 1) in [(b.code, b.count) for b in blockers_of(4847)]
     # Cycle 2 read the files after cycle 1's reassign: they moved. Cycle 3 sees the same again.
     assert second.unchanged_cycles == 0
     run()

@@ -16,9 +16,9 @@ from django.core.management import CommandError, call_command
 from reports import outbox
 from reports.aggregation import AggregateRow
 from reports.dashboards import failures_spec, job_states_spec, saved_objects, to_ndjson
-from reports.opensearch_store import OpenSearchAggregateStore, get_client
+from reports.opensearch_config import get_client
+from reports.opensearch_store import OpenSearchAggregateStore
 from reports.stores import SnapshotMeta
-from tests.opensearch_support import clean_state, os_config  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.opensearch
 

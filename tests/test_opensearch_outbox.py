@@ -15,18 +15,13 @@ from failover.simulated.backend import SimulatedDirac
 from reports import outbox, tasks
 from reports.aggregation import AggregateRow, build_report
 from reports.models import Outbox
-from reports.opensearch_store import ACTIONS, ROWS, SNAPSHOTS, OpenSearchAggregateStore, get_client
+from reports.opensearch_config import ACTIONS, ROWS, SNAPSHOTS, get_client
+from reports.opensearch_store import OpenSearchAggregateStore
+from reports.recording import StoreRecorder
 from reports.signals import action_finished
 from reports.stores import AggregateStoreError, SnapshotMeta, SqlAggregateStore
 from tests.factories import chain_scenario, load_scenario, seed_policy
-from tests.opensearch_support import (  # noqa: F401  (fixtures)
-    SwitchableProxy,
-    clean_state,
-    count,
-    make_config,
-    os_config,
-    os_settings,
-)
+from tests.opensearch_support import SwitchableProxy, count, make_config
 
 pytestmark = pytest.mark.opensearch
 TS = datetime(2026, 11, 25, 10, 0, 0, 250000, tzinfo=timezone.utc)
@@ -192,7 +187,7 @@ def test_a_cycle_writes_to_opensearch_as_to_sql(os_settings, os_config):
     seed_policy()
     load_scenario(chain_scenario())
     sql, osr = SqlAggregateStore(), OpenSearchAggregateStore(os_config)
-    result = Engine(SimulatedDirac(), store=Tee(sql, osr), retries=0, backoff=0).run_cycle()
+    result = Engine(SimulatedDirac(), recorder=StoreRecorder(Tee(sql, osr)), retries=0, backoff=0).run_cycle()
     assert result.errors == 0
     # Sent right after each transformation's commit: nothing waits.
     assert Outbox.objects.count() == 0
@@ -215,7 +210,8 @@ def test_the_cycle_runs_on_while_opensearch_is_down(os_settings, os_config, prox
     load_scenario(chain_scenario())
     proxy.stop()
     started = time.monotonic()
-    result = Engine(SimulatedDirac(), store=OpenSearchAggregateStore(config), retries=0, backoff=0).run_cycle()
+    recorder = StoreRecorder(OpenSearchAggregateStore(config))
+    result = Engine(SimulatedDirac(), recorder=recorder, retries=0, backoff=0).run_cycle()
     elapsed = time.monotonic() - started
     assert result.errors == 0 and Cycle.objects.get(pk=result.cycle_id).state == "finished"
     assert outbox.breaker_open(config)  # after the first refused connection, the cycle stops trying

@@ -11,23 +11,11 @@ from django.core.management import CommandError, call_command
 from reports import outbox
 from reports.aggregation import AggregateRow, build_report
 from reports.models import Outbox
-from reports.opensearch_store import (
-    ROWS,
-    SNAPSHOTS,
-    OpenSearchAggregateStore,
-    ensure_templates,
-    get_client,
-    job_group,
-)
+from reports.opensearch_config import ROWS, SNAPSHOTS, ensure_templates, get_client
+from reports.opensearch_documents import job_group
+from reports.opensearch_store import OpenSearchAggregateStore
 from reports.stores import AggregateStoreError, SnapshotMeta, SqlAggregateStore, get_store
-from tests.opensearch_support import (  # noqa: F401  (fixtures)
-    clean_state,
-    closed_port_url,
-    count,
-    make_config,
-    os_config,
-    os_settings,
-)
+from tests.opensearch_support import closed_port_url, count, make_config
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.django_db(databases="__all__")]
 

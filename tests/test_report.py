@@ -1,6 +1,6 @@
 """The report (reports/aggregation.py): the seed's figure for transformation 4848, number for number.
 
-Reference: ../shared/dirac-reference.md 4.4 (the agent's table) and 5.10 (its subtotal bug);
+Reference: the agent's report table and its subtotal bug (README, "Deliberate differences");
 issue 2 item 6 (the JSON contract).
 """
 

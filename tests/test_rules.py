@@ -1,7 +1,7 @@
 """The agent's rules (failover/rules.py), one table per rule and condition.
 
-Reference: ../shared/dirac-reference.md 4.3 (the agent's steps) and 5 (its weaknesses, which the
-rules fix where issue 2 says so). Everything here is pure data: no DIRAC, no database, except the
+Reference: the agent's steps and the weaknesses the rules fix (failover/rules.py, "(fixes 5.N)";
+README, "Deliberate differences from the agent"). Everything here is pure data: no DIRAC, no database, except the
 one test of how the engine keys reassign counters.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from failover import rules
+from failover import blockers, rules
+from failover.blockers import AT_CAP, FLUSH_LIMIT, Blocker
 from failover.domain import FileCounts, FileInfo, JobInfo, TaskInfo, TransformationInfo
 from failover.rules import (
     COMPLETE,
@@ -30,7 +31,7 @@ from failover.rules import (
     task_updates,
 )
 
-# The seed's CS section (seed-community-report.txt, "Configuration of the agent in the CS").
+# The seed's CS section (examples/seed-agent.cfg; the test below imports it).
 SEED_TYPES = frozenset({"DataReprocessing", "Merging", "Training", "ApplyModel"})
 SEED = RulesPolicy(
     complete_types=SEED_TYPES,
@@ -77,15 +78,17 @@ def pv(status="Active", type="Merging", processed=False, id=PARENT):
 # -- the seed's configuration -------------------------------------------------------------------
 
 
-def test_it_uses_the_seed_policy_as_the_agent_would():
-    assert SEED.complete_types == {"DataReprocessing", "Merging", "Training", "ApplyModel"}
-    assert SEED.reassign_types == SEED.complete_types
-    assert SEED.flush_types == {"DataReprocessing", "Merging"}
-    assert SEED.max_reassign == 3
-    # The agent's defaults (reference 4.1) are the rules' defaults.
-    assert RulesPolicy().max_reassign == 2
-    assert RulesPolicy().max_flush == 2
-    assert RulesPolicy().complete_types == frozenset()
+def test_the_seed_policy_here_is_the_one_imported_from_the_seeds_configuration():
+    """SEED, used by these tests, is what importing the seed's own CS section makes of it."""
+    from pathlib import Path
+
+    from failover.config_import import parse_path
+    from failover.models import Policy
+
+    imported = parse_path(Path(__file__).resolve().parent.parent / "examples" / "seed-agent.cfg")
+    assert Policy(**imported.values).as_rules_policy() == SEED
+    # A policy with the agent's defaults (the model's) plans as the rules' defaults do.
+    assert Policy(name="default").as_rules_policy() == RulesPolicy()
 
 
 # -- 1. task_updates ----------------------------------------------------------------------------
@@ -192,7 +195,7 @@ COMPLETE_CASES = [
 )
 def test_it_decides_completion(t, file_counts, parent, policy, completes, blocker):
     decision, got_blocker = decide_complete(t, file_counts, parent, policy)
-    assert got_blocker == blocker
+    assert (got_blocker.text if got_blocker else None) == blocker
     if not completes:
         assert decision is None
         return
@@ -299,7 +302,7 @@ FLUSH_CASES = [
 )
 def test_it_decides_flush(t, file_counts, tasks, parent, flush_count, reason, blocker):
     decision, got_blocker = decide_flush(t, file_counts, tasks, parent, flush_count, SEED)
-    assert got_blocker == blocker
+    assert (got_blocker.text if got_blocker else None) == blocker
     if reason is None:
         assert decision is None
         return
@@ -310,7 +313,7 @@ def test_it_flushes_as_often_as_max_flush_says():
     policy = RulesPolicy(flush_types=frozenset({"Merging"}), max_flush=0)
     decision, blocker = decide_flush(tr(parent=None), U10, [], None, 0, policy)
     assert decision is None
-    assert blocker == "flush limit reached (0 of 0) with 10 Unused files"
+    assert blocker == Blocker(FLUSH_LIMIT, "flush limit reached (0 of 0) with 10 Unused files", count=10, limit=0)
     policy = RulesPolicy(flush_types=frozenset({"Merging"}), max_flush=5)
     assert decide_flush(tr(parent=None), U10, [], None, 4, policy)[0] is not None
 
@@ -441,13 +444,13 @@ def test_it_uses_the_counter_of_this_transformation_only():
 
 @pytest.mark.django_db
 def test_it_keys_stored_counters_by_transformation_and_lfn():
-    from failover.engine import Engine
+    from failover.cycle.read import read_counters
     from failover.models import ReassignCounter
 
     ReassignCounter.objects.create(transformation_id=4847, lfn="/shared", count=3)
     ReassignCounter.objects.create(transformation_id=4848, lfn="/shared", count=1)
     ReassignCounter.objects.create(transformation_id=4848, lfn="/other", count=2)
-    counters = Engine._counters([4848])
+    counters = read_counters([4848])
     assert dict(counters) == {4848: {"/shared": 1, "/other": 2}}
     decision, at_cap = decide_reassign(tr(), [fi("/shared", "Assigned", 1)], {1: "Failed"}, counters[4848], SEED)
     assert decision.tasks == {1: ["/shared"]}
@@ -544,7 +547,7 @@ def test_it_stops_when_processed_but_waiting_for_the_parent():
     p = plan(file_counts=counts(Processed=10), parent=pv(), files=[fi("/a", "Assigned", 1)],
              tasks=[task(1, 11, "Failed")], job_map=jobs(job(11, "Failed")))
     assert p.decisions == []
-    assert p.blockers == ["all files Processed; waiting for 4847 to complete"]
+    assert [b.text for b in p.blockers] == ["all files Processed; waiting for 4847 to complete"]
 
 
 def test_it_stops_when_processed_and_not_in_complete():
@@ -590,7 +593,7 @@ def test_it_reassigns_when_the_flush_is_blocked():
         flush_count=2,
     )
     assert kinds_of(p) == [REASSIGN]
-    assert p.blockers == ["flush limit reached (2 of 2) with 10 Unused files"]
+    assert [b.text for b in p.blockers] == ["flush limit reached (2 of 2) with 10 Unused files"]
 
 
 def test_it_reports_every_blocker():
@@ -605,9 +608,12 @@ def test_it_reports_every_blocker():
     assert kinds_of(p) == [REASSIGN]
     assert p.decisions[0].tasks == {1: ["/b"]}
     assert p.at_cap == ["/a"]
-    assert p.blockers == [
+    assert [b.text for b in p.blockers] == [
         "10 Unused files; waiting for 4847 to complete before flushing",
         "1 files reached MaxReassign (3) and stay Assigned",
+    ]
+    assert [(b.code, b.count, b.limit, b.related) for b in p.blockers] == [
+        (blockers.WAITING, 10, None, PARENT), (AT_CAP, 1, 3, None),
     ]
 
 
@@ -681,7 +687,7 @@ def test_it_plans_the_seed_chain_parents_first():
     # The grandchild waits for 4847, which is neither processed nor final yet.
     p = plan(t=merge10k, file_counts=counts(Unused=1), parent=parent_view(merge50, counts(Processed=50, Unused=10)))
     assert p.decisions == []
-    assert p.blockers == ["1 Unused files; waiting for 4847 to complete before flushing"]
+    assert [b.text for b in p.blockers] == ["1 Unused files; waiting for 4847 to complete before flushing"]
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The simulated DIRAC's scenario format and commands: validation, load/dump, generate, advance.
 
-Reference: ../shared/simulated-dirac-scenario.md (the interface contract).
+Reference: docs/scenario.md (the interface contract).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from failover.simulated.generate import GenerateOptions, generate, generate_larg
 from failover.simulated.models import SimFile, SimJob, SimProduction, SimTask, SimTransformation
 from failover.simulated.scenario import Scenario, read_path, read_text, to_json, validate
 from failover.simulated.store import dump, load
-from tests.sites import manage, site  # noqa: F401  (site is a fixture)
+from tests.sites import manage
 
 ROOT = Path(__file__).resolve().parent.parent
 BOTH_DATABASES = pytest.mark.django_db(databases="__all__")

@@ -54,7 +54,7 @@ def test_it_refuses_an_existing_account_unless_asked_to_update(monkeypatch):
 
 def test_it_prompts_for_the_password_and_checks_it_twice(monkeypatch):
     monkeypatch.delenv("FAILOVER_PASSWORD", raising=False)
-    from failover.management.commands import users as module
+    from dashboard.management.commands import users as module
 
     monkeypatch.setattr(module.Command, "stdin_is_tty", staticmethod(lambda: True))
     answers = iter(["typed-pw", "typed-pw"])
@@ -68,7 +68,7 @@ def test_it_prompts_for_the_password_and_checks_it_twice(monkeypatch):
 
 def test_it_refuses_without_a_password_when_not_interactive(monkeypatch):
     monkeypatch.delenv("FAILOVER_PASSWORD", raising=False)
-    from failover.management.commands import users as module
+    from dashboard.management.commands import users as module
 
     monkeypatch.setattr(module.Command, "stdin_is_tty", staticmethod(lambda: False))
     with pytest.raises(CommandError, match="FAILOVER_PASSWORD"):

@@ -6,8 +6,8 @@ one RPC whose answer DIRAC sends JSON-encoded). The tables are the product simul
 both contenders start from the very same rows and leave comparable rows behind.
 
 Each method below answers one RPC the way DIRAC's service does as seen by a client over dips://
-(tuples and integer keys kept), restated from the team's DIRAC reference (shared/dirac-reference.md,
-sections 3.1, 3.3 and 3.5); it is our own code, not DIRAC's. Only the RPCs the agent's cycle makes are served; any
+(tuples and integer keys kept), restated from DIRAC 9.1's documented service interfaces (the
+TransformationManager, JobMonitoring and ProductionManager handlers); it is our own code, not DIRAC's. Only the RPCs the agent's cycle makes are served; any
 other name fails like DIRAC's "Unknown method".
 """
 

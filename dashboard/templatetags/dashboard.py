@@ -6,6 +6,7 @@ from django import template
 from django.utils import timezone
 
 from dashboard import charts, roles
+from failover.domain import DONE_TASK_STATUSES, FAILED_TASK_STATUSES
 from failover.models import ActionLog, Cycle
 
 register = template.Library()
@@ -26,9 +27,9 @@ def role(user) -> str:
 @register.filter
 def status_class(status: str) -> str:
     """CSS class of a job or transformation status: done, failed, run, wait, idle."""
-    if status in ("Done", "Completed", "Archived", "Cleaned"):
+    if status in DONE_TASK_STATUSES or status in ("Archived", "Cleaned"):
         return "done"
-    if status in ("Failed", "Killed", "Stalled"):
+    if status in FAILED_TASK_STATUSES or status == "Stalled":
         return "failed"
     if status in ("Running", "Active", "Flush", "Completing"):
         return "run"
@@ -63,8 +64,10 @@ def file_bar(state) -> list[dict]:
 
 @register.inclusion_tag("dashboard/_last_cycle.html")
 def last_cycle():
-    cycle = Cycle.objects.exclude(trigger="web").only("id", "started", "finished", "state", "transformations",
-                                                       "actions", "errors").first()
+    cycle = (
+        Cycle.objects.exclude(trigger=Cycle.Trigger.WEB)
+        .only("id", "started", "finished", "state", "transformations", "actions", "errors").first()
+    )
     return {"cycle": cycle, "now": timezone.now()}
 
 

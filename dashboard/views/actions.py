@@ -17,8 +17,8 @@ from failover.models import ActionLog, TransformationState
 
 
 def _kind_or_404(kind: str) -> str:
-    if kind not in actions.KINDS:
-        raise Http404(f"There is no action “{kind}”: the actions are {', '.join(actions.KINDS)}.")
+    if kind not in actions.BUTTONS:
+        raise Http404(f"There is no action “{kind}”: the actions are {', '.join(actions.BUTTONS)}.")
     return kind
 
 

@@ -85,7 +85,7 @@ def overview_context(request) -> dict:
         "rows": [(s, items.get(s.transformation_id, [])) for s in rows],
         "sort": sort,
         "can_act": can_act(request.user),
-        "kinds": [(k, actions.LABELS[k]) for k in actions.KINDS],
+        "kinds": [(k, actions.LABELS[k]) for k in actions.BUTTONS],
         "now": timezone.now(),
         "filtered": any(form.value(n) for n in ("q", "type", "status", "production", "attention")),
     }

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 
 from dashboard.views.access import get_production_or_404, viewer_required
 from failover import attention
-from failover.domain import FINAL_TRANSFORMATION_STATUSES
+from failover.domain import FINAL_TASK_STATUSES, FINAL_TRANSFORMATION_STATUSES
 from failover.models import TransformationState
 
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 270, 128, 64, 24, 12
@@ -58,7 +58,7 @@ def blocker_in_words(state: TransformationState, items: list[attention.Item]) ->
         return "all files processed", "done"
     if state.status != "Active":
         return f"status {state.status}", "wait"
-    running = sum(n for s, n in (state.jobs or {}).items() if s not in ("Done", "Completed", "Failed", "Killed"))
+    running = sum(n for s, n in (state.jobs or {}).items() if s not in FINAL_TASK_STATUSES)
     return (f"running: {running} job{'s' if running != 1 else ''} not finished" if running else "no blocker"), "ok"
 
 

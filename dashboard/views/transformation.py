@@ -26,10 +26,11 @@ from dashboard.roles import can_act
 from dashboard.views.access import get_state_or_404, operator_required, viewer_required
 from failover import actions, attention
 from failover.backends import get_backend
+from failover.domain import DONE_TASK_STATUSES
 from failover.errors import FailoverError
 from failover.models import ActionLog, ReassignCounter, TransformationState
 from reports.aggregation import Report, build_report
-from reports.stores import get_store
+from reports.stores import get_store, stored_aggregates
 
 SERIES_LIMIT = 200
 LOG_LIMIT = 50
@@ -78,7 +79,7 @@ def report_diff(before: Report, now: Report) -> list[dict]:
         a, b = old.get((status, minor), 0), new.get((status, minor), 0)
         if a != b:
             rows.append({"status": status, "minor_status": minor, "before": a, "now": b, "change": b - a,
-                         "style": "failed" if status in charts.FAILED else ("done" if status in ("Done", "Completed")
+                         "style": "failed" if status in charts.FAILED else ("done" if status in DONE_TASK_STATUSES
                                                                             else "other")})
     if before.total != now.total:
         rows.append({"status": "Total # tasks", "minor_status": None, "before": before.total, "now": now.total,
@@ -160,7 +161,7 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
     snap, series, acked, store_error = None, [], None, ""
     try:
         store = get_store()
-        snap = store.at_cycle(tid, wanted) if wanted else store.latest(tid)
+        snap = stored_aggregates(tid, wanted, store)
         if wanted and snap is None:
             raise Http404(f"Transformation {tid} has no report stored by cycle {wanted}.")
         series = store.series(tid, limit=SERIES_LIMIT)
@@ -203,7 +204,7 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
         "chart_states": charts.states_over_time(series),
         "chart_failures": charts.failures_by_site(snap.rows) if snap else None,
         "can_act": can_act(request.user),
-        "kinds": [(k, actions.LABELS[k]) for k in actions.KINDS],
+        "kinds": [(k, actions.LABELS[k]) for k in actions.BUTTONS],
         "proposals": ActionLog.objects.filter(transformation_id=tid, state=ActionLog.State.PROPOSED).count(),
     }
 

@@ -575,18 +575,6 @@ class DiracAdapter:
                 ) from exc
             raise
 
-    # -- helpers for callers that want to know the cost of a pass -------------------------------
-    @staticmethod
-    def expected_rpcs(method: str, n: int) -> int:
-        """What DIRAC's client pays for ``n`` items (documentation of the paging, used in tests)."""
-        if method == "setFileStatusForTransformation":
-            return math.ceil(n / 1000) + 1
-        if method == "getTransformationTasks":
-            return n // 10_000 + 1
-        if method == "getTransformations":
-            return n // 100_000 + 1
-        raise ValueError(method)
-
 
 def _int_keys(value: Any) -> dict[int, dict]:
     """Job-ID keys as int whatever the transport (dips keeps ints, https gives strings)."""

@@ -1,7 +1,7 @@
 """The simulated DIRAC's own tables: a Transformation System and a Job DB in miniature.
 
 Columns follow DIRAC's (TransformationFiles, TransformationTasks, Jobs) closely enough that the
-same rules apply; see ../shared/dirac-reference.md section 2.
+same rules apply (DIRAC's TransformationDB and JobDB schemas).
 """
 
 from __future__ import annotations

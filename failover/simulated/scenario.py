@@ -1,4 +1,4 @@
-"""The scenario format of ../shared/simulated-dirac-scenario.md: parse, validate, and normalise.
+"""The scenario format of docs/scenario.md: parse, validate, and normalise.
 
 Pure Python (no Django): the simulator loads it into its tables, and the real-DIRAC test loader
 uses the same validated form to fill real services.

@@ -25,7 +25,7 @@ from failover.models import ActionLog, Policy, TransformationState
 from reports.aggregation import Report, build_report, render_text
 from reports.digests.models import DigestRecord, Subscription
 from reports.digests.tokens import make_token
-from reports.stores import get_store
+from reports.stores import get_store, stored_aggregates
 
 # A digest is a mail, not a dump: past this many transformations it says how many more and links
 # to the overview.
@@ -177,7 +177,8 @@ def _jobs_key(jobs: dict) -> str:
 
 
 def _item_key(item: attention_rules.Item) -> str:
-    return f"{item.code}:{item.text}"
+    # By code and number, never by wording: rewording a blocker is not news.
+    return f"{item.code}:{item.count if item.count is not None else ''}"
 
 
 def snapshot_of(state: TransformationState, items: list, proposals: list[int]) -> dict:
@@ -318,7 +319,7 @@ def build_digest(
         )
         shares = [s.min_failed_share for s in mine if s.want_reports]
         if shares and state.status in reporting and state.jobs_total > 0 and state.failed_share >= min(shares):
-            stored = store.latest(tid)
+            stored = stored_aggregates(tid, store=store)
             if stored is not None and stored.rows:
                 section.report = build_report(tid, stored.rows)
                 section.report_text = render_text(section.report)

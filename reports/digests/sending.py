@@ -24,7 +24,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from failover.models import Cycle
+from dashboard.roles import can_view
+from failover.models import Cycle, Policy
 from reports.digests import schedule
 from reports.digests.building import Digest, build_digest
 from reports.digests.models import DigestRecord, Subscription
@@ -83,22 +84,18 @@ class Due:
 def _may_receive(sub: Subscription) -> bool:
     if sub.user_id is None:
         return bool(sub.email)
-    from dashboard.roles import can_view
-
     # A user who lost their role (or account) stops getting the data by mail too.
     return bool(sub.user.is_active and sub.user.email and can_view(sub.user))
 
 
 def _latest_cycle() -> Cycle | None:
     # An operator's button runs a cycle of one transformation; its actions reach the next digest.
-    return Cycle.objects.exclude(finished=None).exclude(trigger="web").order_by("-finished", "-id").first()
+    return Cycle.objects.exclude(finished=None).exclude(trigger=Cycle.Trigger.WEB).order_by("-finished", "-id").first()
 
 
 def _cycle_running(now: datetime) -> bool:
     """A scheduled digest waits for a running cycle, so it shows that cycle's committed results."""
-    from failover.models import Policy
-
-    stuck = timedelta(seconds=max(settings.FAILOVER_STUCK_SECONDS, Policy.current().polling_time))
+    stuck = Cycle.stuck_after(Policy.current().polling_time)
     return Cycle.objects.filter(state=Cycle.State.RUNNING, started__lte=now, started__gt=now - stuck).exists()
 
 

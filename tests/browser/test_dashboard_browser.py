@@ -21,8 +21,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from failover import rules
 from failover.models import ActionLog, Policy
 from failover.simulated.models import SimFile, SimTransformation
-from tests.factories import chain_scenario, load_scenario, seed_policy
-from tests.webfixtures import make_user, run_cycle
+from tests.factories import chain_scenario, load_scenario, make_user, run_cycle, seed_policy
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__", serialized_rollback=True)
 
@@ -40,7 +39,7 @@ def accounts(django_user_model, settings):
 
 @pytest.fixture
 def production():
-    """Production 7 after a cycle that only copied job statuses (see tests/webfixtures.py)."""
+    """Production 7 after a cycle that only copied job statuses (see tests/conftest.py)."""
     seed_policy()
     load_scenario(chain_scenario())
     run_cycle([rules.SYNC])

@@ -3,6 +3,8 @@ services when they are started (tests/dirac/services.sh)."""
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from failover.backends.base import DiracBackend
@@ -14,8 +16,16 @@ A1, A2, B1, C1, C2, U1 = (f"/ctao/c/{n}.h5" for n in ("a1", "a2", "b1", "c1", "c
 
 
 def test_it_satisfies_the_protocol(world):
-    assert isinstance(world.backend, DiracBackend)
+    """Every method of the Protocol, with its parameters (a runtime-checkable isinstance only sees names)."""
     assert world.backend.name in ("simulated", "dirac")
+    wanted = [n for n, v in vars(DiracBackend).items() if callable(v) and not n.startswith("_")]
+    assert wanted
+    for name in wanted:
+        expected = inspect.signature(getattr(DiracBackend, name))
+        actual = inspect.signature(getattr(type(world.backend), name))
+        assert list(actual.parameters) == list(expected.parameters), name
+        for param, spec in expected.parameters.items():
+            assert actual.parameters[param].kind == spec.kind, (name, param)
 
 
 def test_it_selects_transformations_by_status_type_and_id(world):
@@ -139,7 +149,12 @@ def test_it_refuses_status_writes_to_unknown_transformations(world):
 def test_it_counts_its_calls(world):
     b = world.backend
     b.calls.reset()
+    assert b.calls.total == 0 and b.calls.snapshot() == {}
     b.transformations(statuses=["Active"])
+    one = b.calls.snapshot()
+    assert one and all(n >= 1 for n in one.values()) and b.calls.total == sum(one.values())
     b.file_counts([world.t(4847)])
-    assert b.calls.total >= 2
-    assert sum(b.calls.snapshot().values()) == b.calls.total
+    two = b.calls.snapshot()
+    # The second read is counted on top of the first, and a snapshot is a copy the next call leaves alone.
+    assert sum(two.values()) > sum(one.values()) and all(two.get(k, 0) >= n for k, n in one.items())
+    assert b.calls.snapshot() == two and one != two

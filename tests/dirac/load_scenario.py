@@ -1,4 +1,4 @@
-"""Fill real DIRAC services from one of our scenarios (docs: /work/shared/simulated-dirac-scenario.md).
+"""Fill real DIRAC services from one of our scenarios (docs/scenario.md).
 
 Test set-up only: it runs with the DIRAC venv's python (``DIRAC_TEST_PYTHON``) next to the services
 started by ``tests/dirac/services.sh``. What DIRAC's RPCs can create is created through them

@@ -40,12 +40,12 @@ class Command(FriendlyCommand):
             self.flush(options["actions_since"])
 
     def _config(self):
-        from reports.opensearch_store import OpenSearchConfig
+        from reports.opensearch_config import OpenSearchConfig
 
         return OpenSearchConfig.from_settings()
 
     def setup(self) -> None:
-        from reports.opensearch_store import describe, ensure_templates, get_client, opensearch_errors
+        from reports.opensearch_config import describe, ensure_templates, get_client, opensearch_errors
 
         config = self._config()
         try:
@@ -79,7 +79,7 @@ class Command(FriendlyCommand):
 
     def flush(self, actions_since: float) -> None:
         from reports import outbox
-        from reports.opensearch_store import describe, opensearch_errors
+        from reports.opensearch_config import describe, opensearch_errors
 
         config = self._config()
         if actions_since > 0:

@@ -8,7 +8,7 @@ from failover.errors import FailoverError
 from failover.management.base import FriendlyCommand
 from reports.aggregation import build_report, render_csv, render_text
 from reports.live import live_report
-from reports.stores import get_store
+from reports.stores import stored_aggregates
 
 
 class Command(FriendlyCommand):
@@ -24,8 +24,7 @@ class Command(FriendlyCommand):
         if cycle is not None and not stored:
             raise FailoverError("--cycle goes with --stored")
         if stored:
-            store = get_store()
-            snap = store.at_cycle(transformation, cycle) if cycle else store.latest(transformation)
+            snap = stored_aggregates(transformation, cycle)
             if snap is None:
                 where = f" by cycle {cycle}" if cycle else ""
                 raise FailoverError(f"transformation {transformation} has no stored aggregates{where}")

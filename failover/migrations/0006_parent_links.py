@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('failover', '0003_attention_counters'),
+        ('failover', '0005_blockers_as_rows'),
     ]
 
     operations = [

@@ -1,0 +1,21 @@
+"""The failover app's admin: administrators edit policies here."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from failover.models import Policy
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    list_display = ("name", "enabled", "mode", "polling_time", "max_reassign", "max_flush", "updated")
+    list_filter = ("enabled", "mode")
+    readonly_fields = ("updated",)
+    fieldsets = (
+        (None, {"fields": ("name", "enabled", "mode", "polling_time", "source", "updated")}),
+        ("Which transformations", {"fields": ("transformation_statuses", "transformation_types")}),
+        ("Actions by type", {"fields": ("complete_types", "flush_types", "reassign_types", "report_types")}),
+        ("Limits", {"fields": ("max_reassign", "max_flush")}),
+        ("Mail", {"fields": ("mail_to", "mail_from")}),
+    )

@@ -1,0 +1,125 @@
+"""Settle: record an action's outcome with the counters it moves; reconcile what was interrupted.
+
+Every settlement goes through ``ActionLog.settle`` (failover/models.py): a conditional UPDATE from
+pending (or proposed) to a final state, the counters in the same transaction, and
+``action_finished`` sent every time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.db.models import F
+from django.utils import timezone
+
+from failover import rules
+from failover.domain import UNUSED, TransformationInfo
+from failover.errors import FailoverError
+from failover.models import ActionLog, ReassignCounter, TransformationState
+
+log = logging.getLogger(__name__)
+
+
+def _last_action(transformation_id: int, text: str) -> None:
+    TransformationState.objects.filter(transformation_id=transformation_id).update(
+        last_action=text[:255], last_action_at=timezone.now()
+    )
+
+
+def settle(action: ActionLog, state: str, outcome: str, *, error: str = "", flush: bool = False) -> bool:
+    """Settle a pending action; a done flush moves the flush counter with it."""
+    tid = action.transformation_id
+
+    def then() -> None:
+        if state != ActionLog.State.DONE:
+            return
+        if flush:
+            TransformationState.objects.filter(transformation_id=tid).update(flush_count=F("flush_count") + 1)
+        _last_action(tid, f"{action.get_kind_display()}: {outcome}")
+
+    return action.settle(state, outcome, error=error, then=then)
+
+
+def settle_reassign(action: ActionLog, decision: rules.Decision, written: dict[str, str]) -> bool:
+    """Settle a reassign from what DIRAC says it wrote: only files now Unused move their counter."""
+    moved = sorted(lfn for lfn, status in written.items() if status == UNUSED)
+    other = {lfn: status for lfn, status in written.items() if status != UNUSED}
+    refused = sorted(set(decision.lfns) - set(written))
+    parts = [f"{len(moved)} files set Unused"]
+    if other:
+        parts.append(", ".join(f"{lfn} became {s}" for lfn, s in sorted(other.items())))
+    if refused:
+        parts.append(f"{len(refused)} unchanged by DIRAC")
+
+    def then() -> None:
+        bump_counters(action.transformation_id, moved)
+        _last_action(action.transformation_id, f"Reassign failed: {len(moved)} files set Unused")
+
+    return action.settle(
+        ActionLog.State.DONE, "; ".join(parts), details={**action.details, "moved": moved, "written": written},
+        then=then,
+    )
+
+
+class Settling:
+    """Reconciling actions whose outcome is unknown (a mixin: it reads DIRAC through the engine)."""
+
+    def _reconcile_pending(self, t: TransformationInfo) -> None:
+        for action in ActionLog.objects.filter(transformation_id=t.id, state=ActionLog.State.PENDING).order_by("id"):
+            self._reconcile(action)
+
+    def _reconcile(self, action: ActionLog) -> None:
+        """Settle a pending action from what DIRAC shows now. If DIRAC can't be read, it stays pending."""
+        tid = action.transformation_id
+        note = "outcome read back from DIRAC after an interruption"
+        try:
+            if action.kind == rules.SYNC:
+                # Idempotent: the next decisions redo whatever did not happen.
+                settle(action, ActionLog.State.INTERRUPTED, "interrupted; tasks re-checked from DIRAC")
+            elif action.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
+                wanted = action.details.get("status")
+                current = self._retrying(self.backend.transformations, ids=[tid])
+                status = current[0].status if current else None
+                if status == wanted:
+                    settle(action, ActionLog.State.DONE, f"status is {status} ({note})",
+                           flush=action.kind == rules.FLUSH_ACTION)
+                else:
+                    settle(action, ActionLog.State.INTERRUPTED, f"status is {status}: not done ({note})")
+            elif action.kind == rules.REASSIGN:
+                asked = {lfn: int(task) for task, lfns in action.details.get("tasks", {}).items() for lfn in lfns}
+                now = {f.lfn: f for f in self._retrying(self.backend.files, [tid], lfns=sorted(asked))}
+                # Moved: the file went to Unused from that task. Not a file DIRAC itself set
+                # Processed (or MaxReset), nor one it gave a new task meanwhile.
+                moved = sorted(
+                    lfn for lfn, task in asked.items()
+                    if lfn in now and now[lfn].status == UNUSED and now[lfn].task in (None, task)
+                )
+                action.settle(
+                    ActionLog.State.DONE if moved else ActionLog.State.INTERRUPTED,
+                    f"{len(moved)} of {len(asked)} files had left their failed task ({note})",
+                    details={**action.details, "moved": moved},
+                    then=lambda: bump_counters(tid, moved),
+                )
+        except FailoverError as exc:
+            log.warning("action %s stays pending: %s", action.pk, exc)
+
+
+def bump_counters(transformation_id: int, lfns: Sequence[str]) -> None:
+    """Add one to each LFN's reassign counter (call inside the action's transaction)."""
+    if not lfns:
+        return
+    existing = set()
+    for start in range(0, len(lfns), 500):
+        chunk = lfns[start : start + 500]
+        existing.update(
+            ReassignCounter.objects.filter(transformation_id=transformation_id, lfn__in=chunk).values_list(
+                "lfn", flat=True
+            )
+        )
+        ReassignCounter.objects.filter(transformation_id=transformation_id, lfn__in=chunk).update(
+            count=F("count") + 1, updated=timezone.now()
+        )
+    ReassignCounter.objects.bulk_create(
+        [ReassignCounter(transformation_id=transformation_id, lfn=lfn, count=1) for lfn in lfns if lfn not in existing]
+    )

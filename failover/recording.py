@@ -1,0 +1,48 @@
+"""What the engine hands on about each transformation a cycle treated: an interface failover owns.
+
+The engine calls ``record`` once per treated transformation of a recorded cycle, with the jobs it
+read. The reports app implements it (it aggregates the jobs and writes a snapshot to the aggregate
+store, SQL or OpenSearch) and registers its factory when the app is ready
+(``reports/apps.py``). Without a registered recorder (failover on its own), nothing is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from failover.domain import JobInfo
+
+
+@dataclass(frozen=True)
+class SnapshotMeta:
+    transformation_id: int
+    production_id: int | None
+    transformation_type: str
+
+
+class CycleRecorder(Protocol):
+    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, jobs: Sequence[JobInfo]) -> None: ...
+
+
+class NoRecorder:
+    """Records nothing: failover without the reports app."""
+
+    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, jobs: Sequence[JobInfo]) -> None:
+        return None
+
+
+_factory: Callable[[], CycleRecorder] = NoRecorder
+
+
+def register(factory: Callable[[], CycleRecorder]) -> None:
+    """Set what makes each engine's recorder (called by the reports app when it is ready)."""
+    global _factory
+    _factory = factory
+
+
+def new_recorder() -> CycleRecorder:
+    """A recorder for one engine run (each gets its own, so a store's settings are read per run)."""
+    return _factory()
