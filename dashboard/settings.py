@@ -141,6 +141,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # How often beat asks whether a cycle is due; the cycle itself runs every policy PollingTime.
 FAILOVER_TICK_SECONDS = env_float("FAILOVER_TICK_SECONDS", 10.0, minimum=0.5)
+# How often each worker records its heartbeat (the health check's "workers"); dead after three missed.
+FAILOVER_HEARTBEAT_SECONDS = env_float("FAILOVER_HEARTBEAT_SECONDS", 10.0, minimum=0.5)
 
 # -- aggregates --------------------------------------------------------------------------------
 # OpenSearch (optional): with OPENSEARCH_URL set, aggregates and action-log entries also go to

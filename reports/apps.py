@@ -6,6 +6,6 @@ class ReportsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from reports import checks, signals  # noqa: F401  (checks register themselves)
+        from reports import checks, health, signals  # noqa: F401  (checks register themselves)
 
         signals.connect()
