@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from failover.errors import ConfigurationError
+from failover.simulated.router import SIM_DB
 from failover.management.base import FriendlyCommand
 from failover.simulated import scenario as scenario_io
 from failover.simulated.advance import advance
@@ -37,6 +38,8 @@ class Command(FriendlyCommand):
         a.add_argument("--seed", type=int, default=1)
 
     def handle(self, *args, action: str, **options) -> None:
+        if action != "generate" or options.get("load_it"):
+            require_migrated()
         getattr(self, f"do_{action}")(**options)
 
     def do_load(self, path: str, **_) -> None:
@@ -80,3 +83,18 @@ class Command(FriendlyCommand):
     def do_advance(self, steps: int, seed: int, **_) -> None:
         for _ in range(steps):
             self.stdout.write(str(advance(seed=seed)))
+
+
+def require_migrated() -> None:
+    """One line saying what to run, instead of a "no such table" traceback."""
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    try:
+        executor = MigrationExecutor(connections[SIM_DB])
+        missing = executor.migration_plan(executor.loader.graph.leaf_nodes("simdirac"))
+    except Exception as exc:
+        raise ConfigurationError(f"the simulated DIRAC's database ({SIM_DB}) does not answer: {exc}") from None
+    if missing:
+        raise ConfigurationError(
+            f"the simulated DIRAC's database ({SIM_DB}) is not set up: run `python manage.py migrate`")
