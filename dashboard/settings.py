@@ -200,13 +200,20 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
 # plotly.js for the charts comes from the installed plotly package, served locally by whitenoise at
-# /static/plotly/plotly.min.js (never a CDN); finders let whitenoise serve it without collectstatic.
+# /static/plotly/plotly.<hash>.min.js (never a CDN).
 _PLOTLY_DIR = Path(find_spec("plotly").submodule_search_locations[0])
 STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", _PLOTLY_DIR / "package_data")]
-WHITENOISE_USE_FINDERS = True
+# As a production site serves them: `collectstatic` (make run does it) writes every file under a
+# name with its content's hash, plus a gzip copy; pages link the hashed names, and whitenoise
+# serves those compressed with a far-future, immutable cache. WHITENOISE_MAX_AGE is for the few
+# files asked for by their plain name. Without collectstatic a page fails loudly ("Missing
+# staticfiles manifest entry"), never silently serving stale or uncached files. The tests swap in
+# Django's plain storage and serve from the finders (tests/conftest.py).
+WHITENOISE_USE_FINDERS = False
+WHITENOISE_MAX_AGE = env_int("WHITENOISE_MAX_AGE", 3600, minimum=0)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
