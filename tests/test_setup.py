@@ -74,3 +74,76 @@ def test_status_prints_no_library_warnings(fresh):
     assert done.returncode == 1  # no worker, beat or cycle yet
     assert done.stderr == ""
     assert "FAIL workers    no worker heartbeat yet" in done.stdout
+
+
+# -- scripts/apt-get-wait: waits for a held lock instead of failing --------------------------------
+# The real dpkg lock and apt-get are exercised by hand (see README); here a lock file of our own
+# and a stand-in apt-get on PATH that records its arguments, so no other apt user is disturbed.
+
+
+@pytest.fixture
+def apt_env(tmp_path):
+    import stat
+
+    from tests.sites import ROOT
+
+    lock = tmp_path / "lock-frontend"
+    lock.touch()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "apt-get"
+    fake.write_text(f"#!/bin/sh\necho \"apt-get $*\" >> {tmp_path / 'ran'}\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "APT_LOCK_FILES": str(lock)}
+    return env, lock, tmp_path, ROOT / "scripts" / "apt-get-wait"
+
+
+def hold(path):
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR)
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def test_apt_get_wait_waits_for_a_held_lock_then_runs(apt_env):
+    import subprocess
+    import threading
+
+    env, lock, tmp, script = apt_env
+    fd = hold(lock)
+    released = threading.Event()
+
+    def release():
+        os.close(fd)
+        released.set()
+
+    timer = threading.Timer(3.0, release)
+    timer.start()
+    try:
+        done = subprocess.run([str(script), "install", "-y", "swig"], env=env, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        timer.cancel()
+        if not released.is_set():
+            os.close(fd)
+    assert done.returncode == 0, done.stderr
+    assert f"waiting for the apt/dpkg lock, held by pid {os.getpid()}" in done.stderr
+    assert released.is_set()  # it ran only after the lock was let go
+    ran = (tmp / "ran").read_text()
+    assert ran.startswith("apt-get -o DPkg::Lock::Timeout=") and ran.rstrip().endswith("install -y swig")
+
+
+def test_apt_get_wait_gives_up_after_apt_lock_wait_and_says_why(apt_env):
+    import subprocess
+
+    env, lock, tmp, script = apt_env
+    fd = hold(lock)
+    try:
+        done = subprocess.run([str(script), "update"], env={**env, "APT_LOCK_WAIT": "2"}, capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        os.close(fd)
+    assert done.returncode == 100
+    assert f"still held by pid {os.getpid()}" in done.stderr and "giving up" in done.stderr
+    assert not (tmp / "ran").exists()
