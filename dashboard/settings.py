@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from pathlib import Path
 
 from dashboard.env import (
@@ -199,10 +198,14 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
-# plotly.js for the charts comes from the installed plotly package, served locally by whitenoise at
-# /static/plotly/plotly.<hash>.min.js (never a CDN).
-_PLOTLY_DIR = Path(find_spec("plotly").submodule_search_locations[0])
-STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", _PLOTLY_DIR / "package_data")]
+# plotly.js for the charts comes from the installed plotly package (that one file: a finder of our
+# own), served locally by whitenoise at /static/plotly/plotly.min.<hash>.js (never a CDN).
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "dashboard.staticfinders.PlotlyFinder",
+]
 # As a production site serves them: `collectstatic` (make run does it) writes every file under a
 # name with its content's hash, plus a gzip copy; pages link the hashed names, and whitenoise
 # serves those compressed with a far-future, immutable cache. WHITENOISE_MAX_AGE is for the few
