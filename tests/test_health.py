@@ -134,8 +134,9 @@ def test_it_renders_html_for_a_browser_with_the_same_checks(client, settings):
         assert "recorded a heartbeat recently" in page  # the explanation of the workers check
 
 
-def test_html_and_json_keep_the_status_codes(client):
+def test_html_and_json_keep_the_status_codes(client, caplog):
     # Nothing ran yet: beat, workers and cycle are failing; both forms answer 503.
+    caplog.set_level("WARNING", logger="django.request")
     html = client.get("/health/")
     assert html.status_code == 503 and "something is wrong" in html.content.decode()
     assert 'class="check-fail"' in html.content.decode()
@@ -143,6 +144,7 @@ def test_html_and_json_keep_the_status_codes(client):
     assert js.status_code == 503 and js.json()["ok"] is False
     assert not checks_of(js)["workers"]["ok"]
     assert "no worker heartbeat yet" in checks_of(js)["workers"]["detail"]
+    assert not caplog.records  # a 503 here is an answer: no "Service Unavailable" error line per poll
 
 
 def test_heartbeat_ages_and_a_stale_worker_or_beat_is_unhealthy(client, settings, time_machine):

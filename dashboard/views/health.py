@@ -30,7 +30,11 @@ def health(request):
     data = as_json(checks)
     status = 200 if data["ok"] else 503
     if wants_json(request):
-        return JsonResponse(data, status=status)
-    response = render(request, "health.html", {"checks": checks, "ok": data["ok"]}, status=status)
+        response = JsonResponse(data, status=status)
+    else:
+        response = render(request, "health.html", {"checks": checks, "ok": data["ok"]}, status=status)
     response["Vary"] = "Accept"
+    # A 503 here is the answer, not a server error: polled every second, Django's "Service
+    # Unavailable" error line would flood the log (the failing checks are in the answer itself).
+    response._has_been_logged = True
     return response
