@@ -116,7 +116,7 @@ def markdown(r: dict, loads: int) -> str:
         "",
         "Produced by `python -m benchmarks.bench_load` (benchmarks/bench_load.py). Run "
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}.",
-        f"State: {r['info']['steps']}. Transformation {r['tid']}, with its report table and two plotly charts "
+        f"State: {r['info']['steps']}. Transformation {r['tid']}, with its report table and its plotly charts "
         f"({cold['charts']} drawn). `runserver --noreload`, DEBUG off, after `collectstatic`; Debian's headless "
         "Chromium with a fresh profile, signed in as an operator. Time from navigation start to the end of the "
         "load event (charts drawn), from the browser's Navigation Timing. Load average of the machine "
