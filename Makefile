@@ -20,7 +20,6 @@ system-deps:
 
 migrate: install
 	$(MANAGE) migrate --noinput
-	$(MANAGE) migrate --database simdirac --noinput
 
 run: install
 	$(PY) -m dashboard.run

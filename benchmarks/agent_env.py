@@ -40,8 +40,41 @@ def ensure(log=print) -> Path:
         # The base interpreter, not the product's venv: the two environments share nothing.
         base = getattr(sys, "_base_executable", sys.executable)
         subprocess.run([base, "-m", "venv", str(venv)], check=True)
+    build_tools(log)
     pip = [str(python()), "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    subprocess.run([*pip, "install", "--no-deps", "-r", str(REQUIREMENTS)], check=True)
+    try:
+        subprocess.run([*pip, "install", "--no-deps", "-r", str(REQUIREMENTS)], check=True)
+    except subprocess.CalledProcessError:
+        missing = missing_build_tools()
+        raise SystemExit(
+            "benchmarks: installing the agent's environment failed"
+            + (f"; missing to build M2Crypto: {', '.join(missing)} (as root: scripts/system-deps.sh bench)"
+               if missing else " (see pip's message above)")) from None
     subprocess.run([str(python()), "-c", CHECK], check=True, cwd=ROOT)
     stamp.write_text(digest + "\n")
     return python()
+
+
+def missing_build_tools() -> list[str]:
+    """What building M2Crypto (DIRAC imports it; no wheel on PyPI) needs and this machine lacks."""
+    import shutil
+    import sysconfig
+
+    missing = [tool for tool in ("swig", "gcc") if shutil.which(tool) is None]
+    if not Path("/usr/include/openssl/ssl.h").exists():
+        missing.append("libssl-dev")
+    base = getattr(sys, "_base_executable", sys.executable)
+    include = subprocess.run([base, "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"],
+                             capture_output=True, text=True).stdout.strip() or sysconfig.get_paths()["include"]
+    if not (Path(include) / "Python.h").exists():
+        missing.append("python3-dev")
+    return missing
+
+
+def build_tools(log=print) -> None:
+    """Install what the build needs from Debian (scripts/system-deps.sh bench), when missing."""
+    missing = missing_build_tools()
+    if not missing:
+        return
+    log(f"Installing what building M2Crypto needs: {', '.join(missing)} (scripts/system-deps.sh bench) ...")
+    subprocess.run([str(ROOT / "scripts" / "system-deps.sh"), "bench"], check=False)

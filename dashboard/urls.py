@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 
 from dashboard import api
 from dashboard.views import actions, attention, audit, overview, production, proposals, transformation
-from failover.views import health
+from dashboard.views.health import health
 
 KIND = "<str:kind>"
 

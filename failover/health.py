@@ -1,17 +1,28 @@
-"""Is the system alive? Beat, workers, broker, database, DIRAC, OpenSearch, the last cycle.
+"""Is the system alive? A registry of health checks, to which every app adds its own.
 
-Used by ``manage.py failover status`` and the ``/health/`` endpoint. Each check answers in
-words and never raises.
+Used by ``manage.py failover status`` and the ``/health/`` page. A check is a function that
+returns a :class:`Check` (or ``None`` when it does not apply, e.g. OpenSearch not configured)
+and is registered with :func:`register` from its app's ``AppConfig.ready``: this module holds
+the domain's own checks (database, broker, workers, beat, DIRAC, last cycle) and imports no
+other app; ``reports`` registers OpenSearch, the outbox and mail.
+
+Every check is quick and never blocks on other processes: worker and beat liveness are read from
+the heartbeats they record in the database (``failover.heartbeats``), never from a broadcast
+ping. A check that raises is shown as failed with the error, never as a crashed page.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -19,10 +30,65 @@ class Check:
     name: str
     ok: bool
     detail: str
+    # Seconds since what is checked last showed life (a heartbeat, a finished cycle), if it has an age.
+    age: float | None = None
+    # What the check means, in a sentence (filled in from the registry).
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    func: Callable[[], Check | None]
+    explanation: str
+    order: int
+    optional: bool  # skipped on request (``failover status --no-workers``, ``/health/?workers=0``)
+
+
+_registry: dict[str, Registered] = {}
+
+
+def register(name: str, *, explanation: str, order: int = 100, optional: bool = False):
+    """Decorator: add a check under ``name`` (registering a name again replaces it)."""
+
+    def decorator(func: Callable[[], Check | None]):
+        _registry[name] = Registered(name, func, explanation, order, optional)
+        return func
+
+    return decorator
+
+
+def registered() -> list[Registered]:
+    return sorted(_registry.values(), key=lambda r: (r.order, r.name))
+
+
+def run_checks(*, workers: bool = True) -> list[Check]:
+    checks = []
+    for entry in registered():
+        if entry.optional and not workers:
+            continue
+        try:
+            check = entry.func()
+        except Exception as exc:  # a check never takes the page down
+            log.exception("health check %s raised", entry.name)
+            check = Check(entry.name, False, f"the check itself failed: {exc.__class__.__name__}: {exc}")
+        if check is None:
+            continue
+        check.explanation = check.explanation or entry.explanation
+        checks.append(check)
+    return checks
+
+
+def as_json(checks: list[Check]) -> dict:
+    return {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
+
+
+def age_of(at: datetime) -> float:
+    return max(0.0, (timezone.now() - at).total_seconds())
 
 
 def age_in_words(at) -> str:
-    seconds = int((timezone.now() - at).total_seconds())
+    seconds = int(age_of(at))
     if seconds < 120:
         return f"{seconds} s ago"
     if seconds < 7200:
@@ -30,6 +96,10 @@ def age_in_words(at) -> str:
     return f"{seconds // 3600} h ago"
 
 
+# -- the domain's checks ------------------------------------------------------------------------
+
+
+@register("database", order=10, explanation="The dashboard's own database answers a query.")
 def check_database() -> Check:
     try:
         with connection.cursor() as cursor:
@@ -39,44 +109,98 @@ def check_database() -> Check:
         return Check("database", False, f"{connection.vendor} does not answer: {exc}")
 
 
+@register("broker", order=20, explanation="The Celery broker accepts connections (on the embedded broker: "
+                                          "its queue folder exists and is writable).")
 def check_broker() -> Check:
-    from dashboard.celery import app
-
     url = settings.CELERY_BROKER_URL
     shown = url.split("@")[-1] if "@" in url else url
+    folders = [v for k, v in (getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}).items()
+               if k in ("data_folder_in", "data_folder_out")]
+    if folders:
+        return _check_broker_folders(shown, sorted(set(folders)))
+    from celery import current_app
+
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
         return Check("broker", True, f"{shown} answers")
     except Exception as exc:
         return Check("broker", False, f"{shown} does not answer: {exc}")
 
 
-def check_workers(timeout: float = 2.0) -> Check:
-    from dashboard.celery import app
+def _check_broker_folders(shown: str, folders: list[str]) -> Check:
+    import os
 
-    try:
-        replies = app.control.ping(timeout=timeout) or []
-    except Exception as exc:
-        return Check("workers", False, f"could not ask the workers: {exc}")
-    names = sorted(name for reply in replies for name in reply)
-    if not names:
-        return Check("workers", False, "no worker answered")
-    return Check("workers", True, f"{len(names)} answered: {', '.join(names)}")
+    waiting = 0
+    for folder in folders:
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+            return Check("broker", False, f"{shown}: folder {folder} is missing or not writable")
+        with os.scandir(folder) as entries:
+            waiting += sum(1 for e in entries if e.name.endswith(".msg"))
+    return Check("broker", True, f"{shown}: {waiting} message{'s' if waiting != 1 else ''} waiting in {', '.join(folders)}")
 
 
+def heartbeat_seconds() -> float:
+    return float(getattr(settings, "FAILOVER_HEARTBEAT_SECONDS", 10.0))
+
+
+def worker_limit() -> timedelta:
+    """A worker whose heartbeat is older than this is taken for dead."""
+    return timedelta(seconds=3 * heartbeat_seconds() + 1)
+
+
+@register("workers", order=30, optional=True,
+          explanation="At least one Celery worker recorded a heartbeat recently (every "
+                      "FAILOVER_HEARTBEAT_SECONDS; dead after three missed ones).")
+def check_workers() -> Check:
+    from failover.heartbeats import STOPPED, WORKER_PREFIX
+    from failover.models import Heartbeat
+
+    now = timezone.now()
+    # Workers gone for more than a day (renamed, moved) are no longer listed.
+    seen = list(Heartbeat.objects.filter(name__startswith=WORKER_PREFIX, at__gte=now - timedelta(days=1))
+                .order_by("name"))
+    limit = worker_limit()
+    alive = [h for h in seen if now - h.at <= limit and h.detail != STOPPED]
+    gone = [h for h in seen if h not in alive]
+    youngest = min((age_of(h.at) for h in seen), default=None)
+    if not alive:
+        if not gone:
+            return Check("workers", False, "no worker heartbeat yet (is a celery worker running?)")
+        return Check("workers", False, "no live worker: " + "; ".join(_worker_words(h) for h in gone), youngest)
+    parts = [f"{len(alive)} alive: " + ", ".join(f"{h.name[len(WORKER_PREFIX):]} ({age_in_words(h.at)})"
+                                                  for h in alive)]
+    if gone:
+        parts.append("gone: " + "; ".join(_worker_words(h) for h in gone))
+    return Check("workers", True, "; ".join(parts), min(age_of(h.at) for h in alive))
+
+
+def _worker_words(h) -> str:
+    from failover.heartbeats import STOPPED, WORKER_PREFIX
+
+    name = h.name[len(WORKER_PREFIX):]
+    return f"{name} stopped {age_in_words(h.at)}" if h.detail == STOPPED else f"{name} last seen {age_in_words(h.at)}"
+
+
+def beat_limit() -> timedelta:
+    return timedelta(seconds=max(60, 6 * settings.FAILOVER_TICK_SECONDS))
+
+
+@register("beat", order=40, explanation="Celery beat's tick (every FAILOVER_TICK_SECONDS) reached a worker "
+                                        "recently: beat, the broker and a worker all work.")
 def check_beat() -> Check:
     from failover.models import Heartbeat
 
     beat = Heartbeat.objects.filter(name="beat").first()
-    limit = timedelta(seconds=max(60, 6 * settings.FAILOVER_TICK_SECONDS))
     if beat is None:
         return Check("beat", False, "no tick seen yet (is celery beat running, and a worker?)")
-    if timezone.now() - beat.at > limit:
-        return Check("beat", False, f"last tick {age_in_words(beat.at)}")
-    return Check("beat", True, f"last tick {age_in_words(beat.at)}")
+    age = age_of(beat.at)
+    if timezone.now() - beat.at > beat_limit():
+        return Check("beat", False, f"last tick {age_in_words(beat.at)}", age)
+    return Check("beat", True, f"last tick {age_in_words(beat.at)}", age)
 
 
+@register("dirac", order=50, explanation="The DIRAC backend (simulated or real) answers a small read.")
 def check_dirac() -> Check:
     from failover.backends import get_backend
     from failover.errors import FailoverError
@@ -91,22 +215,7 @@ def check_dirac() -> Check:
         return Check("dirac", False, f"{exc.__class__.__name__}: {exc}")
 
 
-def check_opensearch() -> Check | None:
-    if not getattr(settings, "OPENSEARCH_URL", ""):
-        return None
-    try:
-        from reports.outbox import health
-
-        state = health()
-    except Exception as exc:
-        return Check("opensearch", False, f"{exc.__class__.__name__}: {exc}")
-    detail = state["detail"]
-    waiting = state.get("waiting") or 0
-    if waiting:
-        detail += f"; {waiting} documents waiting in the outbox"
-    return Check("opensearch", state["ok"], detail)
-
-
+@register("cycle", order=60, explanation="A cycle finished within three PollingTimes, and none is stuck.")
 def check_last_cycle() -> Check:
     from failover.models import Cycle, Policy
 
@@ -115,10 +224,12 @@ def check_last_cycle() -> Check:
     policy = Policy.current()
     parts = []
     ok = True
+    age = None
     if last is None:
         parts.append("no finished cycle yet")
         ok = False
     else:
+        age = age_of(last.finished)
         parts.append(f"last cycle {last.pk} {last.state} {age_in_words(last.finished)}")
         if timezone.now() - last.finished > timedelta(seconds=3 * policy.polling_time + 60):
             ok = False
@@ -129,22 +240,4 @@ def check_last_cycle() -> Check:
         )
         parts.append(f"cycle {running.pk} running since {age_in_words(running.started)}{' (stuck)' if stuck else ''}")
         ok = ok and not stuck
-    return Check("cycle", ok, "; ".join(parts))
-
-
-def run_checks(*, workers: bool = True) -> list[Check]:
-    checks = [check_database(), check_broker()]
-    if workers:
-        checks.append(check_workers())
-    checks += [check_beat(), check_dirac(), check_last_cycle()]
-    from reports.digests.health import check_mail
-
-    checks.append(check_mail())
-    opensearch = check_opensearch()
-    if opensearch is not None:
-        checks.append(opensearch)
-    return checks
-
-
-def as_json(checks: list[Check]) -> dict:
-    return {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
+    return Check("cycle", ok, "; ".join(parts), age)

@@ -8,7 +8,7 @@ class ReportsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here: these modules use models, which exist only once the apps are loaded.
         from failover import maintenance, recording
-        from reports import checks, signals  # noqa: F401  (checks register themselves)
+        from reports import checks, health, signals  # noqa: F401  (checks register themselves)
         from reports.recording import StoreRecorder, prune_aggregates
 
         signals.connect()

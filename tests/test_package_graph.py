@@ -14,16 +14,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("failover", "reports", "dashboard", "reports.digests")
 
-# The health checks are being rewritten as a per-app registry with heartbeats, which removes these
-# imports; until that lands they are the only ones allowed against the graph. Nothing else may be
-# added here.
-HEALTH_EXEMPT = {
-    ("failover.health", "dashboard.celery"),
-    ("failover.health", "reports.outbox"),
-    ("failover.health", "reports.digests.health"),
-}
-
-
 def modules() -> dict[str, Path]:
     out = {}
     for package in ("failover", "reports", "dashboard"):
@@ -65,14 +55,14 @@ def graph() -> dict[str, set[str]]:
 def test_no_module_imports_a_layer_above_its_own():
     backward = sorted(
         (m, t) for m, targets in graph().items() for t in targets
-        if layer(t) > layer(m) and (m, t) not in HEALTH_EXEMPT
+        if layer(t) > layer(m)
     )
     assert backward == [], "imports against the graph failover <- reports <- dashboard <- reports.digests"
 
 
 def test_failover_imports_neither_reports_nor_dashboard():
     wrong = sorted((m, t) for m, ts in graph().items() if layer(m) == 0 for t in ts if layer(t) > 0)
-    assert set(wrong) <= HEALTH_EXEMPT
+    assert wrong == []
 
 
 def strongly_connected(g: dict[str, set[str]]) -> list[set[str]]:
@@ -110,10 +100,7 @@ def strongly_connected(g: dict[str, set[str]]) -> list[set[str]]:
 
 
 def test_there_is_no_module_cycle():
-    g = graph()
-    for m, t in HEALTH_EXEMPT:
-        g[m].discard(t)
-    assert strongly_connected(g) == []
+    assert strongly_connected(graph()) == []
 
 
 def test_the_scan_sees_a_backward_import_and_a_cycle():

@@ -215,7 +215,7 @@ def test_it_shows_the_charts_data_and_serves_plotly_locally(viewer_client, chain
     page = viewer_client.get(reverse("transformation", args=[4847])).content.decode()
     assert 'id="chart-states-data"' in page and 'id="chart-failures-data"' in page
     assert '"stackgroup": "jobs"' in page
-    assert "/static/plotly/plotly.min.js" in page and "cdn" not in page.lower()
+    assert "/static/plotly/plotly-basic.min.js" in page and "cdn" not in page.lower()
 
 
 def test_it_shows_the_difference_since_the_acknowledged_report(operator_client, chain_synced):

@@ -11,6 +11,7 @@ class DigestsConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from failover.models import Policy
+        from reports.digests import health  # noqa: F401  (registers the mail check)
         from reports.digests.mailto import on_policy_saved
 
         post_save.connect(on_policy_saved, sender=Policy, dispatch_uid="digests.import_mailto")

@@ -8,12 +8,14 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from failover.health import Check
+from failover.health import Check, register
 from failover.health import age_in_words as _age
 from reports.digests import sending
 from reports.digests.models import DigestRecord, Subscription
 
 
+@register("mail", order=80, explanation="The e-mail digests: configured or not, none failed after its "
+                                        "retries, none stuck while sending.")
 def check_mail() -> Check:
     """Never raises. Mail is optional: not configured is healthy, and says so."""
     try:

@@ -14,6 +14,7 @@ import re
 
 import pytest
 from django.core.management import call_command
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -46,18 +47,35 @@ def production():
 
 
 class Page:
+    """A browser tab, and waits on what the next page alone shows.
+
+    A click that loads a new page names what only that page has (``shows``, a CSS selector, or
+    ``url``, a part of its address) and waits for it. It never waits for the old page to go stale:
+    polling an element of a document that is being replaced races chromedriver's node lookup
+    (``unknown error: unhandled inspector error: Node with given id does not belong to the
+    document``), and a stale old page says nothing about whether the new one is there yet.
+    The overview's live region is replaced every few seconds, so what is read from it is read in
+    one script, and what is clicked in it is found again if a refresh replaced it meanwhile.
+    """
+
+    TIMEOUT = 30  # a condition, not a sleep: generous for a loaded machine, instant otherwise
+
     def __init__(self, driver, base: str, folder):
         self.d, self.base, self.folder = driver, base, folder
+
+    def wait(self, condition, what: str):
+        return WebDriverWait(self.d, self.TIMEOUT, ignored_exceptions=(StaleElementReferenceException,)).until(
+            condition, message=f"waiting for {what} (at {self.d.current_url})")
 
     def open(self, path: str) -> None:
         self.d.get(self.base + path)
         self.wait_ready()
 
     def wait_ready(self) -> None:
-        WebDriverWait(self.d, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        self.wait(lambda d: d.execute_script("return document.readyState") == "complete", "the page to load")
 
     def wait_for(self, css: str):
-        return WebDriverWait(self.d, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
+        return self.wait(EC.presence_of_element_located((By.CSS_SELECTOR, css)), css)
 
     def find(self, css: str):
         return self.d.find_element(By.CSS_SELECTOR, css)
@@ -65,22 +83,47 @@ class Page:
     def all(self, css: str):
         return self.d.find_elements(By.CSS_SELECTOR, css)
 
-    def _navigate_by(self, element) -> None:
-        old = self.find("html")
-        element.click()
-        WebDriverWait(self.d, 10).until(EC.staleness_of(old))
-        self.wait_ready()
+    def attributes(self, css: str, name: str) -> list[str]:
+        """An attribute of every element matching css, read in one script (live regions change)."""
+        return self.d.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.getAttribute(arguments[1]))",
+            css, name)
 
-    def click(self, css: str) -> None:
-        """Click something that loads a new page, and wait for that page."""
-        self._navigate_by(self.find(css))
+    def _navigate_by(self, locate, *, shows: str | None, url: str | None) -> None:
+        assert shows or url, "say what the new page alone shows"
+        # What we wait for must not be on the old page already, or the wait proves nothing.
+        assert not (shows and self.all(shows)), f"{shows!r} is on the page before the click"
+        assert not (url and url in self.d.current_url), f"{url!r} is in the address before the click"
+        self._click_fresh(locate)
+
+        def arrived(d) -> bool:
+            if url and url not in d.current_url:
+                return False
+            if shows and not d.find_elements(By.CSS_SELECTOR, shows):
+                return False
+            return d.execute_script("return document.readyState") == "complete"
+
+        self.wait(arrived, f"the new page ({shows or ''} {url or ''})")
+
+    def click(self, css: str, *, shows: str | None = None, url: str | None = None) -> None:
+        """Click something that loads a new page, and wait for what that page alone shows."""
+        self._navigate_by(lambda: self.find(css), shows=shows, url=url)
 
     def tick(self, css: str) -> None:
         """Click something that stays on the page (a checkbox)."""
-        self.find(css).click()
+        self._click_fresh(lambda: self.find(css))
 
-    def click_link(self, text: str) -> None:
-        self._navigate_by(self.d.find_element(By.PARTIAL_LINK_TEXT, text))
+    @staticmethod
+    def _click_fresh(locate) -> None:
+        for attempt in range(3):
+            try:
+                return locate().click()
+            except StaleElementReferenceException:  # a live refresh replaced it: find it again
+                if attempt == 2:
+                    raise
+
+    def click_link(self, text: str, *, shows: str | None = None, url: str | None = None) -> None:
+        self._navigate_by(lambda: self.d.find_element(By.PARTIAL_LINK_TEXT, text), shows=shows, url=url)
 
     def text(self) -> str:
         return re.sub(r"\s+", " ", self.find("body").text)
@@ -90,7 +133,7 @@ class Page:
         self.open("/accounts/login/")
         self.find("#id_username").send_keys(name)
         self.find("#id_password").send_keys(PASSWORDS[name])
-        self.click("button[type=submit]")
+        self.click("button[type=submit]", shows=".topbar .who")
         assert "Sign out" in self.text(), self.text()
 
     def shot(self, name: str) -> None:
@@ -120,17 +163,16 @@ def test_an_operator_works_through_the_dashboard(page, accounts, production):
 
     # The overview, then filtered to the merging steps.
     page.wait_for("table.overview tbody tr[data-id]")
-    assert {r.get_attribute("data-id") for r in page.all("tbody tr[data-id]")} == {"4846", "4847", "4848"}
+    assert set(page.attributes("tbody tr[data-id]", "data-id")) == {"4846", "4847", "4848"}
     page.shot("overview")
     Select(page.find("#id_type")).select_by_value("Merging")
-    page.click("#filters button[type=submit]")
+    page.click("#filters button[type=submit]", url="type=Merging")
     assert "type=Merging" in page.d.current_url
-    assert [r.get_attribute("data-id") for r in page.all("tbody tr[data-id]")] == ["4847", "4848"]
+    assert page.attributes("tbody tr[data-id]", "data-id") == ["4847", "4848"]
     page.shot("overview-filtered")
 
     # Open 4847: the report's numbers are those of `manage.py report 4847 --format json`.
-    page.click('a[href="/transformations/4847/"]')
-    page.wait_for("table#report")
+    page.click('a[href="/transformations/4847/"]', shows="table#report")
     expected = report_json(4847)
     rows = [[c.text.strip() for c in tr.find_elements(By.TAG_NAME, "td")] for tr in page.all("table#report tbody tr")]
     for status in expected["statuses"]:
@@ -148,26 +190,26 @@ def test_an_operator_works_through_the_dashboard(page, accounts, production):
     page.shot("transformation")
 
     # A report row leads to its jobs and their files.
-    page.click('table#report tr.r-data.st-failed td.num a')
+    page.click('table#report tr.r-data.st-failed td.num a', url="/transformations/4847/jobs/")
     assert "101" in page.text() and "/p/a1.h5" in page.text()
     page.shot("transformation-jobs")
 
     # Complete the parent 4846 through its confirmation...
     page.open("/transformations/4846/")
-    page.click_link("Complete…")
+    page.click_link("Complete…", shows="#confirm")
     assert "all 3 files Processed" in page.text()
     page.shot("action-preview-complete")
-    page.click("#confirm")
+    page.click("#confirm", url="/done/")
     assert "status Active to Completed" in page.text()
     assert SimTransformation.objects.get(id=4846).status == "Completed"
 
     # ... then flush 4847: the preview says what will happen, the confirmation does it.
     page.open("/transformations/4847/")
-    page.click_link("Flush…")
+    page.click_link("Flush…", shows="#confirm")
     assert "1 Unused files, fewer than the group size 50" in page.text()
     assert SimTransformation.objects.get(id=4847).status == "Active"
     page.shot("action-preview-flush")
-    page.click("#confirm")
+    page.click("#confirm", url="/done/")
     assert "status Active to Flush" in page.text()
     page.shot("action-result")
     assert SimTransformation.objects.get(id=4847).status == "Flush"
@@ -184,7 +226,7 @@ def test_an_operator_works_through_the_dashboard(page, accounts, production):
     assert "3 Assigned files of 2 failed or killed tasks" in page.text()
     page.shot("proposals")
     page.tick(f'input[name=proposals][value="{proposal.pk}"]')
-    page.click('button[value="approve"]')
+    page.click('button[value="approve"]', shows=".messages")
     assert f"Proposal {proposal.pk} (4847): done" in page.text()
     proposal.refresh_from_db()
     assert proposal.state == "done" and proposal.actor == "otto"
@@ -218,10 +260,15 @@ def test_a_viewer_sees_no_action_buttons(page, accounts, production):
 def test_the_overview_refreshes_itself(page, accounts, production):
     page.login("otto")
     page.wait_for("tbody tr[data-id]")
-    stamp = page.find(".updated").text
+    # The live region's HTML is replaced every 5 s: it is read in one script, never through an
+    # element found earlier, and the refresh is known by its own stamp, not by the old one's staleness.
+    stamp = page.d.execute_script("return document.querySelector('.updated').textContent")
     page.tick('input[name=t][value="4847"]')
-    WebDriverWait(page.d, 12).until(lambda d: d.find_element(By.CSS_SELECTOR, ".updated").text != stamp)
+    page.wait(lambda d: d.execute_script("return document.querySelector('.updated').textContent") != stamp,
+              "the overview to refresh")
+    selected, counter, enabled = page.d.execute_script(
+        "return [document.querySelector('input[name=t][value=\"4847\"]').checked,"
+        " document.getElementById('n-selected').textContent,"
+        " !document.querySelector('[data-needs-selection]').disabled]")
     # The selection survives the refresh and keeps the buttons enabled.
-    assert page.find('input[name=t][value="4847"]').is_selected()
-    assert page.find("#n-selected").text == "1"
-    assert page.find("[data-needs-selection]").is_enabled()
+    assert selected and counter == "1" and enabled

@@ -94,8 +94,9 @@ install_apt() {
   ((${#missing[@]})) || return 0
   say "apt-get install ${missing[*]}"
   [[ $(id -u) == 0 ]] || die "need root to install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  # Waits for apt's and dpkg's locks (minutes, and says so) instead of failing at once.
+  DEBIAN_FRONTEND=noninteractive "$REPO/scripts/apt-get-wait" update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive "$REPO/scripts/apt-get-wait" install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 install_venv() {

@@ -37,7 +37,7 @@ class Command(FriendlyCommand):
         pol.add_argument("--use", metavar="NAME", help="make the stored policy NAME the one in use")
         status = sub.add_parser("status", help="whether beat, workers, broker, database, DIRAC and OpenSearch answer")
         status.add_argument("--json", action="store_true")
-        status.add_argument("--no-workers", action="store_true", help="do not ping the workers")
+        status.add_argument("--no-workers", action="store_true", help="leave out the workers' heartbeat check")
         prune = sub.add_parser("prune", help="remove cycles and stored aggregates older than some days")
         prune.add_argument("--keep-days", type=int, default=None, help="default: FAILOVER_KEEP_DAYS")
         start = sub.add_parser("start-cycle", help="start a fanned-out cycle now (needs running workers)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from failover.errors import ConfigurationError
+from failover.simulated.router import SIM_DB
 from failover.management.base import FriendlyCommand
 from failover.simulated import scenario as scenario_io
 from failover.simulated.advance import advance
@@ -39,6 +40,8 @@ class Command(FriendlyCommand):
         a.add_argument("--seed", type=int, default=1)
 
     def handle(self, *args, action: str, **options) -> None:
+        if action != "generate" or options.get("load_it"):
+            require_migrated()
         getattr(self, f"do_{action}")(**options)
 
     def do_load(self, path: str | None, empty: bool, **_) -> None:
@@ -88,3 +91,20 @@ class Command(FriendlyCommand):
     def do_advance(self, steps: int, seed: int, **_) -> None:
         for _ in range(steps):
             self.stdout.write(str(advance(seed=seed)))
+
+
+def require_migrated() -> None:
+    """One line saying what to run, instead of a "no such table" traceback."""
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    try:
+        executor = MigrationExecutor(connections[SIM_DB])
+        missing = executor.migration_plan(executor.loader.graph.leaf_nodes("simdirac"))
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+        raise ConfigurationError(f"the simulated DIRAC's database ({SIM_DB}) does not answer: {first}") from None
+    if missing:
+        raise ConfigurationError(
+            f"the simulated DIRAC's database ({SIM_DB}) is not set up: the database is not migrated; "
+            "run python manage.py migrate")
