@@ -182,3 +182,101 @@ def test_without_a_proxy_a_forged_x_forwarded_for_does_not_dodge_the_limit(pat, 
             reverse("login"), {"username": f"nobody{i}", "password": "guess"})
     forged = Client(REMOTE_ADDR="10.7.7.7", HTTP_X_FORWARDED_FOR="198.51.100.99")
     assert forged.post(reverse("login"), {"username": "x", "password": "y"}).status_code == 429
+
+
+# -- the admin role cannot raise privileges -----------------------------------------------------
+
+
+@pytest.fixture
+def admin_world(django_user_model):
+    ada = make_user(django_user_model, "ada", "admin")
+    ada.is_staff = True
+    ada.save()
+    vera = make_user(django_user_model, "vera", "viewer")
+    root = django_user_model.objects.create_superuser("root", "root@example.org", "root-password")
+    wheel = Group.objects.create(name="wheel")  # a group a superuser made, with every permission
+    from django.contrib.auth.models import Permission
+
+    wheel.permissions.set(Permission.objects.all())
+    client = Client()
+    client.force_login(ada)
+    return {"ada": ada, "vera": vera, "root": root, "wheel": wheel, "client": client,
+            "all_perms": list(Permission.objects.values_list("pk", flat=True))}
+
+
+def change(client, user, **fields):
+    data = {"username": user.username, "first_name": "", "last_name": "", "email": "", "is_active": "on",
+            "groups": [g.pk for g in user.groups.all()], **fields}
+    return client.post(f"/admin/auth/user/{user.pk}/change/", data)
+
+
+def privileges(user) -> tuple:
+    user.refresh_from_db()
+    return (user.is_superuser, user.is_staff, set(user.user_permissions.all()),
+            set(user.groups.values_list("name", flat=True)))
+
+
+@pytest.mark.parametrize("who", ["ada", "vera"])
+def test_the_admin_role_cannot_make_anyone_superuser_or_give_permissions(admin_world, who):
+    w = admin_world
+    target = w[who]
+    before = privileges(target)
+    admin_group = Group.objects.get(name="admin")
+    r = change(w["client"], target, is_superuser="on", is_staff="on", user_permissions=w["all_perms"],
+               groups=[w["wheel"].pk, admin_group.pk])
+    # The wheel group is not offered: the form is refused, and nothing changed.
+    assert r.status_code == 200 and "Select a valid choice" in r.content.decode()
+    assert privileges(target) == before
+    # Without the forbidden group, the privilege fields are ignored; only the role is given.
+    r = change(w["client"], target, is_superuser="on", is_staff="on", user_permissions=w["all_perms"],
+               groups=[admin_group.pk])
+    assert r.status_code == 302, r.content.decode()[:2000]
+    superuser, staff, perms, groups = privileges(target)
+    assert (superuser, perms, groups) == (False, set(), {"admin"})
+    assert staff  # the admin role's entry to the admin site, as `users add --role admin` gives it
+
+
+def test_taking_the_admin_role_away_takes_staff_status_too(admin_world):
+    w = admin_world
+    change(w["client"], w["vera"], groups=[Group.objects.get(name="admin").pk])
+    assert privileges(w["vera"])[1] is True
+    r = change(w["client"], w["vera"], groups=[Group.objects.get(name="operator").pk])
+    assert r.status_code == 302
+    assert privileges(w["vera"])[1:] == (False, set(), {"operator"})
+
+
+def test_the_admin_role_cannot_touch_a_superuser_or_the_groups(admin_world):
+    w = admin_world
+    c, root = w["client"], w["root"]
+    assert c.get(f"/admin/auth/user/{root.pk}/change/").status_code in (302, 403, 404)
+    assert c.post(f"/admin/auth/user/{root.pk}/password/",
+                  {"password1": "owned-it-1234", "password2": "owned-it-1234"}).status_code in (302, 403, 404)
+    assert c.post(f"/admin/auth/user/{root.pk}/delete/", {"post": "yes"}).status_code in (302, 403, 404)
+    root.refresh_from_db()
+    assert root.check_password("root-password") and root.is_superuser
+    assert "root" not in c.get("/admin/auth/user/").content.decode()
+    admin_group = Group.objects.get(name="admin")
+    before = set(admin_group.permissions.all())
+    r = c.post(f"/admin/auth/group/{admin_group.pk}/change/", {"name": "admin", "permissions": w["all_perms"]})
+    assert r.status_code == 403
+    assert set(admin_group.permissions.all()) == before
+    assert c.post("/admin/auth/group/add/", {"name": "mine", "permissions": w["all_perms"]}).status_code == 403
+    assert not Group.objects.filter(name="mine").exists()
+
+
+def test_the_admin_role_still_gives_roles_and_a_superuser_may_do_everything(admin_world):
+    w = admin_world
+    r = w["client"].post("/admin/auth/user/add/", {"username": "newbie", "password1": "a-long-pass-123",
+                                                    "password2": "a-long-pass-123", "usable_password": "true"})
+    assert r.status_code == 302, r.content.decode()[:3000]
+    from django.contrib.auth.models import User
+
+    newbie = User.objects.get(username="newbie")
+    assert change(w["client"], newbie, groups=[Group.objects.get(name="operator").pk]).status_code == 302
+    assert privileges(newbie) == (False, False, set(), {"operator"})
+    su = Client()
+    su.force_login(w["root"])
+    r = change(su, newbie, is_superuser="on", is_staff="on", groups=[w["wheel"].pk],
+               date_joined_0="2026-01-01", date_joined_1="00:00:00")
+    assert r.status_code == 302, r.content.decode()[:3000]
+    assert privileges(newbie)[:2] == (True, True)
