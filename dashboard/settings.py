@@ -282,4 +282,7 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if F
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # The log names the account and the address of a lock-out (never the password).
 AXES_SENSITIVE_PARAMETERS = []
+# Lock-outs are warnings; axes' start-up banner and per-attempt lines (INFO) would reach every
+# command's stderr.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}
 # == end of security ==========================================================================
