@@ -28,21 +28,18 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 HOSTILE = [
     "²",  # SUPERSCRIPT TWO: isdigit() is true, int() fails
     "١٢",  # ARABIC-INDIC digits: int() accepts them, silently
-    "𝟗",  # MATHEMATICAL BOLD DIGIT NINE
     "99999999999999999999999",  # beyond SQLite's 64-bit INTEGER
-    str(BIGINT_MAX + 1),
     str(INT_MAX + 1),  # beyond PostgreSQL's integer
     "-1",
-    "0",
     "",
     "abc",
-    "1e3",
-    "+7",
-    " 7 ",
     "4847,²",
     "\x00",
     "9" * 400,
 ]
+# More, for the parser itself (test_the_parser_refuses_everything_else_with_a_message) and the
+# app's own pages (not the admin's): the walk over every URL takes the list above.
+MORE = ["𝟗", str(BIGINT_MAX + 1), "0", "1e3", "+7", " 7 "]
 
 # Every parameter a view or form of the product reads (grep request.GET / POST and the forms).
 PARAMS = ["t", "q", "production", "transformation", "cycle", "page", "page_size", "code", "kind", "state",
@@ -110,7 +107,7 @@ def walk() -> list[tuple[str, str, dict]]:
     for pattern in url_patterns():
         if "logout" in pattern:
             continue  # walked separately: it would end the session of the walk
-        for value in HOSTILE:
+        for value in HOSTILE + ([] if pattern.startswith("/admin/") else MORE):
             # All parameters at once; for "²", each alone too (a view that
             # stops at the first bad parameter must not hide another).
             variants = [{p: value for p in PARAMS}]
@@ -202,7 +199,8 @@ def test_the_parser_takes_ascii_digits(raw, expected):
     assert parse_id(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["²", "١٢", "𝟗", "-1", "+1", "1.0", "1e3", "", None, "0x10", str(INT_MAX + 1), "9" * 5000])
+@pytest.mark.parametrize("raw", ["²", "١٢", "𝟗", "-1", "+1", "1.0", "1e3", "", None, "0x10", str(INT_MAX + 1), "9" * 5000,
+                                 str(BIGINT_MAX + 1), "4847,²", "\x00", "7 8"])
 def test_the_parser_refuses_everything_else_with_a_message(raw):
     with pytest.raises(BadNumber) as info:
         parse_id(raw, what="transformation id")
