@@ -20,6 +20,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from dashboard.forms import AuditFilterForm, CycleForm, OverviewFilterForm
+from dashboard.ids import BadNumber, parse_id, parse_optional_id
 from dashboard.roles import can_view
 from dashboard.views.access import get_state_or_404
 from dashboard.views.overview import filtered, sorted_qs
@@ -79,10 +80,10 @@ def api_view(view):
 
 def _page(request, qs, serialize) -> JsonResponse:
     try:
-        size = int(request.GET.get("page_size", 50))
-        number = int(request.GET.get("page", 1))
-    except ValueError:
-        return _error(400, "page and page_size are whole numbers")
+        size = parse_id(request.GET.get("page_size", "50"), what="page_size")
+        number = parse_id(request.GET.get("page", "1"), what="page")
+    except BadNumber as exc:
+        return _error(400, str(exc))
     if not 1 <= size <= MAX_PAGE_SIZE:
         return _error(400, f"page_size must be between 1 and {MAX_PAGE_SIZE}")
     paginator = Paginator(qs, size)
@@ -215,7 +216,10 @@ def report(request, tid: int):
 
 @api_view
 def report_download(request, tid: str, fmt: str):
-    tid = int(tid)  # from a regular expression route: a string
+    try:
+        tid = parse_id(tid, what="transformation id")  # from a regular expression route: a string
+    except BadNumber as exc:
+        raise Http404(str(exc)) from None
     try:
         rep, cycle, timestamp = _report(request, tid)
     except ValueError as exc:
@@ -236,13 +240,14 @@ def attention_items(request):
     unknown = [c for c in codes if c not in attention.TITLES]
     if unknown:
         return _error(400, f"unknown code {', '.join(unknown)}", codes=list(attention.TITLES))
-    t = request.GET.get("transformation")
-    if t is not None and not t.isdigit():
-        return _error(400, "transformation is a whole number")
+    try:
+        t = parse_optional_id(request.GET.get("transformation"), what="transformation id")
+    except BadNumber as exc:
+        return _error(400, str(exc), fields={"transformation": [str(exc)]})
     policy = Policy.current()
     qs = attention.rows_needing_attention(policy, codes or None)
-    if t:
-        qs = qs.filter(transformation_id=int(t))
+    if t is not None:
+        qs = qs.filter(transformation_id=t)
     return _page(request, qs, lambda rows: [i.as_dict() for i in attention.items_of_rows(rows, policy, codes)])
 
 

@@ -1,5 +1,7 @@
 """Plotly figures as plain dicts (data + layout), drawn in the page by the locally served plotly.js.
 
+Every text from the grid goes through :func:`plotly_text` (plotly reads labels as HTML).
+
 Built by hand rather than with plotly's Python objects: a figure is a few small lists, and this
 keeps the transformation page fast (no validation of every attribute on each request).
 """
@@ -43,6 +45,22 @@ _LAYOUT = {
 }
 
 
+def plotly_text(text: str) -> str:
+    """Grid text (a status, a minor status, a site) as plotly shows it: literally.
+
+    plotly.js reads labels, legend names and hover text as a subset of HTML (<a href>, <span
+    style>, <br>, ...): a MinorStatus "<a href=...>Re-login</a>" would be a link in our page.
+    It splits on tags first and decodes entities in the text between them, so escaping <, > and &
+    makes any markup plain text; the entity for % keeps a hovertemplate from reading "%{...}" in
+    the grid's text as a placeholder.
+    """
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _template_text(text: str) -> str:
+    return plotly_text(text).replace("%", "&#37;")
+
+
 def status_key(status: str) -> tuple[int, str]:
     return (STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER), status)
 
@@ -61,13 +79,13 @@ def states_over_time(series: Sequence[StoredAggregates]) -> dict | None:
         {
             "type": "scatter",
             "mode": "lines",
-            "name": status,
+            "name": plotly_text(status),
             "x": x,
             "y": counts,
             "customdata": cycles,
             "stackgroup": "jobs",
             "line": {"width": 0.5, "color": STATUS_COLOURS.get(status, "#95a5a6")},
-            "hovertemplate": f"{status}: %{{y}} (cycle %{{customdata}})<extra></extra>",
+            "hovertemplate": f"{_template_text(status)}: %{{y}} (cycle %{{customdata}})<extra></extra>",
         }
         for status, counts in sorted(by_status.items(), key=lambda kv: status_key(kv[0]))
     ]
@@ -87,11 +105,11 @@ def failures_by_site(rows: Sequence[AggregateRow]) -> dict | None:
     data = [
         {
             "type": "bar",
-            "name": minor,
-            "x": sites,
+            "name": plotly_text(minor),
+            "x": [plotly_text(site) for site in sites],
             "y": [counts.get(site, 0) for site in sites],
             "marker": {"color": PALETTE[i % len(PALETTE)]},
-            "hovertemplate": f"{minor}<br>%{{x}}: %{{y}}<extra></extra>",
+            "hovertemplate": f"{_template_text(minor)}<br>%{{x}}: %{{y}}<extra></extra>",
         }
         for i, (minor, counts) in enumerate(sorted(by_minor.items(), key=lambda kv: -sum(kv[1].values())))
     ]

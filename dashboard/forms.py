@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import RegexValidator
 
+from dashboard.ids import BIGINT_MAX, BadNumber, IdField, parse_id
 from failover import actions
 from failover.models import ActionLog, TransformationState
 
@@ -16,7 +17,6 @@ class IdListField(forms.Field):
 
     widget = forms.MultipleHiddenInput
     default_error_messages = {
-        "invalid": "Transformation ids are whole numbers; %(value)s is not.",
         "too_many": "Select at most %(max)s transformations at once (%(n)s selected).",
     }
 
@@ -32,10 +32,12 @@ class IdListField(forms.Field):
         out: list[int] = []
         for item in value:
             for part in str(item).replace(",", " ").split():
-                if not part.isdigit():
-                    raise forms.ValidationError(self.error_messages["invalid"], code="invalid", params={"value": part})
-                if int(part) not in out:
-                    out.append(int(part))
+                try:
+                    tid = parse_id(part, what="transformation id")
+                except BadNumber as exc:
+                    raise forms.ValidationError(str(exc), code="invalid") from None
+                if tid not in out:
+                    out.append(tid)
         if len(out) > self.max_items:
             raise forms.ValidationError(self.error_messages["too_many"], code="too_many",
                                         params={"max": self.max_items, "n": len(out)})
@@ -60,7 +62,7 @@ class OverviewFilterForm(forms.Form):
                         widget=forms.TextInput(attrs={"placeholder": "id or name", "type": "search"}))
     type = forms.ChoiceField(required=False)
     status = forms.ChoiceField(required=False)
-    production = forms.IntegerField(required=False, min_value=0, widget=forms.NumberInput(attrs={"placeholder": "id"}))
+    production = IdField(required=False, what="production id", widget=forms.NumberInput(attrs={"placeholder": "id"}))
     attention = forms.BooleanField(required=False, label="Needs attention")
     sort = forms.ChoiceField(required=False, choices=[("", "")] + [(s, s) for d in ("", "-") for s in
                                                                     (d + c for c in SORT_COLUMNS)])
@@ -108,11 +110,11 @@ class ConfirmForm(SelectionForm):
 
 
 class CycleForm(forms.Form):
-    cycle = forms.IntegerField(required=False, min_value=1, label="As of cycle")
+    cycle = IdField(required=False, minimum=1, maximum=BIGINT_MAX, what="cycle number", label="As of cycle")
 
 
 class AcknowledgeForm(forms.Form):
-    cycle = forms.IntegerField(min_value=1, widget=forms.HiddenInput,
+    cycle = IdField(minimum=1, maximum=BIGINT_MAX, what="cycle number", widget=forms.HiddenInput,
                                error_messages={"required": "Say which cycle's report you acknowledge."})
 
 
@@ -124,7 +126,8 @@ class JobFilterForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
-    transformation = forms.IntegerField(required=False, min_value=0, widget=forms.NumberInput(attrs={"placeholder": "id"}))
+    transformation = IdField(required=False, what="transformation id",
+                             widget=forms.NumberInput(attrs={"placeholder": "id"}))
     kind = forms.ChoiceField(required=False, choices=[("", "any")] + list(ActionLog.Kind.choices))
     state = forms.ChoiceField(required=False, choices=[("", "any")] + list(ActionLog.State.choices))
     actor = forms.CharField(required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "user or system"}))
@@ -156,11 +159,22 @@ class AuditFilterForm(forms.Form):
         return qs
 
 
+class ProposalChoiceField(forms.ModelMultipleChoiceField):
+    """Proposal numbers checked by the one id parser before the database sees them."""
+
+    def _check_values(self, value):
+        try:
+            value = [parse_id(v, what="proposal number", minimum=1, maximum=BIGINT_MAX) for v in value]
+        except (BadNumber, TypeError) as exc:
+            raise forms.ValidationError(str(exc), code="invalid_pk_value") from None
+        return super()._check_values(value)
+
+
 class ProposalDecisionForm(forms.Form):
     DECISIONS = (("approve", "Approve"), ("reject", "Reject"), ("approve_all", "Approve all"))
 
     decision = forms.ChoiceField(choices=DECISIONS)
-    proposals = forms.ModelMultipleChoiceField(
+    proposals = ProposalChoiceField(
         queryset=ActionLog.objects.filter(state=ActionLog.State.PROPOSED), required=False,
         error_messages={"invalid_choice": "Proposal %(value)s is not waiting for approval any more.",
                         "invalid_pk_value": "“%(pk)s” is not a proposal number."},

@@ -253,3 +253,63 @@ FAILOVER_STALL_CYCLES = env_int("FAILOVER_STALL_CYCLES", 6, minimum=2, maximum=1
 FAILOVER_KEEP_DAYS = env_int("FAILOVER_KEEP_DAYS", 90, minimum=1, maximum=36_500)
 # Fan a cycle out as one task per transformation (a chain per production), or run it as one task.
 FAILOVER_FANOUT = env_bool("FAILOVER_FANOUT", True)
+
+# == security: HTTPS, proxy, login throttling (README: "Running behind a proxy") ===============
+# One switch, FAILOVER_HTTPS, turns on the production defaults below. DEBUG cannot be that switch:
+# it is false in `make run` and in the tests too, which serve plain http://127.0.0.1, where a
+# redirect to https or a secure-only cookie would make the demo unusable. Each setting can also be
+# given on its own.
+FAILOVER_HTTPS = env_bool("FAILOVER_HTTPS", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", FAILOVER_HTTPS)
+# Monitors may ask the health page over plain http from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", FAILOVER_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", FAILOVER_HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if FAILOVER_HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", FAILOVER_HTTPS)
+# Preloading is a promise to browsers' vendors that is slow to undo: never on by default.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# "X-Forwarded-Proto: https": the header (and value) by which the proxy says the client used https.
+# Only set it behind a proxy that always sets (or strips) that header itself.
+_proxy_ssl = env_str("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl:
+    _header, _, _value = _proxy_ssl.partition(":")
+    _header, _value = _header.strip(), (_value.strip() or "https")
+    if not _header or not all(c.isascii() and (c.isalnum() or c == "-") for c in _header):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER={_proxy_ssl!r} is not a header name, e.g. 'X-Forwarded-Proto: https'"
+        )
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _header.upper().replace("-", "_"), _value)
+# How many proxies stand in front of the web server: the client's address is then read from
+# X-Forwarded-For, that many entries from the right (0: the connection's own address; a client
+# cannot choose its address by sending the header itself).
+FAILOVER_PROXY_COUNT = env_int("FAILOVER_PROXY_COUNT", 0, minimum=0)
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one account, or
+# from one client address, further logins of that account or address are refused (429) for
+# LOGIN_COOLOFF_MINUTES, counted from the last failure before the lock, and then accepted again;
+# each lock-out is logged by the "axes" logger. The login page and the API's HTTP Basic both count.
+import datetime as _dt  # noqa: E402
+
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as django-axes requires
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_COOLOFF_MINUTES = env_float("LOGIN_COOLOFF_MINUTES", 15.0, minimum=0.1)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = _dt.timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per account, and per address
+AXES_RESET_ON_SUCCESS = True
+# A wrong password during the lock does not extend it, so an attacker cannot keep a user out for good.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_IPWARE_PROXY_COUNT = FAILOVER_PROXY_COUNT or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if FAILOVER_PROXY_COUNT else ("REMOTE_ADDR",)
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The log names the account and the address of a lock-out (never the password).
+AXES_SENSITIVE_PARAMETERS = []
+# Lock-outs are warnings; axes' start-up banner and per-attempt lines (INFO) would reach every
+# command's stderr.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}
+# == end of security ==========================================================================

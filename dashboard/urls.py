@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from dashboard import api
+import dashboard.ids  # noqa: F401  (registers the <id:...> and <pk:...> path converters)
 from dashboard.views import actions, attention, audit, overview, production, proposals, transformation
 from dashboard.views.health import health
 
@@ -10,9 +11,9 @@ KIND = "<str:kind>"
 
 api_patterns = [
     path("transformations/", api.transformations, name="api_transformations"),
-    path("transformations/<int:tid>/", api.transformation, name="api_transformation"),
-    path("transformations/<int:tid>/report/", api.report, name="api_report"),
-    re_path(r"^transformations/(?P<tid>[0-9]+)/report\.(?P<fmt>csv|json)$", api.report_download,
+    path("transformations/<id:tid>/", api.transformation, name="api_transformation"),
+    path("transformations/<id:tid>/report/", api.report, name="api_report"),
+    re_path(r"^transformations/(?P<tid>[0-9]{1,10})/report\.(?P<fmt>csv|json)$", api.report_download,
             name="api_report_download"),
     path("attention/", api.attention_items, name="api_attention"),
     path("actions/", api.action_log, name="api_actions"),
@@ -24,18 +25,18 @@ urlpatterns = [
     path("", overview.overview, name="overview"),
     path("overview/table/", overview.overview_table, name="overview_table"),
     path("attention/", attention.attention_list, name="attention"),
-    path("transformations/<int:tid>/", transformation.transformation, name="transformation"),
-    path("transformations/<int:tid>/jobs/", transformation.transformation_jobs, name="transformation_jobs"),
-    path("transformations/<int:tid>/files/", transformation.transformation_files, name="transformation_files"),
-    path("transformations/<int:tid>/acknowledge/", transformation.acknowledge, name="acknowledge"),
+    path("transformations/<id:tid>/", transformation.transformation, name="transformation"),
+    path("transformations/<id:tid>/jobs/", transformation.transformation_jobs, name="transformation_jobs"),
+    path("transformations/<id:tid>/files/", transformation.transformation_files, name="transformation_files"),
+    path("transformations/<id:tid>/acknowledge/", transformation.acknowledge, name="acknowledge"),
     path("productions/", production.productions, name="productions"),
-    path("productions/<int:pid>/", production.production, name="production"),
+    path("productions/<id:pid>/", production.production, name="production"),
     path(f"actions/{KIND}/", actions.action, name="action"),
     path(f"actions/{KIND}/done/<str:key>/", actions.action_result, name="action_result"),
     path("proposals/", proposals.proposals, name="proposals"),
     path("proposals/decide/", proposals.decide, name="proposals_decide"),
     path("audit/", audit.audit, name="audit"),
-    path("audit/<int:pk>/", audit.audit_entry, name="audit_entry"),
+    path("audit/<pk:pk>/", audit.audit_entry, name="audit_entry"),
     path("audit.csv", audit.audit_csv, name="audit_csv"),
     path("api/", include(api_patterns)),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -8,12 +8,12 @@ counted within its own status (the agent counts it across all statuses, referenc
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from failover.domain import DONE_TASK_STATUSES, FAILED_TASK_STATUSES, JobInfo
+from reports import csvsafe
 
 # Row styles by the domain's status sets (failover/domain.py).
 FAILED_STYLE = FAILED_TASK_STATUSES
@@ -173,7 +173,7 @@ def render_text(report: Report) -> str:
 
 def render_csv(report: Report) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")  # grid text never becomes a formula
     writer.writerow(["transformation", "status", "minor_status", "application_status", "site", "count"])
     for s in report.statuses:
         for m in s.minor_statuses:

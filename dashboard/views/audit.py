@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 from django.core.paginator import Paginator
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_GET
 from dashboard.forms import AuditFilterForm
 from dashboard.views.access import get_action_or_404, viewer_required
 from failover.models import ActionLog
+from reports import csvsafe
 
 CSV_COLUMNS = ("id", "created", "finished", "transformation", "kind", "state", "actor", "cycle", "reason",
                "outcome", "error", "files", "tasks")
@@ -59,7 +59,7 @@ def _csv_row(a: ActionLog) -> list:
 @viewer_required
 def audit_csv(request):
     form, qs = _filtered(request)
-    writer = csv.writer(_Echo())
+    writer = csvsafe.writer(_Echo())  # actor names, reasons and errors never become formulas
 
     def rows():
         yield writer.writerow(CSV_COLUMNS)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dashboard.forms import PAGE_SIZE, OverviewFilterForm
+from dashboard.ids import parse_id
 from dashboard.roles import can_act
 from dashboard.views.access import viewer_required
 from failover import actions, attention
@@ -37,8 +38,10 @@ def filtered(form: OverviewFilterForm, policy: Policy) -> QuerySet[Transformatio
     q = form.value("q", "").strip()
     if q:
         match = Q(name__icontains=q)
-        if q.isdigit():
-            match |= Q(transformation_id=int(q))
+        try:
+            match |= Q(transformation_id=parse_id(q))
+        except ValueError:
+            pass  # not an id: the search is by name only
         qs = qs.filter(match)
     for name in ("type", "status"):
         value = form.value(name)

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.forms import ProposalDecisionForm
+from dashboard.ids import BadNumber, parse_optional_id
 from dashboard.roles import can_act
 from dashboard.views.access import operator_required, viewer_required
 from failover import actions
@@ -16,11 +17,10 @@ from failover.models import ActionLog, Policy
 HANDLED = (ActionLog.State.STALE, ActionLog.State.REJECTED)
 
 
-def _context(request, form=None) -> dict:
+def _context(request, form=None, t: int | None = None) -> dict:
     waiting = ActionLog.objects.filter(state=ActionLog.State.PROPOSED).select_related("cycle").order_by("id")
-    t = request.GET.get("t", "")
-    if t.isdigit():
-        waiting = waiting.filter(transformation_id=int(t))
+    if t is not None:
+        waiting = waiting.filter(transformation_id=t)
     page = Paginator(waiting, 100).get_page(request.GET.get("page"))
     recent = (ActionLog.objects.filter(details__has_key="proposed") | ActionLog.objects.filter(state__in=HANDLED))
     return {
@@ -29,14 +29,19 @@ def _context(request, form=None) -> dict:
         "recent": list(recent.defer("details").order_by("-finished", "-id")[:20]),
         "can_act": can_act(request.user),
         "policy": Policy.current(),
-        "t": t if t.isdigit() else "",
+        "t": "" if t is None else t,
     }
 
 
 @require_GET
 @viewer_required
 def proposals(request):
-    return render(request, "dashboard/proposals.html", _context(request))
+    try:
+        t = parse_optional_id(request.GET.get("t"), what="transformation id")
+    except BadNumber as exc:
+        messages.error(request, f"The transformation filter was not applied: {exc}")
+        return render(request, "dashboard/proposals.html", _context(request), status=400)
+    return render(request, "dashboard/proposals.html", _context(request, t=t))
 
 
 @require_POST

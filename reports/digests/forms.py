@@ -7,6 +7,7 @@ import re
 from django import forms
 from django.conf import settings
 
+from dashboard.ids import BadNumber, parse_id
 from failover.models import Policy, TransformationState
 from reports.digests.models import Subscription
 
@@ -20,11 +21,13 @@ def _tokens(value: str) -> list[str]:
 def _ids(value: str, what: str) -> list[int]:
     out, bad = [], []
     for token in _tokens(value):
-        if token.isdigit() and int(token) > 0:
-            if int(token) not in out:
-                out.append(int(token))
-        else:
-            bad.append(token)
+        try:
+            number = parse_id(token, what=what, minimum=1)
+        except BadNumber:
+            bad.append(token if len(token) <= 30 else token[:27] + "...")
+            continue
+        if number not in out:
+            out.append(number)
     if bad:
         raise forms.ValidationError(
             f"Not {'' if len(bad) > 1 else 'a '}{what} number{'s' if len(bad) > 1 else ''}: {', '.join(bad[:5])}. "

@@ -1,5 +1,6 @@
 from django.urls import path
 
+import dashboard.ids  # noqa: F401  (registers the <pk:...> path converter)
 from reports.digests import views
 
 app_name = "digests"
@@ -7,8 +8,8 @@ app_name = "digests"
 urlpatterns = [
     path("", views.subscriptions, name="list"),
     path("add/", views.add, name="add"),
-    path("<int:pk>/", views.edit, name="edit"),
-    path("<int:pk>/delete/", views.delete, name="delete"),
+    path("<pk:pk>/", views.edit, name="edit"),
+    path("<pk:pk>/delete/", views.delete, name="delete"),
     path("preview/", views.preview, name="preview"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]
