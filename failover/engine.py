@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from failover import locks, rules
+from failover import leases, locks, rules
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
 from failover.domain import (
@@ -152,9 +152,10 @@ class Engine:
         self.store = store or get_store()
         self.retries = settings.DIRAC_RETRIES if retries is None else retries
         self.backoff = settings.DIRAC_RETRY_BACKOFF if backoff is None else backoff
-        # A fanned-out task passes an owner derived from its cycle and transformation, so the same
-        # task delivered again after its worker died takes its own lock back at once.
+        # A fanned-out task passes an owner derived from its cycle item and attempt (see
+        # cycles.treat_in_cycle): a later attempt takes the lock only once the earlier one's lease ran out.
         self.owner = lock_owner or locks.new_owner(actor if actor != "system" else "cycle")
+        self.lock_seconds = settings.FAILOVER_LEASE_SECONDS
         self.cycle: Cycle | None = None
         # An operator's form carries a one-time key: the first action it creates takes it, so a
         # second submit of the same form finds it taken and acts no more.
@@ -207,8 +208,12 @@ class Engine:
         elif not self.dry_run:
             self.cycle = Cycle.objects.create(trigger=self.trigger, backend=self.backend.name)
             result.cycle_id = self.cycle.pk
+        # The locks this cycle takes are leases, renewed while this process works on them.
+        renewals = () if self.dry_run else (lambda: locks.renew(self.owner, self.lock_seconds),)
+        keeper = leases.Keeper(*renewals, name=f"locks of {self.owner}")
         try:
-            self._run(result, ids, set(kinds))
+            with keeper:
+                self._run(result, ids, set(kinds))
         except FailoverError as exc:
             result.message = f"cycle stopped: {exc}"
             log.error("cycle stopped: %s", exc)
@@ -325,7 +330,7 @@ class Engine:
     # -- one transformation -------------------------------------------------------------------
     def _treat(self, t, known, counts, tasks, jobs, assigned, counters, kinds, assigned_error) -> Outcome:
         outcome = Outcome(t.id)
-        if not self.dry_run and not locks.acquire(t.id, self.owner):
+        if not self.dry_run and not locks.acquire(t.id, self.owner, self.lock_seconds):
             outcome.state = "skipped"
             outcome.message = f"locked by {locks.holder(t.id) or 'another worker'}"
             return outcome
