@@ -412,6 +412,12 @@ class Transport(filesystem.Transport):
     driver_type = "filesystem"
     driver_name = "failover-filesystem"
 
+    @property
+    def default_connection_params(self):
+        # No host to connect to: without this kombu warns "No hostname was supplied" in every
+        # process that prints the broker's address (worker banner, status commands).
+        return {"port": self.default_port, "hostname": None}
+
 
 def stats(broker_dir: str | Path) -> dict[str, int]:
     """How many files each of the broker's folders holds (for health pages and tests)."""

@@ -103,12 +103,13 @@ class Child:
 
 
 def exit_status(code: int) -> str:
+    """How a process ended, in words: "exited with status 3", "was killed by SIGKILL"."""
     if code < 0:
         try:
-            return f"killed by {signal.Signals(-code).name}"
+            return f"was killed by {signal.Signals(-code).name}"
         except ValueError:
-            return f"killed by signal {-code}"
-    return f"status {code}"
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 class Supervisor:
@@ -147,7 +148,7 @@ class Supervisor:
                 child.quick_exits = 0 if ran >= self.stable_after else child.quick_exits + 1
                 pause = min(self.max_backoff, self.backoff * 2 ** max(child.quick_exits - 1, 0))
                 child.restart_at = now + pause
-                self.say(f"{child.name} (pid {child.proc.pid}) exited with {exit_status(child.proc.returncode)} "
+                self.say(f"{child.name} (pid {child.proc.pid}) {exit_status(child.proc.returncode)} "
                          f"after {ran:.0f} s; starting it again in {pause:g} s")
             if child.restart_at is not None and now >= child.restart_at:
                 self._spawn(child)

@@ -113,5 +113,5 @@ def test_stop_ends_every_process_it_started_even_one_that_ignores_sigterm(tmp_pa
 
 
 def test_exit_status_names_the_signal():
-    assert exit_status(-signal.SIGKILL) == "killed by SIGKILL"
-    assert exit_status(1) == "status 1"
+    assert exit_status(-signal.SIGKILL) == "was killed by SIGKILL"
+    assert exit_status(1) == "exited with status 1"
