@@ -178,11 +178,17 @@ def treat_in_cycle(cycle_id: int, transformation_id: int, parent_id: int | None,
 def requeue_expired(now=None, send=None) -> list[int]:
     """Put back on the queue the work of workers that are gone (beat's tick calls this).
 
-    An item of a running cycle that is still queued although its lease ran out was claimed by a
-    worker that stopped renewing it. It goes back on the queue with the rest of its production's
-    chain that is still queued, in order, parents first. An item is put back at most once per
-    lease, so workers that are all down do not pile up copies. Returns the items put back.
-    ``send`` publishes a chain's signature (default: ``apply_async``).
+    Two signs that a chain's worker is gone:
+
+    - an item still queued although its lease ran out: its worker stopped renewing it;
+    - an item nobody claimed although the step before it in its chain finished more than a lease
+      ago: the worker died between finishing that step and sending this one (the message that
+      carries the rest of the chain is then unacknowledged, which on Redis means for an hour).
+
+    The chain goes back on the queue from that item, with the rest of its production's steps that
+    are still queued, in order, parents first. An item is put back at most once per lease, so
+    workers that are all down do not pile up copies. Returns the items put back. ``send``
+    publishes a chain's signature (default: ``apply_async``).
     """
     from celery import chain
 
@@ -190,17 +196,35 @@ def requeue_expired(now=None, send=None) -> list[int]:
 
     now = now or timezone.now()
     lease = timedelta(seconds=leases.lease_seconds())
-    expired = (
-        CycleItem.objects.filter(cycle__state=Cycle.State.RUNNING, state=CycleItem.State.QUEUED, lease_until__lt=now)
-        .filter(Q(requeued_at__isnull=True) | Q(requeued_at__lt=now - lease))
-        .order_by("cycle_id", "position", "id")
+    items = (
+        CycleItem.objects.filter(cycle__state=Cycle.State.RUNNING)
+        .order_by("cycle_id", "production_id", "position", "id")
     )
-    heads: dict[tuple, CycleItem] = {}
-    for item in expired:
-        key = (item.cycle_id, item.production_id if item.production_id is not None else ("alone", item.transformation_id))
-        heads.setdefault(key, item)
+
+    def chain_of(item: CycleItem) -> tuple:
+        return item.cycle_id, item.production_id if item.production_id is not None else ("alone", item.transformation_id)
+
+    heads: dict[tuple, tuple[CycleItem, str]] = {}
+    previous: CycleItem | None = None
+    for item in items:
+        key = chain_of(item)
+        before = previous if previous is not None and chain_of(previous) == key else None
+        previous = item
+        if key in heads or item.state != CycleItem.State.QUEUED:
+            continue
+        if item.requeued_at is not None and item.requeued_at >= now - lease:
+            continue
+        if item.lease_until is not None and item.lease_until < now:
+            why = f"its lease ran out {(now - item.lease_until).total_seconds():.0f} s ago"
+        elif (item.lease_until is None and before is not None and before.state != CycleItem.State.QUEUED
+              and before.finished is not None and before.finished < now - lease):
+            why = f"nobody took it {(now - before.finished).total_seconds():.0f} s after transformation " \
+                  f"{before.transformation_id} finished"
+        else:
+            continue
+        heads[key] = (item, why)
     requeued = []
-    for (cycle_id, chain_key), head in heads.items():
+    for (cycle_id, _), (head, why) in heads.items():
         # Mark first: of two ticks running at once, only one re-sends the chain.
         if not CycleItem.objects.filter(pk=head.pk, requeued=head.requeued).update(
             requeued=head.requeued + 1, requeued_at=now
@@ -215,10 +239,8 @@ def requeue_expired(now=None, send=None) -> list[int]:
                 ).order_by("position", "id")
             )
         log.warning(
-            "cycle %s: the worker of transformation %s (%s) is gone, its lease ran out %.0f s ago; "
-            "putting %d transformation(s) back on the queue",
-            cycle_id, head.transformation_id, head.worker or "unknown worker",
-            (now - head.lease_until).total_seconds(), len(steps),
+            "cycle %s: the worker of transformation %s (%s) is gone: %s; putting %d transformation(s) back on the queue",
+            cycle_id, head.transformation_id, head.worker or "not taken yet", why, len(steps),
         )
         signatures = [treat_transformation.si(cycle_id, s.transformation_id, s.parent_id) for s in steps]
         signature = chain(*signatures) if len(signatures) > 1 else signatures[0]

@@ -212,3 +212,26 @@ def test_a_keeper_with_nothing_to_renew_starts_no_thread():
     before = threading.active_count()
     with leases.Keeper():
         assert threading.active_count() == before
+
+
+def test_a_chain_whose_next_step_was_never_sent_is_put_back(time_machine):
+    # The worker finished 4846 and died before sending 4847's task (on Redis that message then
+    # stays unacknowledged for an hour).
+    time_machine.move_to("2026-12-01 10:00:00Z", tick=False)
+    cycle = a_cycle()
+    CycleItem.objects.filter(cycle=cycle, transformation_id=4846).update(state="ok", finished=timezone.now())
+    sent = []
+    time_machine.move_to("2026-12-01 10:00:59Z", tick=False)
+    assert cycles.requeue_expired(send=sent.append) == []  # the message may just be waiting its turn
+    time_machine.move_to("2026-12-01 10:01:01Z", tick=False)
+    assert cycles.requeue_expired(send=sent.append) == [item(cycle, 4847).pk]
+    assert [t.args[1] for t in sent[0].tasks] == [4847, 4848]
+    assert cycles.requeue_expired(send=sent.append) == []  # once per lease
+
+
+def test_chain_heads_nobody_took_yet_are_left_to_the_broker(time_machine):
+    time_machine.move_to("2026-12-01 10:00:00Z", tick=False)
+    a_cycle()
+    time_machine.move_to("2026-12-01 10:10:00Z", tick=False)
+    sent = []
+    assert cycles.requeue_expired(send=sent.append) == [] and sent == []
