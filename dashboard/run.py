@@ -3,7 +3,10 @@
 Migrates, creates an operator account on the first run (printing its name and password, or
 taking FAILOVER_USER / FAILOVER_PASSWORD), imports the seed's agent configuration with a short
 demo PollingTime, loads a seed-like production into the simulated DIRAC, then starts the web
-server, a Celery worker and beat, and keeps the simulated DIRAC moving. Ctrl-C stops them all.
+server, a Celery worker and beat, and keeps the simulated DIRAC moving. It supervises them: one
+that exits is started again after a pause that doubles with each quick exit (1 s up to 30 s),
+and says so on the console; the others go on. Ctrl-C stops them all, by the process ids it
+started.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +88,97 @@ def prepare(demo_polling: int) -> tuple[str, str | None]:
     return name, password
 
 
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    #: Quick exits in a row: the next pause is backoff * 2 ** quick_exits.
+    quick_exits: int = 0
+    restarts: int = 0
+    restart_at: float | None = None
+    #: Every process id started for this child (each is also its process group's id).
+    pids: list[int] = field(default_factory=list)
+
+
+def exit_status(code: int) -> str:
+    """How a process ended, in words: "exited with status 3", "was killed by SIGKILL"."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class Supervisor:
+    """Starts its children, starts again one that exits (with a doubling pause), stops them all.
+
+    Each child runs in a session of its own, so Ctrl-C in the terminal reaches only us, and we stop
+    each child by its id: SIGTERM to the main process (a Celery worker then finishes the task in
+    hand and stops its pool), then SIGKILL to the process group of any that is still there.
+    """
+
+    def __init__(self, commands: dict[str, list[str]], *, cwd: Path | str = ROOT, say: Callable[[str], None] = None,
+                 backoff: float = 1.0, max_backoff: float = 30.0, stable_after: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.children = {name: Child(name, list(cmd)) for name, cmd in commands.items()}
+        self.cwd = cwd
+        self.say = say or _say
+        self.backoff, self.max_backoff, self.stable_after = backoff, max_backoff, stable_after
+        self.clock = clock
+
+    def _spawn(self, child: Child) -> None:
+        child.proc = subprocess.Popen(child.command, cwd=self.cwd, start_new_session=True)
+        child.started_at = self.clock()
+        child.restart_at = None
+        child.pids.append(child.proc.pid)
+
+    def start(self) -> None:
+        for child in self.children.values():
+            self._spawn(child)
+
+    def poll(self) -> None:
+        """Notice children that exited and start those whose pause is over; call it often."""
+        now = self.clock()
+        for child in self.children.values():
+            if child.proc is not None and child.restart_at is None and child.proc.poll() is not None:
+                ran = now - child.started_at
+                child.quick_exits = 0 if ran >= self.stable_after else child.quick_exits + 1
+                pause = min(self.max_backoff, self.backoff * 2 ** max(child.quick_exits - 1, 0))
+                child.restart_at = now + pause
+                self.say(f"{child.name} (pid {child.proc.pid}) {exit_status(child.proc.returncode)} "
+                         f"after {ran:.0f} s; starting it again in {pause:g} s")
+            if child.restart_at is not None and now >= child.restart_at:
+                self._spawn(child)
+                child.restarts += 1
+                self.say(f"{child.name} started again (pid {child.proc.pid}, restart {child.restarts})")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        running = [c.proc for c in self.children.values() if c.proc is not None and c.proc.poll() is None]
+        for proc in running:
+            # The main process only: a Celery worker then finishes the task in hand (warm
+            # shutdown) and stops its pool itself.
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in running:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever is left in a group we started (a worker that would not stop, the pool of a
+        # worker that was killed) goes now.
+        for child in self.children.values():
+            for pid in child.pids:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            if child.proc is not None:
+                child.proc.wait()
+
+
 def main() -> int:
     demo_polling = int(os.environ.get("DEMO_POLLING_TIME", "15"))
     advance_every = float(os.environ.get("DEMO_ADVANCE_SECONDS", "5"))
@@ -100,7 +196,8 @@ def main() -> int:
         "worker": [celery, "-A", "dashboard", "worker", "-c", "2", "-l", "warning", "-n", "demo@%h"],
         "beat": [celery, "-A", "dashboard", "beat", "-l", "warning"],
     }
-    procs = {name: subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for name, cmd in commands.items()}
+    supervisor = Supervisor(commands)
+    supervisor.start()
     _say(f"web server on http://{bind}/ , worker and beat started; Ctrl-C stops everything")
 
     stopping = False
@@ -120,25 +217,16 @@ def main() -> int:
     try:
         while not stopping:
             time.sleep(0.2)
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    _say(f"{name} exited with status {proc.returncode}; stopping")
-                    stopping = True
+            supervisor.poll()
             if time.monotonic() >= next_advance and not stopping:
-                close_old_connections()
-                _say(f"simulated DIRAC: {advance(max_jobs=jobs_per_step)}")
+                try:
+                    close_old_connections()
+                    _say(f"simulated DIRAC: {advance(max_jobs=jobs_per_step)}")
+                except Exception as exc:  # a busy database must not stop the demo
+                    _say(f"simulated DIRAC did not move this time: {exc.__class__.__name__}: {exc}")
                 next_advance = time.monotonic() + advance_every
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                # The main process only: a Celery worker then finishes the task in hand (warm
-                # shutdown) and stops its pool itself.
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        supervisor.stop()
         _say("stopped")
     return 0
 

@@ -137,15 +137,25 @@ FAILOVER_BATCH_SIZE = env_int("FAILOVER_BATCH_SIZE", 200, minimum=1, maximum=100
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 _broker_dir = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("queue", "processed", "control"):
+    # Our own transport on kombu's filesystem one (dashboard/broker.py): atomic writes, a taken
+    # message kept until acknowledged and restored when its worker is gone, bad files set aside.
+    CELERY_BROKER_TRANSPORT = "dashboard.broker:Transport"
+    for _sub in ("queue", "processing", "corrupt", "tmp", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
+        "processing_folder": str(_broker_dir / "processing"),
+        "corrupt_folder": str(_broker_dir / "corrupt"),
+        "tmp_folder": str(_broker_dir / "tmp"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
         "control_folder": str(_broker_dir / "control"),
         "polling_interval": env_float("CELERY_POLLING_INTERVAL", 0.1, minimum=0.01, maximum=60),
+        # A message file that does not parse is retried this long, then set aside into corrupt/.
+        "corrupt_grace": env_float("CELERY_BROKER_CORRUPT_GRACE", 5.0, minimum=0, maximum=3_600),
+        # How often a consumer looks for taken messages whose worker is gone.
+        "restore_interval": env_float("CELERY_BROKER_RESTORE_INTERVAL", 5.0, minimum=0.1, maximum=3_600),
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
@@ -249,6 +259,18 @@ FAILOVER_STUCK_SECONDS = env_int("FAILOVER_STUCK_SECONDS", 1800, minimum=10, max
 # A transformation whose file and job counts stayed the same over this many cycles in a row is
 # flagged "no progress" (an attention item).
 FAILOVER_STALL_CYCLES = env_int("FAILOVER_STALL_CYCLES", 6, minimum=2, maximum=1_000_000)
+# The lease of a cycle item and of the transformation lock a cycle or an action holds: renewed
+# every third of it while its worker works, so a worker that is gone loses both after this long,
+# and beat's next tick puts the item back on the queue.
+FAILOVER_LEASE_SECONDS = env_int("FAILOVER_LEASE_SECONDS", 60, minimum=3, maximum=86_400)
+if FAILOVER_LEASE_SECONDS >= FAILOVER_STUCK_SECONDS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"FAILOVER_LEASE_SECONDS={FAILOVER_LEASE_SECONDS} must be shorter than "
+        f"FAILOVER_STUCK_SECONDS={FAILOVER_STUCK_SECONDS}: a gone worker's work is put back after the "
+        "lease, and a cycle is declared stuck only as the last resort"
+    )
 # Cycles and stored aggregates older than this are removed daily (the action log is kept).
 FAILOVER_KEEP_DAYS = env_int("FAILOVER_KEEP_DAYS", 90, minimum=1, maximum=36_500)
 # Fan a cycle out as one task per transformation (a chain per production), or run it as one task.

@@ -111,17 +111,22 @@ def guard(backend: Any, circuit: Circuit) -> Any:
     return _Guarded(backend, circuit)
 
 
-_BY_CYCLE: OrderedDict[int, Circuit] = OrderedDict()
+_BY_CYCLE: OrderedDict[tuple[int, object], Circuit] = OrderedDict()
 _BY_CYCLE_LOCK = threading.Lock()
 _KEEP = 16
 
 
-def for_cycle(cycle_id: int, threshold: int) -> Circuit:
-    """The circuit of a fanned-out cycle in this process (the last few cycles are remembered)."""
+def for_cycle(cycle_id: int, started: object, threshold: int) -> Circuit:
+    """The circuit of a fanned-out cycle in this process (the last few cycles are remembered).
+
+    Keyed by the cycle's id and start: a database may give a new cycle the id of a removed one
+    (SQLite reuses the highest rowid after a delete), and that cycle must not inherit an open circuit.
+    """
+    key = (cycle_id, started)
     with _BY_CYCLE_LOCK:
-        circuit = _BY_CYCLE.get(cycle_id)
+        circuit = _BY_CYCLE.get(key)
         if circuit is None:
-            circuit = _BY_CYCLE[cycle_id] = Circuit(threshold)
+            circuit = _BY_CYCLE[key] = Circuit(threshold)
             while len(_BY_CYCLE) > _KEEP:
                 _BY_CYCLE.popitem(last=False)
         return circuit

@@ -3,21 +3,30 @@
 The cycle task reads the selection once, records the cycle and one ``CycleItem`` per
 transformation, and only after that commit enqueues the work: a chain per production (parents
 before children, so a child sees its parent's state after the parent's turn) and productions in
-parallel. Each transformation task re-reads what it needs, takes the transformation's lock, acts
-through the engine and records its outcome; the last one to finish closes the cycle.
+parallel. Each transformation task re-reads what it needs, claims its item for a lease, takes the
+transformation's lock, acts through the engine and records its outcome; the last one to finish
+closes the cycle.
+
+The items, not the broker's messages, are the work. A worker renews its item's lease while it
+works; beat's tick (``requeue_expired``) puts back on the queue every item whose lease ran out
+while it was still queued, so the work of a worker that is gone resumes within one tick plus
+FAILOVER_LEASE_SECONDS, whatever the broker does with the lost message. A message that comes
+twice is harmless: a finished item is left alone, a live lease sends the copy away, and the
+transformation lock and the reconcile of pending actions guard the actions themselves.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from datetime import timedelta
 
 from celery import chain, signature
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from failover import rules
+from failover import leases, rules
 from failover.backends import get_backend
 from failover.engine import Engine, topological
 from failover.errors import FailoverError
@@ -83,7 +92,9 @@ def start_cycle(trigger: str = Cycle.Trigger.BEAT) -> Cycle:
             calls=engine.backend.calls.snapshot(),
         )
         CycleItem.objects.bulk_create(
-            CycleItem(cycle=cycle, transformation_id=t.id, production_id=t.production) for t in selected
+            CycleItem(cycle=cycle, transformation_id=t.id, production_id=t.production, parent_id=rules.parent_of(t),
+                      position=position)
+            for position, t in enumerate(topological(selected))
         )
         if not selected:
             finish_if_complete(cycle.pk)
@@ -100,22 +111,57 @@ def start_cycle(trigger: str = Cycle.Trigger.BEAT) -> Cycle:
     return cycle
 
 
+#: What treat_in_cycle returns when another attempt holds the item's lease: that attempt carries
+#: the rest of the chain on, so this copy stops its own.
+HELD = "held by another attempt"
+
+
+def claim(item: CycleItem, worker: str) -> int | None:
+    """Take a queued item for a lease; the attempt number, or None if a live lease holds it.
+
+    A conditional UPDATE that must change exactly one row, so of two copies of one task only
+    one works, and a later attempt only after the earlier one's lease ran out.
+    """
+    now = timezone.now()
+    attempt = item.attempts + 1
+    won = (
+        CycleItem.objects.filter(pk=item.pk, state=CycleItem.State.QUEUED, attempts=item.attempts)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(
+            started=now, worker=worker[:255], attempts=attempt,
+            lease_until=now + timedelta(seconds=leases.lease_seconds()),
+        )
+    )
+    return attempt if won == 1 else None
+
+
+def renew(item_id: int, attempt: int) -> int:
+    """Extend an item's lease, as long as it is still this attempt's and still queued."""
+    return CycleItem.objects.filter(pk=item_id, attempts=attempt, state=CycleItem.State.QUEUED).update(
+        lease_until=timezone.now() + timedelta(seconds=leases.lease_seconds())
+    )
+
+
 def treat_in_cycle(cycle_id: int, transformation_id: int, parent_id: int | None, worker: str = "") -> str:
     """One transformation's turn in a fanned-out cycle. Safe to run twice: a finished item is
-    left alone, and the lock owner is derived from the item so a redelivered task takes its own
-    lock back."""
+    left alone, a copy of a task whose item another attempt holds goes away (``HELD``), and each
+    attempt has its own lock owner, so it acts only once the lock of an earlier attempt is free."""
     item = (
         CycleItem.objects.select_related("cycle").filter(cycle_id=cycle_id, transformation_id=transformation_id).first()
     )
     if item is None or item.state != CycleItem.State.QUEUED:
         return "already done"
-    CycleItem.objects.filter(pk=item.pk).update(
-        started=timezone.now(), worker=worker[:255], attempts=item.attempts + 1
-    )
-    engine = Engine(trigger=item.cycle.trigger, lock_owner=f"cycle-{cycle_id}-t{transformation_id}")
-    result = engine.run_cycle(
-        [transformation_id], cycle=item.cycle, selected_only=True, also_read=[parent_id] if parent_id else ()
-    )
+    attempt = claim(item, worker)
+    if attempt is None:
+        return HELD
+    if attempt > 1:
+        log.warning("cycle %s transformation %s: attempt %d (the earlier one's worker is gone)",
+                    cycle_id, transformation_id, attempt)
+    engine = Engine(trigger=item.cycle.trigger, lock_owner=f"cycle-{cycle_id}-t{transformation_id}-a{attempt}")
+    with leases.Keeper(lambda: renew(item.pk, attempt), name=f"item {item.pk}"):
+        result = engine.run_cycle(
+            [transformation_id], cycle=item.cycle, selected_only=True, also_read=[parent_id] if parent_id else ()
+        )
     outcome = result.outcomes.get(transformation_id)
     if outcome is None:
         state, text = CycleItem.State.ERROR, result.message or "not treated"
@@ -123,11 +169,84 @@ def treat_in_cycle(cycle_id: int, transformation_id: int, parent_id: int | None,
         state = {"ok": CycleItem.State.OK, "skipped": CycleItem.State.SKIPPED}.get(outcome.state, CycleItem.State.ERROR)
         kinds = ", ".join(d.kind for d in outcome.decisions)
         text = outcome.message or (f"did {kinds}" if kinds else "nothing to do")
-    CycleItem.objects.filter(pk=item.pk, state=CycleItem.State.QUEUED).update(
-        state=state, outcome=text, finished=timezone.now(), calls=sum(result.calls.values())
+    CycleItem.objects.filter(pk=item.pk, state=CycleItem.State.QUEUED, attempts=attempt).update(
+        state=state, outcome=text, finished=timezone.now(), calls=sum(result.calls.values()), lease_until=None
     )
     finish_if_complete(cycle_id)
     return f"{state}: {text}"
+
+
+def requeue_expired(now=None, send=None) -> list[int]:
+    """Put back on the queue the work of workers that are gone (beat's tick calls this).
+
+    Two signs that a chain's worker is gone:
+
+    - an item still queued although its lease ran out: its worker stopped renewing it;
+    - an item nobody claimed although the step before it in its chain finished more than a lease
+      ago: the worker died between finishing that step and sending this one (the message that
+      carries the rest of the chain is then unacknowledged, which on Redis means for an hour).
+
+    The chain goes back on the queue from that item, with the rest of its production's steps that
+    are still queued, in order, parents first. An item is put back at most once per lease, so
+    workers that are all down do not pile up copies. Returns the items put back. ``send``
+    publishes a chain's signature (default: ``apply_async``).
+    """
+    now = now or timezone.now()
+    lease = timedelta(seconds=leases.lease_seconds())
+    items = (
+        CycleItem.objects.filter(cycle__state=Cycle.State.RUNNING)
+        .order_by("cycle_id", "production_id", "position", "id")
+    )
+
+    def chain_of(item: CycleItem) -> tuple:
+        production = item.production_id if item.production_id is not None else ("alone", item.transformation_id)
+        return item.cycle_id, production
+
+    heads: dict[tuple, tuple[CycleItem, str]] = {}
+    previous: CycleItem | None = None
+    for item in items:
+        key = chain_of(item)
+        before = previous if previous is not None and chain_of(previous) == key else None
+        previous = item
+        if key in heads or item.state != CycleItem.State.QUEUED:
+            continue
+        if item.requeued_at is not None and item.requeued_at >= now - lease:
+            continue
+        if item.lease_until is not None and item.lease_until < now:
+            why = f"its lease ran out {(now - item.lease_until).total_seconds():.0f} s ago"
+        elif (item.lease_until is None and before is not None and before.state != CycleItem.State.QUEUED
+              and before.finished is not None and before.finished < now - lease):
+            why = f"nobody took it {(now - before.finished).total_seconds():.0f} s after transformation " \
+                  f"{before.transformation_id} finished"
+        else:
+            continue
+        heads[key] = (item, why)
+    requeued = []
+    for (cycle_id, _), (head, why) in heads.items():
+        # Mark first: of two ticks running at once, only one re-sends the chain.
+        if not CycleItem.objects.filter(pk=head.pk, requeued=head.requeued).update(
+            requeued=head.requeued + 1, requeued_at=now
+        ):
+            continue
+        steps = [head]
+        if head.production_id is not None:
+            steps = list(
+                CycleItem.objects.filter(
+                    cycle_id=cycle_id, production_id=head.production_id, state=CycleItem.State.QUEUED,
+                    position__gte=head.position,
+                ).order_by("position", "id")
+            )
+        log.warning(
+            "cycle %s: the worker of transformation %s (%s) is gone: %s; putting %d transformation(s) back on the queue",
+            cycle_id, head.transformation_id, head.worker or "not taken yet", why, len(steps),
+        )
+        signatures = [
+            signature(TREAT_TASK, args=(cycle_id, s.transformation_id, s.parent_id), immutable=True) for s in steps
+        ]
+        sent = chain(*signatures) if len(signatures) > 1 else signatures[0]
+        (send or (lambda sig: sig.apply_async()))(sent)
+        requeued.append(head.pk)
+    return requeued
 
 
 def finish_if_complete(cycle_id: int) -> bool:

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from failover import attention, blockers, locks, recording, rules
+from failover import attention, blockers, leases, locks, recording, rules
 from failover import circuit as circuit_breaker
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
@@ -104,9 +104,10 @@ class Engine(Reading, Acting, Settling):
         self.recorder = recorder if recorder is not None else recording.new_recorder()
         self.retries = settings.DIRAC_RETRIES if retries is None else retries
         self.backoff = settings.DIRAC_RETRY_BACKOFF if backoff is None else backoff
-        # A fanned-out task passes an owner derived from its cycle and transformation, so the same
-        # task delivered again after its worker died takes its own lock back at once.
+        # A fanned-out task passes an owner derived from its cycle item and attempt (see
+        # cycles.treat_in_cycle): a later attempt takes the lock only once the earlier one's lease ran out.
         self.owner = lock_owner or locks.new_owner(actor if actor != "system" else "cycle")
+        self.lock_seconds = settings.FAILOVER_LEASE_SECONDS
         self.cycle: Cycle | None = None
         # An operator's form carries a one-time key: the first action it creates takes it, so a
         # second submit of the same form finds it taken and acts no more.
@@ -143,13 +144,17 @@ class Engine(Reading, Acting, Settling):
             self.cycle = cycle
             result.cycle_id = cycle.pk
             # The engines of one fanned-out cycle in this process share its circuit.
-            self.circuit = circuit_breaker.for_cycle(cycle.pk, self.circuit_failures)
+            self.circuit = circuit_breaker.for_cycle(cycle.pk, cycle.started, self.circuit_failures)
             self.backend = circuit_breaker.guard(self.backend, self.circuit)
         elif not self.dry_run:
             self.cycle = Cycle.objects.create(trigger=self.trigger, backend=self.backend.name)
             result.cycle_id = self.cycle.pk
+        # The locks this cycle takes are leases, renewed while this process works on them.
+        renewals = () if self.dry_run else (lambda: locks.renew(self.owner, self.lock_seconds),)
+        keeper = leases.Keeper(*renewals, name=f"locks of {self.owner}")
         try:
-            self._run(run, result)
+            with keeper:
+                self._run(run, result)
         except circuit_breaker.CircuitOpen as exc:
             # The circuit of this (fanned-out) cycle was already open: nothing was sent, so the
             # given transformations are skipped, not failed.
@@ -236,7 +241,7 @@ class Engine(Reading, Acting, Settling):
             # DIRAC stopped answering earlier in this cycle: not a word more to it this cycle.
             outcome.state, outcome.message = "skipped", circuit_breaker.SKIPPED
             return outcome
-        if not self.dry_run and not locks.acquire(t.id, self.owner):
+        if not self.dry_run and not locks.acquire(t.id, self.owner, self.lock_seconds):
             outcome.state = "skipped"
             outcome.message = f"locked by {locks.holder(t.id) or 'another worker'}"
             return outcome

@@ -2,7 +2,9 @@
 
 Exactly one row must change for the lock to be ours; a holder that died loses it when the lease
 expires. Cycles and operator actions use the same lock, so they never act on one transformation
-at once.
+at once. The engine takes it for FAILOVER_LEASE_SECONDS and renews it while it works
+(failover/leases.py), so a crashed holder's lock is free again within one lease: a recovery never
+waits for a lock whose owner is gone.
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ def acquire(transformation_id: int, owner: str, seconds: int | None = None) -> b
         .update(locked_by=owner, locked_until=now + timedelta(seconds=seconds))
     )
     return changed == 1
+
+
+def renew(owner: str, seconds: int | None = None) -> int:
+    """Extend every lock ``owner`` holds by ``seconds`` from now; how many were extended."""
+    seconds = seconds or settings.FAILOVER_LEASE_SECONDS
+    return TransformationState.objects.filter(locked_by=owner).update(
+        locked_until=timezone.now() + timedelta(seconds=seconds)
+    )
 
 
 def release(transformation_id: int, owner: str, **fields) -> None:

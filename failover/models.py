@@ -287,7 +287,13 @@ class BlockerRecord(models.Model):
 
 
 class CycleItem(models.Model):
-    """One transformation's part of a fanned-out cycle: queued, then its outcome."""
+    """One transformation's part of a fanned-out cycle: queued, then its outcome.
+
+    The database, not the broker, holds the work: a worker claims a queued item for a lease
+    (``lease_until``, FAILOVER_LEASE_SECONDS) that it renews while it works; an item whose lease
+    ran out while still queued belongs to a worker that is gone, and beat's tick puts it (and the
+    rest of its production's chain) back on the queue.
+    """
 
     class State(models.TextChoices):
         QUEUED = "queued"
@@ -306,6 +312,12 @@ class CycleItem(models.Model):
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     calls = models.PositiveIntegerField(default=0)
+    # Where the item sits in the cycle's order (parents first) and its parent, to enqueue it again.
+    position = models.PositiveIntegerField(default=0)
+    parent_id = models.IntegerField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    requeued = models.PositiveIntegerField(default=0)
+    requeued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["cycle", "transformation_id"], name="cycle_item_unique")]

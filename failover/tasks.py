@@ -23,7 +23,11 @@ def tick() -> str:
     were busy are dropped rather than piled up, and an edited PollingTime applies at once.
     """
     Heartbeat.beat("beat")
+    # The work of workers that are gone goes back on the queue first (a tick plus the lease).
+    requeued = cycles.requeue_expired()
     due, why = cycles.is_due()
+    if requeued:
+        why = f"{why}; {len(requeued)} chain(s) of gone workers put back on the queue"
     if not due:
         return why
     if settings.FAILOVER_FANOUT:
@@ -52,7 +56,12 @@ def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id:
     """One transformation's turn in a fanned-out cycle. Idempotent: see cycles.treat_in_cycle."""
     worker = f"{self.request.hostname or socket.gethostname()}"
     Heartbeat.beat(f"worker:{worker}")
-    return cycles.treat_in_cycle(cycle_id, transformation_id, parent_id, worker=worker)
+    outcome = cycles.treat_in_cycle(cycle_id, transformation_id, parent_id, worker=worker)
+    if outcome == cycles.HELD:
+        # Another attempt works on this item and carries the rest of the chain on: a copy of this
+        # task (a redelivered message, or one put back by beat) stops here.
+        self.request.chain = None
+    return outcome
 
 
 @shared_task(name="failover.prune", ignore_result=True)

@@ -172,7 +172,9 @@ def test_it_rejects_a_bad_database_url(setenv, raw):
 
 
 def run_check(tmp_path, **overrides):
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DIRAC_BACKEND", "FAILOVER_LOCK_SECONDS"}}
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DEBUG", "DIRAC_BACKEND", "FAILOVER_LOCK_SECONDS", "FAILOVER_LEASE_SECONDS",
+                        "FAILOVER_STUCK_SECONDS"}}
     env.update(
         DJANGO_SETTINGS_MODULE="dashboard.settings",
         VAR_DIR=str(tmp_path),
@@ -191,6 +193,7 @@ def run_check(tmp_path, **overrides):
         ("DEBUG", "maybe"),
         ("DIRAC_BACKEND", "real"),
         ("FAILOVER_LOCK_SECONDS", "5"),
+        ("FAILOVER_LEASE_SECONDS", "1800"),  # not shorter than FAILOVER_STUCK_SECONDS (1800)
         ("DIRAC_RETRIES", "two"),
         ("DATABASE_URL", "nonsense"),
     ],

@@ -74,10 +74,10 @@ class Fleet:
         self.procs[name] = proc
         return proc
 
-    def start_worker(self, name: str = "w1", concurrency: int = 1) -> subprocess.Popen:
+    def start_worker(self, name: str = "w1", concurrency: int = 1, loglevel: str = "warning") -> subprocess.Popen:
         return self._start(
             name,
-            ["worker", "-n", f"{name}@%h", "-c", str(concurrency), "-l", "warning", "--without-gossip",
+            ["worker", "-n", f"{name}@%h", "-c", str(concurrency), "-l", loglevel, "--without-gossip",
              "--without-mingle"],
         )
 
