@@ -45,7 +45,8 @@ const plotly = performance.getEntriesByType('resource').find(r => r.name.include
 return {load: n.loadEventEnd - n.startTime, response: n.responseEnd - n.startTime,
         dom: n.domContentLoadedEventEnd - n.startTime, html: n.transferSize,
         plotly_transfer: plotly ? plotly.transferSize : null, plotly_encoded: plotly ? plotly.encodedBodySize : null,
-        plotly_decoded: plotly ? plotly.decodedBodySize : null, charts: document.querySelectorAll('.js-plotly-plot').length};
+        plotly_decoded: plotly ? plotly.decodedBodySize : null,
+        charts: document.querySelectorAll('.js-plotly-plot').length};
 """
 
 

@@ -274,7 +274,8 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
         title = {"overview": "10,000 transformations", "big": "one transformation of 100,000 jobs"}[name]
         facts_text = ", ".join(f"{v:,} {k.replace('transformations', 'transformation') if v == 1 else k}"
                                for k, v in facts.items())
-        lines += [f"## {title}", "", f"State built with: {info['steps']}{' (built earlier, reused)' if info['cached'] else ''}.",
+        reused = " (built earlier, reused)" if info["cached"] else ""
+        lines += [f"## {title}", "", f"State built with: {info['steps']}{reused}.",
                   f"It holds {facts_text}.", "",
                   "| URL | what | requests | median ms | p95 ms | max ms | size |",
                   "|---|---|---:|---:|---:|---:|---:|"]

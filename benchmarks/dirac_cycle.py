@@ -63,7 +63,8 @@ def main(argv=None) -> int:
         result = Engine(backend).run_cycle(real_ids)
         seconds = time.perf_counter() - t0
         kinds = sorted(d.kind for d in result.decisions)
-        print(f"cycle {n}: {seconds:.2f} s, {backend.calls.total} RPCs {dict(sorted(backend.calls.by_method.items()))}; "
+        by_method = dict(sorted(backend.calls.by_method.items()))
+        print(f"cycle {n}: {seconds:.2f} s, {backend.calls.total} RPCs {by_method}; "
               f"decisions {kinds}; errors {result.errors}")
     return 0
 

@@ -103,7 +103,9 @@ def since(db: Path, when: datetime) -> tuple[bool, bool]:
     con = sqlite3.connect(db, timeout=30)
     try:
         stamp = when.strftime("%Y-%m-%d %H:%M:%S.%f")
-        tick = con.execute("select count(*) from failover_heartbeat where name='beat' and at > ?", (stamp,)).fetchone()[0]
+        tick = con.execute(
+            "select count(*) from failover_heartbeat where name='beat' and at > ?", (stamp,)
+        ).fetchone()[0]
         item = con.execute("select count(*) from failover_cycleitem where finished > ? and started > ?",
                            (stamp, stamp)).fetchone()[0]
         return bool(tick), bool(item)
@@ -176,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             kills.append({"minute": minute, "old_pid": old, "new_pid": new,
                           "new_process_after_s": round(restarted, 2),
                           "tick_run_again_after_s": None if tick_after is None else round(tick_after, 2),
-                          "transformation_task_done_again_after_s": None if item_after is None else round(item_after, 2)})
+                          "transformation_task_done_again_after_s":
+                              None if item_after is None else round(item_after, 2)})
         pause = t0 + args.minutes * 60 - time.monotonic()
         if pause > 0:
             time.sleep(pause)

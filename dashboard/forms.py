@@ -130,7 +130,9 @@ class AuditFilterForm(forms.Form):
                              widget=forms.NumberInput(attrs={"placeholder": "id"}))
     kind = forms.ChoiceField(required=False, choices=[("", "any")] + list(ActionLog.Kind.choices))
     state = forms.ChoiceField(required=False, choices=[("", "any")] + list(ActionLog.State.choices))
-    actor = forms.CharField(required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "user or system"}))
+    actor = forms.CharField(
+        required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "user or system"})
+    )
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 

@@ -327,7 +327,9 @@ AXES_RESET_ON_SUCCESS = True
 # A wrong password during the lock does not extend it, so an attacker cannot keep a user out for good.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_IPWARE_PROXY_COUNT = FAILOVER_PROXY_COUNT or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if FAILOVER_PROXY_COUNT else ("REMOTE_ADDR",)
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if FAILOVER_PROXY_COUNT else ("REMOTE_ADDR",)
+)
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # The log names the account and the address of a lock-out (never the password).
 AXES_SENSITIVE_PARAMETERS = []

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from dashboard import api
 import dashboard.ids  # noqa: F401  (registers the <id:...> and <pk:...> path converters)
+from dashboard import api
 from dashboard.views import actions, attention, audit, overview, production, proposals, transformation
 from dashboard.views.health import health
 

@@ -237,7 +237,8 @@ def requeue_expired(now=None, send=None) -> list[int]:
                 ).order_by("position", "id")
             )
         log.warning(
-            "cycle %s: the worker of transformation %s (%s) is gone: %s; putting %d transformation(s) back on the queue",
+            "cycle %s: the worker of transformation %s (%s) is gone: %s; "
+            "putting %d transformation(s) back on the queue",
             cycle_id, head.transformation_id, head.worker or "not taken yet", why, len(steps),
         )
         signatures = [

@@ -25,8 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from failover import attention, blockers, leases, locks, recording, rules
-from failover import circuit as circuit_breaker
+from failover import attention, blockers, circuit as circuit_breaker, leases, locks, recording, rules
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
 from failover.blockers import Blocker

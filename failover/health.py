@@ -137,7 +137,8 @@ def _check_broker_folders(shown: str, folders: list[str]) -> Check:
             return Check("broker", False, f"{shown}: folder {folder} is missing or not writable")
         with os.scandir(folder) as entries:
             waiting += sum(1 for e in entries if e.name.endswith(".msg"))
-    return Check("broker", True, f"{shown}: {waiting} message{'s' if waiting != 1 else ''} waiting in {', '.join(folders)}")
+    plural = "s" if waiting != 1 else ""
+    return Check("broker", True, f"{shown}: {waiting} message{plural} waiting in {', '.join(folders)}")
 
 
 def heartbeat_seconds() -> float:

@@ -28,12 +28,16 @@ class Policy(models.Model):
     enabled = models.BooleanField(default=True)
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.ACT)
     transformation_statuses = models.JSONField(default=_agent_statuses, help_text="TransformationStatus")
-    transformation_types = models.JSONField(default=list, blank=True, help_text="TransformationTypes; empty: every type")
+    transformation_types = models.JSONField(
+        default=list, blank=True, help_text="TransformationTypes; empty: every type"
+    )
     report_types = models.JSONField(default=list, blank=True, help_text="Report")
     complete_types = models.JSONField(default=list, blank=True, help_text="Complete")
     flush_types = models.JSONField(default=list, blank=True, help_text="Flush")
     reassign_types = models.JSONField(default=list, blank=True, help_text="Reassign")
-    max_reassign = models.PositiveIntegerField(default=2, help_text="MaxReassign: times a file may be set back to Unused")
+    max_reassign = models.PositiveIntegerField(
+        default=2, help_text="MaxReassign: times a file may be set back to Unused"
+    )
     max_flush = models.PositiveIntegerField(default=2, help_text="MaxFlush: flushes per transformation")
     polling_time = models.PositiveIntegerField(default=120, help_text="PollingTime, seconds between cycles")
     mail_to = models.JSONField(default=list, blank=True, help_text="MailTo")

@@ -178,5 +178,7 @@ def render_csv(report: Report) -> str:
     for s in report.statuses:
         for m in s.minor_statuses:
             for r in m.rows:
-                writer.writerow([report.transformation, s.status, m.minor_status, r.application_status, r.site, r.count])
+                writer.writerow(
+                    [report.transformation, s.status, m.minor_status, r.application_status, r.site, r.count]
+                )
     return out.getvalue()

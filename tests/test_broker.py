@@ -42,7 +42,9 @@ def options(folder: Path, **extra) -> dict:
 
 def connect(folder: Path, **extra) -> Connection:
     (folder / "control").mkdir(parents=True, exist_ok=True)
-    return Connection("filesystem://", transport="dashboard.broker:Transport", transport_options=options(folder, **extra))
+    return Connection(
+        "filesystem://", transport="dashboard.broker:Transport", transport_options=options(folder, **extra)
+    )
 
 
 def files(folder: Path, sub: str) -> list[str]:

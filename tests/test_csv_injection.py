@@ -13,8 +13,7 @@ from django.utils import timezone
 from failover import rules
 from failover.models import ActionLog
 from reports import csvsafe
-from tests.factories import chain_scenario, job, load_scenario, seed_policy
-from tests.factories import run_cycle
+from tests.factories import chain_scenario, job, load_scenario, run_cycle, seed_policy
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

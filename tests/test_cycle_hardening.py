@@ -10,8 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError
 
-from failover import circuit as circuit_breaker
-from failover import cycles
+from failover import circuit as circuit_breaker, cycles
 from failover.engine import Engine
 from failover.models import ActionLog, Cycle, CycleItem, ReassignCounter
 from failover.simulated.backend import SimulatedDirac

@@ -172,7 +172,11 @@ def test_the_engine_takes_its_locks_for_the_lease(time_machine, monkeypatch):
     load_scenario(chain_scenario())
     seen = []
     real = locks.acquire
-    monkeypatch.setattr(locks, "acquire", lambda tid, owner, seconds=None: seen.append(seconds) or real(tid, owner, seconds))
+    def acquire(tid, owner, seconds=None):
+        seen.append(seconds)
+        return real(tid, owner, seconds)
+
+    monkeypatch.setattr(locks, "acquire", acquire)
     Engine(trigger="beat").run_cycle([4847])
     assert seen == [LEASE]
 

@@ -309,7 +309,9 @@ def test_the_reassign_action_keeps_which_job_failed_where():
     run()
     details = ActionLog.objects.get(kind="reassign").details
     assert details["jobs"] == {
-        "1": {"job": 101, "status": "Failed", "site": "LCG.GRIF.fr", "minor_status": "Maximum of reschedulings reached"},
+        "1": {
+            "job": 101, "status": "Failed", "site": "LCG.GRIF.fr", "minor_status": "Maximum of reschedulings reached",
+        },
         "2": {"job": 102, "status": "Killed", "site": "LCG.GRIF.fr", "minor_status": "Received Kill signal"},
     }
 

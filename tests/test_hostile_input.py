@@ -198,7 +198,8 @@ def test_the_parser_takes_ascii_digits(raw, expected):
     assert parse_id(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["²", "١٢", "𝟗", "-1", "+1", "1.0", "1e3", "", None, "0x10", str(INT_MAX + 1), "9" * 5000,
+@pytest.mark.parametrize("raw", ["²", "١٢", "𝟗", "-1", "+1", "1.0", "1e3", "", None, "0x10", str(INT_MAX + 1),
+                                 "9" * 5000,
                                  str(BIGINT_MAX + 1), "4847,²", "\x00", "7 8"])
 def test_the_parser_refuses_everything_else_with_a_message(raw):
     with pytest.raises(BadNumber) as info:

@@ -100,7 +100,8 @@ time.sleep(600)
 
 def test_stop_ends_every_process_it_started_even_one_that_ignores_sigterm(tmp_path):
     ready = tmp_path / "ready"
-    supervisor = Supervisor({"worker": [PY, "-c", STUBBORN, str(ready)], "web": [PY, "-c", "import time; time.sleep(600)"]},
+    supervisor = Supervisor({"worker": [PY, "-c", STUBBORN, str(ready)],
+                             "web": [PY, "-c", "import time; time.sleep(600)"]},
                             cwd=tmp_path, say=lambda text: None)
     supervisor.start()
     wait_until(lambda: ready.exists() and (tmp_path / "ready.child").exists()

@@ -7,7 +7,8 @@ both contenders start from the very same rows and leave comparable rows behind.
 
 Each method below answers one RPC the way DIRAC's service does as seen by a client over dips://
 (tuples and integer keys kept), restated from DIRAC 9.1's documented service interfaces (the
-TransformationManager, JobMonitoring and ProductionManager handlers); it is our own code, not DIRAC's. Only the RPCs the agent's cycle makes are served; any
+TransformationManager, JobMonitoring and ProductionManager handlers); it is our own code, not DIRAC's.
+Only the RPCs the agent's cycle makes are served; any
 other name fails like DIRAC's "Unknown method".
 """
 

@@ -25,7 +25,8 @@ def attention_list(request):
     if code not in attention.TITLES:
         code = ""
     counts = attention.counts_by_code_sql(policy)
-    page = Paginator(attention.rows_needing_attention(policy, code or None), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = attention.rows_needing_attention(policy, code or None)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     items = attention.items_of_rows(list(page.object_list), policy, [code] if code else None)
     return render(request, "dashboard/attention.html", {
         "page": page,

@@ -281,7 +281,9 @@ def transformation_jobs(request, tid: int):
     except FailoverError as exc:
         error = f"DIRAC could not be read: {exc}"
         page = None
-    labels = {"status": "Status", "minor_status": "MinorStatus", "application_status": "ApplicationStatus", "site": "Site"}
+    labels = {
+        "status": "Status", "minor_status": "MinorStatus", "application_status": "ApplicationStatus", "site": "Site",
+    }
     return render(request, "dashboard/jobs.html", {
         "state": state, "tid": tid, "filters": {labels[k]: v for k, v in filters.items()}, "form": form, "page": page,
         "jobs": jobs_list,

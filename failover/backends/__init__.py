@@ -21,7 +21,6 @@ def get_backend(name: str | None = None, **options) -> DiracBackend:
         return FastSimulatedDirac(**options)
     if name == "dirac":
         from failover.backends.dirac import DiracAdapter
-
         from failover.backends.links import DatabaseLinkStore
 
         options.setdefault("timeout", settings.DIRAC_TIMEOUT)

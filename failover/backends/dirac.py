@@ -16,7 +16,6 @@ never change.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import tempfile
 import threading

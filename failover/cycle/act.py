@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from failover import rules
+from failover import circuit as circuit_breaker, rules
 from failover.cycle.settle import settle, settle_reassign
 from failover.domain import UNUSED, TransformationInfo
-from failover import circuit as circuit_breaker
 from failover.errors import BackendError, BackendTimeout, DuplicateRequest, StaleProposal
 from failover.models import ActionLog
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from failover import circuit as circuit_breaker
-from failover import rules
+from failover import circuit as circuit_breaker, rules
 from failover.blockers import Blocker
 
 

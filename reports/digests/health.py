@@ -8,8 +8,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from failover.health import Check, register
-from failover.health import age_in_words as _age
+from failover.health import Check, age_in_words as _age, register
 from reports.digests import sending
 from reports.digests.models import DigestRecord, Subscription
 

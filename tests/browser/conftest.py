@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.pages import PASSWORDS, Page
+from tests.factories import make_user
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 FLAGS = (
@@ -55,3 +58,17 @@ def screenshots(settings) -> Path:
     folder = Path(settings.VAR_DIR) / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture
+def accounts(django_user_model, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    for name, role in (("otto", "operator"), ("vera", "viewer")):
+        user = make_user(django_user_model, name, role)
+        user.set_password(PASSWORDS[name])
+        user.save()
+
+
+@pytest.fixture
+def page(browser, live_server, screenshots):
+    return Page(browser, live_server.url, screenshots)

@@ -10,9 +10,7 @@ import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from failover import rules
-from tests.browser.test_dashboard_browser import PASSWORDS, accounts, page  # noqa: F401 (fixtures)
-from tests.factories import chain_scenario, job, load_scenario, seed_policy
-from tests.factories import run_cycle
+from tests.factories import chain_scenario, job, load_scenario, run_cycle, seed_policy
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__", serialized_rollback=True)
 

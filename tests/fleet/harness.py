@@ -125,7 +125,8 @@ class Fleet:
             except sqlite3.OperationalError:
                 pass  # tables not there yet, or busy
             time.sleep(0.2)
-        logs = "\n".join(f"--- {n}\n{self.log(n)[-3000:]}" for n in ("w1", "w2", "beat") if (self.var / f"{n}.log").exists())
+        names = [n for n in ("w1", "w2", "beat") if (self.var / f"{n}.log").exists()]
+        logs = "\n".join(f"--- {n}\n{self.log(n)[-3000:]}" for n in names)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
 
     def counters(self) -> dict:

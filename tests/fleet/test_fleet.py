@@ -196,7 +196,8 @@ def test_a_worker_killed_mid_transformation_resumes_within_a_tick_plus_the_lease
         resumed = _utc(started)
         assert resumed >= lease_ran_out
         bound_from = max(lease_ran_out, _utc(ready))
-        print(f"{broker.split(':')[0]}: killed item resumed {(resumed - lease_ran_out).total_seconds():.1f} s after its "
+        after = (resumed - lease_ran_out).total_seconds()
+        print(f"{broker.split(':')[0]}: killed item resumed {after:.1f} s after its "
               f"lease ran out, {(resumed - bound_from).total_seconds():.1f} s after that or the restarted worker's "
               f"first tick; attempts {attempts}, put back by beat {requeued} time(s)")
         assert (resumed - bound_from).total_seconds() <= TICK + 15, (resumed, lease_ran_out, ready)

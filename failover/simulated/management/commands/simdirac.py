@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 from failover.errors import ConfigurationError
-from failover.simulated.router import SIM_DB
 from failover.management.base import FriendlyCommand
 from failover.simulated import scenario as scenario_io
 from failover.simulated.advance import advance
 from failover.simulated.generate import GenerateOptions, generate, generate_large
+from failover.simulated.router import SIM_DB
 from failover.simulated.store import dump, load
 
 
