@@ -58,7 +58,9 @@ def test_load_keeps_a_given_last_update_and_dump_round_trips_it():
     assert times() == (tasks, jobs)
 
 
-@pytest.mark.parametrize("value", ["yesterday", 12, "2026-13-01 00:00:00"])
+@pytest.mark.parametrize(
+    "value", ["yesterday", 12, "2026-13-01 00:00:00", "0999-12-31 23:59:59", "0001-01-01T00:00:00+01:00"]
+)
 def test_a_bad_last_update_is_refused_naming_its_place(value):
     with pytest.raises(ScenarioError, match=r"jobs\[0\]\.last_update"):
         validate(scenario(last_update=value))

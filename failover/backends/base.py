@@ -93,7 +93,10 @@ class DiracBackend(Protocol):
         ``getTransformationTasks`` with ``newer`` and ``timeStamp="LastUpdateTime"``). ``since``
         must be timezone-aware; DIRAC keeps naive UTC with whole seconds, so ``since`` is taken
         down to its whole second (``dirac_cut``): a change in the same second is never lost.
-        Which writes move LastUpdateTime: docs/scenario.md.
+        DIRAC's times come from its database server's clock, not ours: a caller takes its next
+        ``since`` before its read starts, less a margin for clock skew. A deleted task is never
+        "changed" (only a full read sees it gone). Which writes move LastUpdateTime:
+        docs/scenario.md.
         """
         ...
 

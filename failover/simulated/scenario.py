@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +182,12 @@ def _last_update(item: Mapping, place: str, out: dict) -> None:
             _fail(f"{place}.last_update", f"must be a date and time, not the date {value.isoformat()}")
         _fail(f"{place}.last_update", f"must be a UTC time like 2026-12-01 12:00:00, not {value!r}")
     if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
+        try:
+            when = when.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            _fail(f"{place}.last_update", f"is out of range: {value!r}")
+    if not 1000 <= when.year <= 9999:  # DIRAC's DATETIME columns (MySQL's range)
+        _fail(f"{place}.last_update", f"must be between the years 1000 and 9999, not {value!r}")
     out["last_update"] = when.strftime(LAST_UPDATE_FORMAT)
 
 

@@ -62,14 +62,14 @@ def dump() -> Scenario:
     scenario = _read_all()
     scenario.files.sort(key=lambda f: (f["transformation"], f["lfn"]))
     if SimState.objects.filter(key=DUMP_LAST_UPDATE).exists():
-        times = {
-            **{("task", t, k): when for t, k, when in SimTask.objects.values_list("transformation", "task", "last_update")},
-            **{("job", j): when for j, when in SimJob.objects.values_list("id", "last_update")},
+        task_times = {
+            (t, k): when for t, k, when in SimTask.objects.values_list("transformation", "task", "last_update")
         }
+        job_times = dict(SimJob.objects.values_list("id", "last_update"))
         for t in scenario.tasks:
-            t["last_update"] = _text_time(times[("task", t["transformation"], t["task"])])
+            t["last_update"] = _text_time(task_times[(t["transformation"], t["task"])])
         for j in scenario.jobs:
-            j["last_update"] = _text_time(times[("job", j["id"])])
+            j["last_update"] = _text_time(job_times[j["id"]])
     return scenario
 
 

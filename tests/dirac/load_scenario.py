@@ -12,7 +12,9 @@ scenario says is written with SQL straight into the DIRAC databases:
   and ExternalID;
 - jobs: ``JobJDLs`` gives the id (auto-increment, as ``JobDB.insertNewJobIntoDB`` does) and
   ``Jobs`` holds Status, MinorStatus, ApplicationStatus, Site and JobGroup, which a submitted job
-  only reaches through agents we do not run.
+  only reaches through agents we do not run; plus each job's first ``LoggingInfo`` row in the
+  JobLoggingDB, as submission writes it (JobStateUpdate's status reports need one);
+- a task's or job's optional ``last_update`` as its LastUpdateTime (else the load time).
 
 DIRAC assigns its own ids, so ``load()`` returns a ``LoadedScenario`` that maps scenario ids to the
 real ones. Task numbers are kept: tasks are created in order 1..n per transformation.
