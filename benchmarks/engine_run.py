@@ -23,8 +23,8 @@ def time_simulator(backend) -> dict:
     The rest of a cycle's wall time is the product's own work (rules, its database, aggregates).
     """
     spent = {"busy": 0.0, "waited": 0.0}
-    for name in ("transformations", "file_counts", "tasks", "files", "jobs", "set_task_status",
-                 "set_file_status", "set_transformation_status"):
+    for name in ("transformations", "file_counts", "tasks", "files", "jobs", "tasks_changed_since",
+                 "jobs_changed_since", "set_task_status", "set_file_status", "set_transformation_status"):
         method = getattr(backend, name)
 
         def timed(*a, _method=method, **kw):

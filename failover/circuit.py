@@ -26,6 +26,7 @@ from failover.errors import BackendError, BackendTimeout
 # The DiracBackend Protocol's methods that talk to DIRAC (failover/backends/base.py).
 CALLS = frozenset({
     "transformations", "file_counts", "tasks", "files", "jobs",
+    "tasks_changed_since", "jobs_changed_since",
     "set_task_status", "set_file_status", "set_transformation_status",
 })  # fmt: skip
 

@@ -12,6 +12,7 @@ the plain dataclasses of ``failover.domain``; nothing DIRAC-specific leaks past 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from failover.domain import FileCounts, FileInfo, JobInfo, TaskInfo, TransformationInfo
@@ -85,6 +86,31 @@ class DiracBackend(Protocol):
         """
         ...
 
+    def tasks_changed_since(self, ids: Iterable[int], since: datetime) -> list[TaskInfo]:
+        """Tasks of the given transformations whose LastUpdateTime is at or after ``since``.
+
+        The same ``TaskInfo`` values as ``tasks()``, in one batched read (DIRAC:
+        ``getTransformationTasks`` with ``newer`` and ``timeStamp="LastUpdateTime"``). ``since``
+        must be timezone-aware; DIRAC keeps naive UTC with whole seconds, so ``since`` is taken
+        down to its whole second (``dirac_cut``): a change in the same second is never lost.
+        DIRAC's times come from its database server's clock, not ours: a caller takes its next
+        ``since`` before its read starts, less a margin for clock skew. A deleted task is never
+        "changed" (only a full read sees it gone). Which writes move LastUpdateTime:
+        docs/scenario.md.
+        """
+        ...
+
+    def jobs_changed_since(self, ids: Iterable[int], since: datetime) -> dict[int, JobInfo]:
+        """Jobs of the given transformations (JobGroup) whose LastUpdateTime is at or after
+        ``since`` (taken down to its whole second, as for tasks), with their current states.
+
+        DIRAC: one JobMonitoring ``getJobs({"JobGroup": [...]}, cutDate)`` for all the
+        transformations, then ``getJobsStates`` and ``getJobsSites`` for those jobs only, as
+        ``jobs()`` does. A job deleted between the two reads is absent. Not every change moves
+        a job's LastUpdateTime (a site set alone, a heartbeat): docs/scenario.md.
+        """
+        ...
+
     # -- writes -------------------------------------------------------------------------------
     def set_task_status(self, transformation: int, task_ids: Sequence[int], status: str) -> None:
         """Set the ExternalStatus of several tasks of one transformation in one call."""
@@ -108,3 +134,16 @@ class DiracBackend(Protocol):
         agent's change made meanwhile is never overwritten.
         """
         ...
+
+
+def dirac_cut(since: datetime) -> datetime:
+    """``since`` as DIRAC compares it: naive UTC, down to the whole second.
+
+    DIRAC's LastUpdateTime columns are DATETIME without fractional seconds, set from MySQL's
+    UTC_TIMESTAMP() (the current whole second). MariaDB compares ``12:00:00 >= '12:00:00.5'``
+    as false, so a fractional cut would lose a change made earlier in the same second. A naive
+    datetime is refused: whether it meant UTC or local time cannot be known.
+    """
+    if since.tzinfo is None or since.utcoffset() is None:
+        raise ValueError(f"a delta read needs a timezone-aware time, not the naive {since.isoformat()}")
+    return since.astimezone(UTC).replace(tzinfo=None, microsecond=0)

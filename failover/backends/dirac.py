@@ -20,9 +20,10 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from failover.backends.base import CallCounter
+from failover.backends.base import CallCounter, dirac_cut
 from failover.domain import FileCounts, FileInfo, JobInfo, TaskInfo, TransformationInfo
 from failover.errors import BackendError, BackendTimeout
 
@@ -467,17 +468,32 @@ class DiracAdapter:
         if not id_list:
             return []
         rows = self._call("transformation", "getTransformationTasks", {"TransformationID": id_list})
-        out = [
-            TaskInfo(
-                transformation=int(r["TransformationID"]),
-                task=int(r["TaskID"]),
-                job=_job_id(r.get("ExternalID")),
-                status=str(r["ExternalStatus"]),
-            )
-            for r in (dict(r) for r in rows or [])
-        ]
-        out.sort(key=lambda t: (t.transformation, t.task))
-        return out
+        return _task_infos(rows)
+
+    def tasks_changed_since(self, ids: Iterable[int], since: datetime) -> list[TaskInfo]:
+        cut = _dirac_time(since)
+        id_list = sorted({int(i) for i in ids})
+        if not id_list:
+            return []
+        # LastUpdateTime >= newer (TransformationDB.getTransformationTasks through buildCondition).
+        rows = self._call(
+            "transformation",
+            "getTransformationTasks",
+            {"TransformationID": id_list},
+            older=None,
+            newer=cut,
+            timeStamp="LastUpdateTime",
+        )
+        return _task_infos(rows)
+
+    def jobs_changed_since(self, ids: Iterable[int], since: datetime) -> dict[int, JobInfo]:
+        cut = _dirac_time(since)
+        groups = sorted({f"{int(i):08d}" for i in ids})
+        if not groups:
+            return {}
+        # JobDB.selectJobs: LastUpdateTime >= cutDate; job ids come back as strings.
+        changed = self._call("jobs", "getJobs", {"JobGroup": groups}, cut)
+        return self.jobs(int(j) for j in changed or [])
 
     def files(
         self,
@@ -573,6 +589,27 @@ class DiracAdapter:
                     retriable=False,
                 ) from exc
             raise
+
+
+def _task_infos(rows: Any) -> list[TaskInfo]:
+    out = [
+        TaskInfo(
+            transformation=int(r["TransformationID"]),
+            task=int(r["TaskID"]),
+            job=_job_id(r.get("ExternalID")),
+            status=str(r["ExternalStatus"]),
+        )
+        for r in (dict(r) for r in rows or [])
+    ]
+    out.sort(key=lambda t: (t.transformation, t.task))
+    return out
+
+
+def _dirac_time(since: datetime) -> str:
+    """The cut as DIRAC's SQL compares it: "YYYY-MM-DD HH:MM:SS", naive UTC, whole seconds.
+
+    A string crosses both transports (dips, https) unchanged."""
+    return dirac_cut(since).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _int_keys(value: Any) -> dict[int, dict]:

@@ -19,7 +19,7 @@ from django.db.models import F, Max
 
 from failover.domain import ASSIGNED, FINAL_TRANSFORMATION_STATUSES, FLUSH, PROCESSED, UNUSED, job_group
 from failover.simulated.generate import DONE_OUTCOMES, FAILED_OUTCOMES, SITES, _pick
-from failover.simulated.models import SimFile, SimJob, SimState, SimTask, SimTransformation
+from failover.simulated.models import SimFile, SimJob, SimState, SimTask, SimTransformation, dirac_now
 from failover.simulated.router import SIM_DB
 
 # Statuses in which DIRAC's TransformationAgent creates tasks.
@@ -61,6 +61,8 @@ def advance(*, seed: int = 1, max_jobs: int | None = None) -> AdvanceResult:
     SimState.objects.update_or_create(key="advance_step", defaults={"value": str(step)})
     rng = random.Random(f"{seed}:{step}")
     result = AdvanceResult(step=step)
+    # Task creation and submission and every job status move set LastUpdateTime, as in DIRAC
+    # (docs/scenario.md, "LastUpdateTime: which writes move it").
     _create_tasks(result)
     _submit_tasks(result)
     _move_jobs(result, rng, max_jobs)
@@ -79,7 +81,8 @@ def _create_tasks(result: AdvanceResult) -> None:
         last = SimTask.objects.filter(transformation=t.id).aggregate(m=Max("task"))["m"] or 0
         for group in groups:
             last += 1
-            SimTask.objects.create(transformation=t.id, task=last, job=0, status="Created")
+            # addTaskForTransformation: CreationTime and LastUpdateTime are now.
+            SimTask.objects.create(transformation=t.id, task=last, job=0, status="Created", last_update=dirac_now())
             SimFile.objects.filter(pk__in=group).update(status=ASSIGNED, task=last)
             result.tasks_created += 1
         if t.status == FLUSH:
@@ -98,10 +101,12 @@ def _submit_tasks(result: AdvanceResult) -> None:
             application_status="Unknown",
             site="ANY",
             job_group=job_group(task.transformation),
+            last_update=dirac_now(),  # insertNewJobIntoDB
         )
         task.job = next_job
         task.status = "Submitted"
-        task.save(update_fields=["job", "status"])
+        task.last_update = dirac_now()  # setTaskStatusAndWmsID
+        task.save(update_fields=["job", "status", "last_update"])
         next_job += 1
         result.jobs_submitted += 1
 
@@ -127,7 +132,10 @@ def _move_jobs(result: AdvanceResult, rng: random.Random, max_jobs: int | None) 
                 rng, FAILED_OUTCOMES if failed else DONE_OUTCOMES
             )
             finished.append((job, failed))
-        job.save(update_fields=["status", "minor_status", "application_status", "site"])
+        # Every move is a status update (the Matcher's report with the site, then the job's own
+        # reports through JobStateUpdate), each of which moves LastUpdateTime in DIRAC.
+        job.last_update = dirac_now()
+        job.save(update_fields=["status", "minor_status", "application_status", "site", "last_update"])
         result.jobs_moved += 1
     if not finished:
         return

@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.db.models import Count, F
 
-from failover.backends.base import CallCounter
+from failover.backends.base import CallCounter, dirac_cut
 from failover.domain import (
     ASSIGNED,
     PROCESSED,
@@ -25,10 +26,11 @@ from failover.domain import (
     JobInfo,
     TaskInfo,
     TransformationInfo,
+    job_group,
 )
 from failover.errors import BackendError, BackendTimeout
 from failover.simulated.faults import FaultInjector, FaultPlan
-from failover.simulated.models import SimFile, SimJob, SimTask, SimTransformation
+from failover.simulated.models import SimFile, SimJob, SimTask, SimTransformation, dirac_now
 from failover.simulated.router import SIM_DB
 
 # DIRAC's Operations option Transformations/FilesMaxResetCounter (default 10).
@@ -127,6 +129,39 @@ class SimulatedDirac:
         self._lost("tasks", fault)
         return rows
 
+    def tasks_changed_since(self, ids: Iterable[int], since: datetime) -> list[TaskInfo]:
+        cut = _sim_cut(since)
+        ids = list(ids)
+        if not ids:
+            return []
+        rows: list[TaskInfo] = []
+        for chunk in _chunks(ids, 1000):
+            rows.extend(
+                TaskInfo(t, k, j, s)
+                for t, k, j, s in SimTask.objects.filter(transformation__in=chunk, last_update__gte=cut)
+                .order_by("transformation", "task")
+                .values_list("transformation", "task", "job", "status")
+            )
+        rows.sort(key=lambda r: (r.transformation, r.task))
+        fault = self._rpc("tasks_changed_since", pages=max(1, -(-len(rows) // CHUNK)))
+        self._lost("tasks_changed_since", fault)
+        return rows
+
+    def jobs_changed_since(self, ids: Iterable[int], since: datetime) -> dict[int, JobInfo]:
+        cut = _sim_cut(since)
+        groups = sorted({job_group(i) for i in ids})
+        if not groups:
+            return {}
+        # getJobs: one RPC; then getJobsStates and getJobsSites per chunk of the changed jobs.
+        fault = self._rpc("jobs_changed_since")
+        changed: list[int] = []
+        for chunk in _chunks(groups, 1000):
+            changed.extend(
+                SimJob.objects.filter(job_group__in=chunk, last_update__gte=cut).values_list("id", flat=True)
+            )
+        self._lost("jobs_changed_since", fault)
+        return self._job_states(sorted(changed), "jobs_changed_since")
+
     def files(self, ids: Iterable[int], *, statuses=None, lfns=None) -> list[FileInfo]:
         ids = list(ids)
         fault = self._rpc("files")
@@ -147,16 +182,18 @@ class SimulatedDirac:
         return rows
 
     def jobs(self, job_ids: Iterable[int]) -> dict[int, JobInfo]:
-        job_ids = sorted(set(job_ids))
+        return self._job_states(sorted(set(job_ids)), "jobs")
+
+    def _job_states(self, job_ids: list[int], method: str) -> dict[int, JobInfo]:
         result: dict[int, JobInfo] = {}
         for chunk in _chunks(job_ids):
             # The real adapter reads states and sites: two RPCs per chunk.
-            fault = self._rpc("jobs", pages=2)
+            fault = self._rpc(method, pages=2)
             for row in SimJob.objects.filter(id__in=chunk).values_list(
                 "id", "status", "minor_status", "application_status", "site"
             ):
                 result[row[0]] = JobInfo(*row)
-            self._lost("jobs", fault)
+            self._lost(method, fault)
         return result
 
     # -- writes -------------------------------------------------------------------------------
@@ -174,7 +211,11 @@ class SimulatedDirac:
         task_ids = list(task_ids)
         with transaction.atomic(using=SIM_DB):
             for chunk in _chunks(task_ids, 900):
-                SimTask.objects.filter(transformation=transformation, task__in=chunk).update(status=status)
+                # DIRAC's setTaskStatus moves LastUpdateTime of every task it is given, even when
+                # the status is the same (TransformationDB's task parameter update).
+                SimTask.objects.filter(transformation=transformation, task__in=chunk).update(
+                    status=status, last_update=dirac_now()
+                )
         self._lost("set_task_status", fault)
 
     def set_file_status(self, transformation: int, lfns: Sequence[str], status: str) -> Mapping[str, str]:
@@ -221,6 +262,11 @@ class SimulatedDirac:
                 row.status = status
                 row.save(update_fields=["status", "last_update"])
         self._lost("set_transformation_status", fault)
+
+
+def _sim_cut(since: datetime) -> datetime:
+    """The cut as DIRAC compares it (whole UTC seconds), aware for the simulator's database."""
+    return dirac_cut(since).replace(tzinfo=UTC)
 
 
 def _dirac_file_rule(current: str, proposed: str, error_count: int) -> str:

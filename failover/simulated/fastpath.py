@@ -14,11 +14,12 @@ The contract suite runs against both read paths; the benchmarks can run the prod
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db import connections
 
-from failover.domain import JobInfo, TaskInfo
-from failover.simulated.backend import CHUNK, SimulatedDirac, _chunks
+from failover.domain import JobInfo, TaskInfo, job_group
+from failover.simulated.backend import CHUNK, SimulatedDirac, _chunks, _sim_cut
 from failover.simulated.models import SimJob, SimTask
 from failover.simulated.router import SIM_DB
 
@@ -49,15 +50,61 @@ class FastSimulatedDirac(SimulatedDirac):
         self._lost("tasks", fault)
         return rows
 
+    def tasks_changed_since(self, ids: Iterable[int], since: datetime) -> list[TaskInfo]:
+        if not self._sqlite():
+            return super().tasks_changed_since(ids, since)
+        cut = connections[SIM_DB].ops.adapt_datetimefield_value(_sim_cut(since))
+        ids = list(ids)
+        if not ids:
+            return []
+        rows: list[TaskInfo] = []
+        table = SimTask._meta.db_table
+        with connections[SIM_DB].cursor() as cur:
+            for chunk in _chunks(ids, 1000):
+                cur.execute(
+                    f"SELECT transformation, task, job, status FROM {table} "
+                    "WHERE transformation IN (SELECT value FROM json_each(%s)) AND last_update >= %s "
+                    "ORDER BY transformation, task",
+                    [_json_ints(chunk), cut],
+                )
+                rows.extend(TaskInfo(*r) for r in cur.fetchall())
+        rows.sort(key=lambda r: (r.transformation, r.task))
+        fault = self._rpc("tasks_changed_since", pages=max(1, -(-len(rows) // CHUNK)))
+        self._lost("tasks_changed_since", fault)
+        return rows
+
+    def jobs_changed_since(self, ids: Iterable[int], since: datetime) -> dict[int, JobInfo]:
+        if not self._sqlite():
+            return super().jobs_changed_since(ids, since)
+        cut = connections[SIM_DB].ops.adapt_datetimefield_value(_sim_cut(since))
+        groups = sorted({job_group(i) for i in ids})
+        if not groups:
+            return {}
+        fault = self._rpc("jobs_changed_since")
+        table = SimJob._meta.db_table
+        changed: list[int] = []
+        with connections[SIM_DB].cursor() as cur:
+            for chunk in _chunks(groups, 1000):
+                cur.execute(
+                    f"SELECT id FROM {table} WHERE job_group IN (SELECT value FROM json_each(%s)) "
+                    "AND last_update >= %s",
+                    ["[" + ",".join(f'"{g}"' for g in chunk) + "]", cut],
+                )
+                changed.extend(r[0] for r in cur.fetchall())
+        self._lost("jobs_changed_since", fault)
+        return self._job_states_sql(sorted(changed), "jobs_changed_since")
+
     def jobs(self, job_ids: Iterable[int]) -> dict[int, JobInfo]:
         if not self._sqlite():
             return super().jobs(job_ids)
-        job_ids = sorted(set(job_ids))
+        return self._job_states_sql(sorted(set(job_ids)), "jobs")
+
+    def _job_states_sql(self, job_ids: list[int], method: str) -> dict[int, JobInfo]:
         result: dict[int, JobInfo] = {}
         table = SimJob._meta.db_table
         with connections[SIM_DB].cursor() as cur:
             for chunk in _chunks(job_ids):
-                fault = self._rpc("jobs", pages=2)
+                fault = self._rpc(method, pages=2)
                 cur.execute(
                     f"SELECT id, status, minor_status, application_status, site FROM {table} "
                     "WHERE id IN (SELECT value FROM json_each(%s)) ORDER BY id",
@@ -65,7 +112,7 @@ class FastSimulatedDirac(SimulatedDirac):
                 )
                 for row in cur.fetchall():
                     result[row[0]] = JobInfo(*row)
-                self._lost("jobs", fault)
+                self._lost(method, fault)
         return result
 
 

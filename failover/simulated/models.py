@@ -6,7 +6,18 @@ same rules apply (DIRAC's TransformationDB and JobDB schemas).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.db import models
+
+
+def dirac_now() -> datetime:
+    """Now as DIRAC's UTC_TIMESTAMP() writes it into a LastUpdateTime: UTC, whole seconds.
+
+    Kept timezone-aware (the simulator's database stores UTC, USE_TZ); docs/scenario.md says
+    which simulated writes set it ("LastUpdateTime: which writes move it").
+    """
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class SimProduction(models.Model):
@@ -51,11 +62,14 @@ class SimTask(models.Model):
     task = models.IntegerField()
     job = models.IntegerField(default=0)
     status = models.CharField(max_length=32, default="Created")
+    # TransformationTasks.LastUpdateTime: set on creation and by every setTaskStatus.
+    last_update = models.DateTimeField(default=dirac_now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["transformation", "task"], name="simtask_unique_task")
         ]
+        indexes = [models.Index(fields=["transformation", "last_update"])]
 
 
 class SimJob(models.Model):
@@ -66,8 +80,13 @@ class SimJob(models.Model):
     site = models.CharField(max_length=64, default="ANY")
     # The transformation id zero-padded to 8 digits, as DIRAC sets it at submission.
     job_group = models.CharField(max_length=32, default="00000000", db_index=True)
+    # Jobs.LastUpdateTime: moved by status updates, not by a site set alone or a heartbeat.
+    last_update = models.DateTimeField(default=dirac_now)
     # How many `advance` steps the job has spent in its status (drives the simulated agents).
     age = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["job_group", "last_update"])]
 
 
 class SimState(models.Model):

@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,39 @@ def _text(item: Mapping, key: str, place: str, default: str) -> str:
     return _fits(value, key, place)
 
 
+LAST_UPDATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _last_update(item: Mapping, place: str, out: dict) -> None:
+    """The optional ``last_update`` (DIRAC's LastUpdateTime), kept as "YYYY-MM-DD HH:MM:SS" UTC.
+
+    A time without an offset is UTC, as DIRAC stores it; fractions of a second are dropped
+    (DIRAC's DATETIME columns keep whole seconds). Absent: the loader uses the load time.
+    """
+    if item.get("last_update") is None:
+        return
+    value = item["last_update"]
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            _fail(f"{place}.last_update", f"must be a UTC time like 2026-12-01 12:00:00, not {value!r}")
+    else:
+        if isinstance(value, date):  # YAML reads 2026-12-01 as a date
+            _fail(f"{place}.last_update", f"must be a date and time, not the date {value.isoformat()}")
+        _fail(f"{place}.last_update", f"must be a UTC time like 2026-12-01 12:00:00, not {value!r}")
+    if when.tzinfo is not None:
+        try:
+            when = when.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            _fail(f"{place}.last_update", f"is out of range: {value!r}")
+    if not 1000 <= when.year <= 9999:  # DIRAC's DATETIME columns (MySQL's range)
+        _fail(f"{place}.last_update", f"must be between the years 1000 and 9999, not {value!r}")
+    out["last_update"] = when.strftime(LAST_UPDATE_FORMAT)
+
+
 def _list(data: Mapping, key: str) -> list:
     value = data.get(key) or []
     if not isinstance(value, list):
@@ -236,6 +270,7 @@ def validate(data: Any) -> Scenario:
             "application_status": _text(item, "application_status", place, "Unknown"),
             "site": _text(item, "site", place, "ANY"),
         }
+        _last_update(item, place, jobs[jid])
 
     tasks: dict[tuple[int, int], dict] = {}
     job_owner: dict[int, str] = {}
@@ -262,6 +297,7 @@ def validate(data: Any) -> Scenario:
             "job": job,
             "status": _status(item, "status", place, "Created"),
         }
+        _last_update(item, place, tasks[(tid, task)])
 
     files: dict[tuple[int, str], dict] = {}
     for i, item in enumerate(_list(data, "files")):

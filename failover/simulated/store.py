@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.db import transaction
 
 from failover.domain import job_group
-from failover.simulated.models import SimFile, SimJob, SimProduction, SimState, SimTask, SimTransformation
+from failover.simulated.models import (
+    SimFile,
+    SimJob,
+    SimProduction,
+    SimState,
+    SimTask,
+    SimTransformation,
+    dirac_now,
+)
 from failover.simulated.router import SIM_DB
-from failover.simulated.scenario import Scenario
+from failover.simulated.scenario import LAST_UPDATE_FORMAT, Scenario
 
 BATCH = 5000
+# Set when the loaded scenario gave any last_update: dump then writes every task's and job's.
+DUMP_LAST_UPDATE = "dump_last_update"
+
+
+def _when(row: dict, default: datetime) -> dict:
+    """A scenario row with its last_update as the simulator stores it (aware UTC)."""
+    row = dict(row)
+    given = row.pop("last_update", None)
+    row["last_update"] = (
+        datetime.strptime(given, LAST_UPDATE_FORMAT).replace(tzinfo=UTC) if given else default
+    )
+    return row
 
 
 @transaction.atomic(using=SIM_DB)
@@ -22,11 +44,16 @@ def load(scenario: Scenario) -> None:
         (SimTransformation(**t) for t in scenario.transformations), batch_size=BATCH
     )
     group_of_job = {t["job"]: job_group(t["transformation"]) for t in scenario.tasks if t["job"]}
+    # Without a last_update, a task or job was last changed when it was loaded: a load is how
+    # time passes in DIRAC, so a delta read since before the load sees everything it set.
+    now = dirac_now()
     SimJob.objects.bulk_create(
-        (SimJob(job_group=group_of_job.get(j["id"], "00000000"), **j) for j in scenario.jobs),
+        (SimJob(job_group=group_of_job.get(j["id"], "00000000"), **_when(j, now)) for j in scenario.jobs),
         batch_size=BATCH,
     )
-    SimTask.objects.bulk_create((SimTask(**t) for t in scenario.tasks), batch_size=BATCH)
+    SimTask.objects.bulk_create((SimTask(**_when(t, now)) for t in scenario.tasks), batch_size=BATCH)
+    if any("last_update" in row for row in (*scenario.tasks, *scenario.jobs)):
+        SimState.objects.create(key=DUMP_LAST_UPDATE, value="1")
     SimFile.objects.bulk_create((SimFile(**f) for f in scenario.files), batch_size=BATCH)
 
 
@@ -34,7 +61,20 @@ def dump() -> Scenario:
     # Sorted in Python, not by the database: PostgreSQL's locale collation orders LFNs otherwise.
     scenario = _read_all()
     scenario.files.sort(key=lambda f: (f["transformation"], f["lfn"]))
+    if SimState.objects.filter(key=DUMP_LAST_UPDATE).exists():
+        task_times = {
+            (t, k): when for t, k, when in SimTask.objects.values_list("transformation", "task", "last_update")
+        }
+        job_times = dict(SimJob.objects.values_list("id", "last_update"))
+        for t in scenario.tasks:
+            t["last_update"] = _text_time(task_times[(t["transformation"], t["task"])])
+        for j in scenario.jobs:
+            j["last_update"] = _text_time(job_times[j["id"]])
     return scenario
+
+
+def _text_time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime(LAST_UPDATE_FORMAT)
 
 
 def _read_all() -> Scenario:

@@ -36,3 +36,32 @@ CONTRACT_SCENARIO = {
          "application_status": "Executing Step1_ctapipe_process", "site": "LCG.GRIF.fr"},
     ],
 }
+
+
+# Delta reads: every task and job was last updated at OLD, except task 2 and job 2002 of 4851,
+# updated at EDGE exactly. 4852 is a transformation the delta reads are not asked about.
+OLD = "2026-01-01 00:00:00"
+EDGE = "2026-06-01 12:00:00"
+
+DELTA_SCENARIO = {
+    "transformations": [
+        {"id": 4851, "name": "delta_a", "type": "Merging", "status": "Active", "group_size": 1},
+        {"id": 4852, "name": "delta_b", "type": "Merging", "status": "Active", "group_size": 1},
+    ],
+    "tasks": [
+        {"transformation": 4851, "task": 1, "job": 2001, "status": "Running", "last_update": OLD},
+        {"transformation": 4851, "task": 2, "job": 2002, "status": "Running", "last_update": EDGE},
+        {"transformation": 4851, "task": 3, "job": 2003, "status": "Running", "last_update": OLD},
+        {"transformation": 4852, "task": 1, "job": 2004, "status": "Running", "last_update": OLD},
+    ],
+    "jobs": [
+        {"id": 2001, "status": "Running", "minor_status": "Application",
+         "application_status": "Executing Step1", "site": "LCG.GRIF.fr", "last_update": OLD},
+        {"id": 2002, "status": "Running", "minor_status": "Application",
+         "application_status": "Executing Step1", "site": "LCG.GRIF.fr", "last_update": EDGE},
+        {"id": 2003, "status": "Stalled", "minor_status": "Job stalled: pilot not running",
+         "application_status": "Executing Step1", "site": "LCG.CNAF.it", "last_update": OLD},
+        {"id": 2004, "status": "Running", "minor_status": "Application",
+         "application_status": "Executing Step1", "site": "LCG.CNAF.it", "last_update": OLD},
+    ],
+}

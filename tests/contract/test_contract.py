@@ -4,11 +4,14 @@ services when they are started (tests/dirac/services.sh)."""
 from __future__ import annotations
 
 import inspect
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from failover.backends.base import DiracBackend
+from failover.circuit import CALLS
 from failover.errors import BackendError
+from tests.contract.scenario import EDGE, OLD
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -158,3 +161,127 @@ def test_it_counts_its_calls(world):
     # The second read is counted on top of the first, and a snapshot is a copy the next call leaves alone.
     assert sum(two.values()) > sum(one.values()) and all(two.get(k, 0) >= n for k, n in one.items())
     assert b.calls.snapshot() == two and one != two
+
+
+# -- delta reads (DELTA_SCENARIO: everything last updated at OLD, task 2 / job 2002 at EDGE) --
+
+def _utc(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_the_circuit_guards_every_call_of_the_protocol():
+    wanted = {n for n, v in vars(DiracBackend).items() if callable(v) and not n.startswith("_")}
+    assert CALLS == wanted
+
+
+def test_a_task_whose_status_was_set_is_changed_and_an_untouched_one_is_not(delta_world):
+    w = delta_world
+    b = w.backend
+    a, other = w.t(4851), w.t(4852)
+    assert {t.task for t in b.tasks_changed_since([a, other], _utc(OLD))} >= {1, 2, 3}
+    cut = _now()
+    b.set_task_status(a, [1], "Done")
+    changed = b.tasks_changed_since([a, other], cut)
+    assert [(t.transformation, t.task, t.job, t.status) for t in changed] == [(a, 1, w.j(2001), "Done")]
+    # The same TaskInfo as tasks() gives.
+    assert changed == [t for t in b.tasks([a]) if t.task == 1]
+    # Only the transformations asked about.
+    assert b.tasks_changed_since([other], cut) == []
+    assert b.tasks_changed_since([], cut) == []
+
+
+def test_set_task_status_moves_the_time_even_when_the_status_is_the_same(delta_world):
+    w = delta_world
+    cut = _now()
+    w.backend.set_task_status(w.t(4851), [3], "Running")  # already Running
+    assert [t.task for t in w.backend.tasks_changed_since([w.t(4851)], cut)] == [3]
+
+
+def test_a_task_changed_at_the_cut_is_not_lost(delta_world):
+    w = delta_world
+    edge = _utc(EDGE)
+    at = lambda since: {t.task for t in w.backend.tasks_changed_since([w.t(4851)], since)}  # noqa: E731
+    assert at(edge) == {2}  # the bound is inclusive (LastUpdateTime >= since)
+    # DIRAC keeps whole seconds: a change stored at EDGE may have happened up to a second
+    # later, so a cut inside that second still returns it.
+    assert at(edge + timedelta(microseconds=999_999)) == {2}
+    assert at(edge + timedelta(seconds=1)) == set()
+    # Any timezone, the same instant.
+    assert at(edge.astimezone(timezone(timedelta(hours=2)))) == {2}
+
+
+def test_a_job_whose_status_changed_is_returned_with_its_new_state(delta_world):
+    w = delta_world
+    b = w.backend
+    a, other = w.t(4851), w.t(4852)
+    cut = _now()
+    w.jobdb.set_status(w.j(2001), "Done", "Execution Complete", "Workflow successful")
+    w.jobdb.set_status(w.j(2004), "Failed", "Application Finished With Errors", "Step1 failed")
+    changed = b.jobs_changed_since([a], cut)
+    assert set(changed) == {w.j(2001)}  # 2002, 2003 untouched; 2004 is of another transformation
+    j = changed[w.j(2001)]
+    assert (j.status, j.minor_status, j.application_status, j.site) == (
+        "Done", "Execution Complete", "Workflow successful", "LCG.GRIF.fr")
+    assert changed == b.jobs([w.j(2001)])
+    both = b.jobs_changed_since([a, other], cut)
+    assert set(both) == {w.j(2001), w.j(2004)}
+    assert b.jobs_changed_since([], cut) == {}
+
+
+def test_a_job_changed_at_the_cut_is_not_lost(delta_world):
+    w = delta_world
+    edge = _utc(EDGE)
+    at = lambda since: set(w.backend.jobs_changed_since([w.t(4851)], since))  # noqa: E731
+    assert at(edge) == {w.j(2002)}
+    assert at(edge + timedelta(microseconds=999_999)) == {w.j(2002)}
+    assert at(edge + timedelta(seconds=1)) == set()
+    assert at(_utc(OLD)) == {w.j(2001), w.j(2002), w.j(2003)}
+
+
+def test_a_change_just_after_the_cut_in_the_same_second_is_seen(delta_world):
+    """The cut is taken, then DIRAC writes within the same second: DIRAC stores the whole second,
+    which is before the cut's fraction, and the read still returns it."""
+    w = delta_world
+    cut = _now()
+    w.jobdb.set_status(w.j(2002), "Done", "Execution Complete", "Workflow successful")
+    w.backend.set_task_status(w.t(4851), [2], "Done")
+    assert set(w.backend.jobs_changed_since([w.t(4851)], cut)) == {w.j(2002)}
+    assert [t.task for t in w.backend.tasks_changed_since([w.t(4851)], cut)] == [2]
+
+
+def test_a_site_set_alone_or_a_heartbeat_does_not_move_the_time(delta_world):
+    """As in DIRAC 9.1: JobStateUpdate's setJobSite writes the site without LastUpdateTime, and a
+    heartbeat sets the job Running (here a Stalled one) without it either."""
+    w = delta_world
+    cut = _now()
+    w.jobdb.set_site(w.j(2001), "LCG.DESY-ZEUTHEN.de")
+    w.jobdb.heartbeat(w.j(2003))
+    assert w.backend.jobs_changed_since([w.t(4851)], cut) == {}
+    now = w.backend.jobs([w.j(2001), w.j(2003)])
+    assert now[w.j(2001)].site == "LCG.DESY-ZEUTHEN.de"
+    assert now[w.j(2003)].status == "Running"
+
+
+def test_delta_reads_refuse_a_naive_time(delta_world):
+    naive = datetime(2026, 6, 1, 12, 0, 0)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        delta_world.backend.tasks_changed_since([delta_world.t(4851)], naive)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        delta_world.backend.jobs_changed_since([delta_world.t(4851)], naive)
+
+
+def test_delta_reads_are_batched(delta_world):
+    w = delta_world
+    b = w.backend
+    ids = [w.t(4851), w.t(4852)]
+    b.calls.reset()
+    b.tasks_changed_since(ids, _utc(OLD))
+    assert b.calls.total == 1
+    b.calls.reset()
+    b.jobs_changed_since(ids, _utc(OLD))
+    # getJobs, then getJobsStates and getJobsSites for the changed jobs.
+    assert b.calls.total == 3

@@ -12,7 +12,9 @@ scenario says is written with SQL straight into the DIRAC databases:
   and ExternalID;
 - jobs: ``JobJDLs`` gives the id (auto-increment, as ``JobDB.insertNewJobIntoDB`` does) and
   ``Jobs`` holds Status, MinorStatus, ApplicationStatus, Site and JobGroup, which a submitted job
-  only reaches through agents we do not run.
+  only reaches through agents we do not run; plus each job's first ``LoggingInfo`` row in the
+  JobLoggingDB, as submission writes it (JobStateUpdate's status reports need one);
+- a task's or job's optional ``last_update`` as its LastUpdateTime (else the load time).
 
 DIRAC assigns its own ids, so ``load()`` returns a ``LoadedScenario`` that maps scenario ids to the
 real ones. Task numbers are kept: tasks are created in order 1..n per transformation.
@@ -24,6 +26,7 @@ import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timezone
 from typing import Any
 
 # Tables emptied by reset(), children before parents.
@@ -216,6 +219,7 @@ def load(scenario: dict[str, Any], *, clean: bool = True) -> LoadedScenario:
 
     # -- jobs: JobJDLs gives the id, Jobs holds the state --
     conn = db_connect("JobDB")
+    logging_rows: list[tuple] = []
     try:
         cur = conn.cursor()
         job_group = _job_groups(tasks, ids)
@@ -226,20 +230,42 @@ def load(scenario: dict[str, Any], *, clean: bool = True) -> LoadedScenario:
             real = int(cur.lastrowid)
             ids.jobs[j["id"]] = real
             group, name = job_group.get(j["id"], ("00000000", f"job_{j['id']}"))
+            # last_update (optional, "YYYY-MM-DD HH:MM:SS" UTC): DIRAC's LastUpdateTime; else now.
             cur.execute(
                 "INSERT INTO Jobs (JobID, JobType, JobGroup, Site, JobName, Owner, OwnerGroup, VO,"
                 " SubmissionTime, LastUpdateTime, Status, MinorStatus, ApplicationStatus)"
                 " VALUES (%s, 'MCSimulation', %s, %s, %s, 'ciuser', 'prod', 'fdtest',"
-                " UTC_TIMESTAMP(), UTC_TIMESTAMP(), %s, %s, %s)",
+                " UTC_TIMESTAMP(), COALESCE(%s, UTC_TIMESTAMP()), %s, %s, %s)",
                 (
                     real,
                     group,
                     j.get("site") or "ANY",
                     name,
+                    _last_update(j),
                     j.get("status", "Received"),
                     j.get("minor_status") or "Unknown",
                     j.get("application_status") or "Unknown",
                 ),
+            )
+            # The job's first JobLoggingDB record, as submission writes it: JobStateUpdate's
+            # status updates (JobStatusUtility) refuse a job without one.
+            cur.execute("SELECT LastUpdateTime FROM Jobs WHERE JobID=%s", (real,))
+            (when,) = cur.fetchone()
+            logging_rows.append(
+                (real, j.get("status", "Received"), j.get("minor_status") or "Unknown",
+                 j.get("application_status") or "Unknown", when,
+                 when.replace(tzinfo=timezone.utc).timestamp() - _MAGIC_EPOC_NUMBER)
+            )
+    finally:
+        conn.close()
+    conn = db_connect("JobLoggingDB")
+    try:
+        cur = conn.cursor()
+        for row in logging_rows:
+            cur.execute(
+                "INSERT INTO LoggingInfo (JobID, Status, MinorStatus, ApplicationStatus, StatusTime,"
+                " StatusTimeOrder, StatusSource) VALUES (%s, %s, %s, %s, %s, %s, 'JobManager')",
+                row,
             )
     finally:
         conn.close()
@@ -278,9 +304,10 @@ def load(scenario: dict[str, Any], *, clean: bool = True) -> LoadedScenario:
                     fillers.append(n)
             for n, k in ttasks.items():
                 cur.execute(
-                    "UPDATE TransformationTasks SET ExternalStatus=%s, ExternalID=%s"
+                    "UPDATE TransformationTasks SET ExternalStatus=%s, ExternalID=%s,"
+                    " LastUpdateTime=COALESCE(%s, LastUpdateTime)"
                     " WHERE TransformationID=%s AND TaskID=%s",
-                    (k.get("status", "Created"), str(ids.job(k.get("job") or 0)), real, n),
+                    (k.get("status", "Created"), str(ids.job(k.get("job") or 0)), _last_update(k), real, n),
                 )
             if fillers:
                 cur.execute(
@@ -317,6 +344,22 @@ def load_into_dirac(scenario: dict[str, Any], *, timeout: float = 30.0):
     from tests.contract.conftest import World
 
     return World(DiracAdapter(timeout=timeout), dict(ids.transformations), dict(ids.jobs))
+
+
+# JobLoggingDB's StatusTimeOrder is seconds since the epoch minus this (JobLoggingDB.py).
+_MAGIC_EPOC_NUMBER = 1270000000
+
+
+def _last_update(row: dict) -> str | None:
+    """A scenario row's last_update as DIRAC's SQL takes it (naive UTC), or None for now."""
+    value = row.get("last_update")
+    if value is None:
+        return None
+    from failover.simulated.scenario import validate
+
+    # The scenario's own parsing and normalisation ("YYYY-MM-DD HH:MM:SS", UTC).
+    item = {"id": 1, "status": "Received", "last_update": value}
+    return validate({"jobs": [item]}).jobs[0]["last_update"]
 
 
 def _job_groups(tasks: list[dict], ids: LoadedScenario) -> dict[int, tuple[str, str]]:
