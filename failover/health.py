@@ -236,9 +236,7 @@ def check_last_cycle() -> Check:
             ok = False
             parts.append(f"older than 3 x PollingTime ({policy.polling_time} s)")
     if running is not None:
-        stuck = timezone.now() - running.started > timedelta(
-            seconds=max(settings.FAILOVER_STUCK_SECONDS, policy.polling_time)
-        )
+        stuck = running.is_stuck(policy.polling_time)
         parts.append(f"cycle {running.pk} running since {age_in_words(running.started)}{' (stuck)' if stuck else ''}")
         ok = ok and not stuck
     return Check("cycle", ok, "; ".join(parts), age)
