@@ -34,18 +34,7 @@ class FastSimulatedDirac(SimulatedDirac):
     def tasks(self, ids: Iterable[int]) -> list[TaskInfo]:
         if not self._sqlite():
             return super().tasks(ids)
-        ids = list(ids)
-        rows: list[TaskInfo] = []
-        table = SimTask._meta.db_table
-        with connections[SIM_DB].cursor() as cur:
-            for chunk in _chunks(ids, 1000):
-                # json_each takes the whole id list as one parameter.
-                cur.execute(
-                    f"SELECT transformation, task, job, status FROM {table} "
-                    "WHERE transformation IN (SELECT value FROM json_each(%s)) ORDER BY transformation, task",
-                    [_json_ints(chunk)],
-                )
-                rows.extend(TaskInfo(*r) for r in cur.fetchall())
+        rows = _task_rows(list(ids))
         fault = self._rpc("tasks", pages=max(1, -(-len(rows) // CHUNK)))
         self._lost("tasks", fault)
         return rows
@@ -57,17 +46,7 @@ class FastSimulatedDirac(SimulatedDirac):
         ids = list(ids)
         if not ids:
             return []
-        rows: list[TaskInfo] = []
-        table = SimTask._meta.db_table
-        with connections[SIM_DB].cursor() as cur:
-            for chunk in _chunks(ids, 1000):
-                cur.execute(
-                    f"SELECT transformation, task, job, status FROM {table} "
-                    "WHERE transformation IN (SELECT value FROM json_each(%s)) AND last_update >= %s "
-                    "ORDER BY transformation, task",
-                    [_json_ints(chunk), cut],
-                )
-                rows.extend(TaskInfo(*r) for r in cur.fetchall())
+        rows = _task_rows(ids, "AND last_update >= %s", [cut])
         rows.sort(key=lambda r: (r.transformation, r.task))
         fault = self._rpc("tasks_changed_since", pages=max(1, -(-len(rows) // CHUNK)))
         self._lost("tasks_changed_since", fault)
@@ -114,6 +93,22 @@ class FastSimulatedDirac(SimulatedDirac):
                     result[row[0]] = JobInfo(*row)
                 self._lost(method, fault)
         return result
+
+
+def _task_rows(ids: list[int], where: str = "", params: list | None = None) -> list[TaskInfo]:
+    """The tasks of these transformations (and ``where``), by plain SQL in chunks of ids."""
+    rows: list[TaskInfo] = []
+    table = SimTask._meta.db_table
+    with connections[SIM_DB].cursor() as cur:
+        for chunk in _chunks(ids, 1000):
+            # json_each takes the whole id list as one parameter.
+            cur.execute(
+                f"SELECT transformation, task, job, status FROM {table} "
+                f"WHERE transformation IN (SELECT value FROM json_each(%s)) {where} ORDER BY transformation, task",
+                [_json_ints(chunk), *(params or [])],
+            )
+            rows.extend(TaskInfo(*r) for r in cur.fetchall())
+    return rows
 
 
 def _json_ints(values) -> str:
