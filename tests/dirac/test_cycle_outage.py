@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dirac.support import stopped_service
+from tests.dirac.support import dashboard_site, stopped_service
 from tests.factories import SEED_POLICY, chain_scenario
 
 pytestmark = [
@@ -52,32 +52,8 @@ def outage_scenario() -> dict:
 @pytest.fixture
 def site(tmp_path):
     """A migrated dashboard in a temporary folder, driving the real DIRAC, seed policy stored."""
-    db = tmp_path / "db.sqlite3"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-        "VAR_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{db}",
-        "SIMDIRAC_DATABASE_URL": f"sqlite:///{tmp_path / 'sim.sqlite3'}",
-        "DIRAC_BACKEND": "dirac",
-        "DIRAC_RETRIES": "1",
-        "DIRAC_RETRY_BACKOFF": "0.1",
-        "DIRAC_CIRCUIT_FAILURES": "3",
-        "FAILOVER_BATCH_SIZE": "1",
-    }
-
-    def manage(*args, input=None, **extra):
-        return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=REPO, env={**env, **extra}, input=input,
-            capture_output=True, text=True, timeout=600,
-        )
-
-    assert manage("migrate", "-v0").returncode == 0
-    code = ("import json,sys; from failover.models import Policy; "
-            "Policy.objects.create(name='default', **json.loads(sys.stdin.read()))")
-    assert manage("shell", "-c", code, input=json.dumps(SEED_POLICY)).returncode == 0
-    manage.env, manage.db = env, db
-    return manage
+    return dashboard_site(tmp_path, SEED_POLICY, timeout=600, DIRAC_RETRIES="1", DIRAC_RETRY_BACKOFF="0.1",
+                          DIRAC_CIRCUIT_FAILURES="3", FAILOVER_BATCH_SIZE="1")
 
 
 def dirac_files(tids) -> dict:
