@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from dashboard.filters import ActionLogFilter
 from dashboard.forms import AuditFilterForm
 from dashboard.views.access import get_action_or_404, viewer_required
 from failover.models import ActionLog
@@ -20,8 +21,8 @@ CSV_COLUMNS = ("id", "created", "finished", "transformation", "kind", "state", "
 
 
 def _filtered(request) -> tuple[AuditFilterForm, object]:
-    form = AuditFilterForm(request.GET or None)
-    return form, form.filter(ActionLog.objects.all())
+    found = ActionLogFilter(request.GET or None, queryset=ActionLog.objects.all())
+    return found.form, found.qs
 
 
 @require_GET
