@@ -6,6 +6,7 @@ import dashboard.ids  # noqa: F401  (registers the <id:...> and <pk:...> path co
 from dashboard import api
 from dashboard.views import actions, attention, audit, overview, production, proposals, transformation
 from dashboard.views.health import health
+from dashboard.views.policy import policy_page
 
 KIND = "<str:kind>"
 
@@ -38,6 +39,9 @@ urlpatterns = [
     path("audit/", audit.audit, name="audit"),
     path("audit/<pk:pk>/", audit.audit_entry, name="audit_entry"),
     path("audit.csv", audit.audit_csv, name="audit_csv"),
+    path("audit/policy/<pk:pk>/", audit.policy_change, name="audit_policy_change"),
+    path("policy/", policy_page, name="policy"),
+    path("policy/<pk:pk>/", policy_page, name="policy_edit"),
     path("api/", include(api_patterns)),
     # The API's description for people (outside api/: the schema describes only the JSON endpoints).
     path("api/docs/", api.swagger_page, name="api_docs"),
