@@ -141,6 +141,10 @@ class PolicyForm(forms.Form):
                                           "open it again to see the new values, then make your change.")
             before = snapshot(policy)
             after = {name: self.cleaned_data[name] for name in FIELDS}
+            for name, value in after.items():
+                # A multi-select posts in the order of its options: the same members are no change.
+                if isinstance(value, list) and isinstance(before[name], list) and set(value) == set(before[name]):
+                    after[name] = before[name]
             if after == before:
                 return None
             for name, value in after.items():

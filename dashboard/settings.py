@@ -339,7 +339,6 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["dashboard.api.expand_report_downloads"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     # Swagger UI would send the document to validator.swagger.io for its badge: never.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": False},
     "ENUM_NAME_OVERRIDES": {},

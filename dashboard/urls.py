@@ -45,7 +45,6 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     # The API's description for people (outside api/: the schema describes only the JSON endpoints).
     path("api/docs/", api.swagger_page, name="api_docs"),
-    path("api/redoc/", api.redoc_page, name="api_redoc"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -125,6 +125,13 @@ def test_it_refuses_bad_values_with_a_clear_message(admin_client, policy, change
 def test_saving_the_same_values_writes_no_audit_entry(admin_client, policy):
     r = admin_client.post(reverse("policy"), form_data(policy), follow=True)
     assert "Nothing changed" in r.content.decode() and not PolicyChange.objects.exists()
+    # A multi-select sends its options in their own order: the same types in another order are no change.
+    assert policy.complete_types == ["DataReprocessing", "Merging", "Training", "ApplyModel"]
+    r = admin_client.post(reverse("policy"), form_data(policy, complete_types=sorted(policy.complete_types)),
+                          follow=True)
+    assert "Nothing changed" in r.content.decode() and not PolicyChange.objects.exists()
+    policy.refresh_from_db()
+    assert policy.complete_types == ["DataReprocessing", "Merging", "Training", "ApplyModel"]
 
 
 def test_a_save_over_someone_elses_change_is_refused(admin_client, policy):
