@@ -178,3 +178,12 @@ def test_the_audit_entry_shows_its_details_as_a_table(viewer_client, chain_propo
     assert '<th scope="col">minor status</th>' in table and "Received Kill signal" in table
     assert "<details" in html  # the raw JSON only folded away, for experts
 
+
+
+def test_the_top_bar_marks_the_policy_page_only_on_it(admin_client, policy):
+    active = re.compile(r'<a href="/policy/" class="active">Policy</a>')
+    assert active.search(admin_client.get(reverse("policy")).content.decode())
+    admin_client.post(reverse("policy"), form_data(policy, max_flush="4"))
+    change = PolicyChange.objects.get()
+    html = admin_client.get(reverse("audit_policy_change", args=[change.pk])).content.decode()
+    assert not active.search(html) and '<a href="/policy/">Policy</a>' in html
