@@ -142,25 +142,6 @@ class AuditFilterForm(forms.Form):
             raise forms.ValidationError("“Since” is after “until”.")
         return data
 
-    def filter(self, qs):
-        """``qs`` narrowed by the valid fields (an invalid field is shown as an error and ignored)."""
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        if data.get("transformation") is not None:
-            qs = qs.filter(transformation_id=data["transformation"])
-        if data.get("kind"):
-            qs = qs.filter(kind=data["kind"])
-        if data.get("state"):
-            qs = qs.filter(state=data["state"])
-        if data.get("actor"):
-            qs = qs.filter(actor__iexact=data["actor"])
-        if data.get("since"):
-            qs = qs.filter(created__date__gte=data["since"])
-        if data.get("until"):
-            qs = qs.filter(created__date__lte=data["until"])
-        return qs
-
-
 class ProposalChoiceField(forms.ModelMultipleChoiceField):
     """Proposal numbers checked by the one id parser before the database sees them."""
 

@@ -48,6 +48,10 @@ INSTALLED_APPS = [
     "reports",
     "reports.digests",
     "dashboard",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc, served from our static files (no CDN)
 ]
 
 MIDDLEWARE = [
@@ -275,6 +279,70 @@ if FAILOVER_LEASE_SECONDS >= FAILOVER_STUCK_SECONDS:
 FAILOVER_KEEP_DAYS = env_int("FAILOVER_KEEP_DAYS", 90, minimum=1, maximum=36_500)
 # Fan a cycle out as one task per transformation (a chain per production), or run it as one task.
 FAILOVER_FANOUT = env_bool("FAILOVER_FANOUT", True)
+
+# -- the JSON API (dashboard/api.py, README: "The JSON API") ---------------------------------
+# Django REST framework. Scripts authenticate with a token (`manage.py users token NAME`), the
+# browser with its session; HTTP Basic with an account's password stays on unless API_BASIC_AUTH
+# is false. Throttling: requests per account (API_THROTTLE_USER) and per client address before
+# sign-in (API_THROTTLE_ANON), "N/s", "N/min", "N/hour" or "N/day", or "off"; counted in each web
+# server process's memory.
+API_BASIC_AUTH = env_bool("API_BASIC_AUTH", True)
+
+
+def _rate(name: str, default: str) -> str | None:
+    import re
+
+    value = env_str(name, default).strip().lower()
+    if value == "off":
+        return None
+    if not re.fullmatch(r"[1-9][0-9]{0,8}/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate: say e.g. 600/min, 10/s, 5000/hour, or off")
+    return value
+
+
+API_THROTTLE_USER = _rate("API_THROTTLE_USER", "600/min")
+API_THROTTLE_ANON = _rate("API_THROTTLE_ANON", "60/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        *(["dashboard.api_access.BasicAuthentication"] if API_BASIC_AUTH else []),
+        "dashboard.api_access.TokenAuthentication",
+        "dashboard.api_access.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["dashboard.api_access.IsViewer"],
+    "DEFAULT_THROTTLE_CLASSES": ["dashboard.api_access.AccountThrottle", "dashboard.api_access.AddressThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],  # read-only
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "dashboard.api_access.AlwaysJson",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "dashboard.api_access.exception_handler",
+    "URL_FORMAT_OVERRIDE": None,  # ?format= is not ours to take
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Failover Dashboard API",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "DESCRIPTION": (
+        "Read-only JSON for what the dashboard pages show: transformations, reports, attention items, the "
+        "action log and proposals. Same roles as the pages: any viewer, operator or administrator. "
+        "Authenticate with a token (`Authorization: Token KEY`, from `manage.py users token NAME`), the "
+        "browser session, or HTTP Basic with an account's password (`curl -u name:password`) unless "
+        "API_BASIC_AUTH is false. Invalid parameters are 400 with the field names; unknown ids 404; too many "
+        "requests 429 with Retry-After."
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "COMPONENT_SPLIT_REQUEST": False,
+    "PREPROCESSING_HOOKS": ["dashboard.api.expand_report_downloads"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Swagger UI would send the document to validator.swagger.io for its badge: never.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": False},
+    "ENUM_NAME_OVERRIDES": {},
+}
 
 # == security: HTTPS, proxy, login throttling (README: "Running behind a proxy") ===============
 # One switch, FAILOVER_HTTPS, turns on the production defaults below. DEBUG cannot be that switch:

@@ -18,6 +18,12 @@ COMPLETED = "Completed"
 FINAL_TRANSFORMATION_STATUSES = frozenset(
     {"Completed", "Archived", "Cleaning", "Cleaned", "TransformationCleaned", "Deleted"}
 )
+# Every transformation status DIRAC writes (TransformationStatus, and RemovingFiles/RemovedFiles
+# that agents write besides), in the order of its life: what a policy's TransformationStatus may name.
+TRANSFORMATION_STATUSES = (
+    "New", "Idle", "Active", "Flush", "Completing", "Stopped", "Completed", "RemovingFiles", "RemovedFiles",
+    "Archived", "Cleaning", "Cleaned", "TransformationCleaned", "Deleted",
+)
 
 # Job statuses whose payload is over (DIRAC JobStatus), as the agent sees task ExternalStatus:
 # the one home of these sets (rules, attention, aggregation, charts and pages use them).

@@ -37,6 +37,14 @@ def pytest_configure(config):
     settings.WHITENOISE_USE_FINDERS = True
 
 
+@pytest.fixture(autouse=True)
+def _fresh_api_throttles():
+    """The API's throttles count in the process's cache: each test starts with none counted."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def anon_client() -> Client:
     return Client()
