@@ -144,7 +144,7 @@ def site_counts(jobs: Iterable[JobInfo]) -> dict[str, tuple[int, int]]:
     return {s: (f, t) for s, (f, t) in out.items()}
 
 
-def test_sites(counts: dict[str, tuple[int, int]], cfg: InsightSettings) -> list[tuple[str, float]]:
+def failing_sites(counts: dict[str, tuple[int, int]], cfg: InsightSettings) -> list[tuple[str, float]]:
     """The sites that fail far more than the rest, with their p-values, most significant first.
 
     A site is named when (1) it has at least ``site_min_jobs`` finished jobs, (2) its failure share
@@ -174,7 +174,7 @@ def site_hints(jobs: Iterable[JobInfo], cfg: InsightSettings) -> list[SiteHint]:
     """Site hints over the transformation's latest ``window_jobs`` finished jobs."""
     recent = recent_final(jobs, cfg.window_jobs)
     counts = site_counts(recent)
-    hits = test_sites(counts, cfg)
+    hits = failing_sites(counts, cfg)
     out = []
     all_failed = sum(f for f, _ in counts.values())
     all_total = sum(t for _, t in counts.values())
@@ -268,7 +268,8 @@ def forecast(history: Sequence[Sample], now: datetime, cfg: InsightSettings) -> 
     now + remaining / r. A failed job's files come back Unused and cost another job, so the rate
     of files reaching Processed is already net of failures; the jobs still needed are
     remaining / (files per Done job) / (1 - failure share). The range takes the slowest and the
-    fastest rate between two consecutive samples of the window.
+    fastest rate between two consecutive samples of the window. No file Processed over the window,
+    or for ``stall_hours``, is "no progress since ...": no date.
     """
     if not history:
         return Forecast(note="no basis: not seen by a cycle yet")
@@ -285,8 +286,9 @@ def forecast(history: Sequence[Sample], now: datetime, cfg: InsightSettings) -> 
     first = window[0]
     hours = (cur.at - first.at).total_seconds() / 3600
     gained = cur.processed - first.processed
-    if hours <= 0 or gained <= 0:
-        since = last_progress(history)
+    since = last_progress(history)
+    # Nothing Processed in the window, or not for stall_hours: a rate from before would mislead.
+    if hours <= 0 or gained <= 0 or (since is not None and cur.at - since >= timedelta(hours=cfg.stall_hours)):
         return Forecast(remaining=cur.remaining,
                         note=f"no progress since {_fmt(since)}" if since else f"no progress since {_fmt(history[0].at)}"
                         " (first seen)")

@@ -8,7 +8,7 @@ so the same failure reads the same everywhere::
     -> "Operation not permitted ( N : cta-prod-setup-software Exited With Status N)"
 
 Placeholders: ``<path>`` (an LFN, a file path or a URL), ``<host>`` (a dotted host name or an IP
-address), ``<user>`` (``user=...``, ``/home/<name>``, a DN's ``CN=...``), ``<hex>`` (a hex id of 8
+address), ``<user>`` (``user=...``, ``/home/<name>`` as ``~<user>``, a DN), ``<hex>`` (a hex id of 8
 digits or more, a UUID), ``<job>`` / ``<run>`` (a number after "job" or "run"), ``N`` (any other
 number, with its decimals and sign). Words stay as they are: a site name (``LCG.IN2P3-CC.fr``) is
 a word with dots and capitals, not a host, and a software name with digits
@@ -28,8 +28,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # URLs and storage URLs (srm://, root://, https://, file://).
     (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+"), "<path>"),
     # A distinguished name's common names (a user): /DC=ch/.../CN=jdoe/CN=123 -> <user>.
-    (re.compile(r"(?:/[A-Z]{1,2}=[^/\s]+)*/CN=[^\s,;)]+(?:/CN=[^\s,;)]+)*"), "<user>"),
-    (re.compile(r"/home/[A-Za-z0-9._-]+"), "/home/<user>"),
+    # (a common name may hold capitalised words: "CN=Jane Smith").
+    (re.compile(r"(?:/[A-Z]{1,2}=[^/\s]+)*/CN=[^\s/,;)]+(?: [A-Z][a-z]+)*(?:/CN=[^\s/,;)]+)*"), "<user>"),
+    (re.compile(r"/home/[A-Za-z0-9._-]+"), "~<user>"),
     # Absolute paths and LFNs: two segments or more.
     (re.compile(r"(?<![\w.])/(?:[\w.+@%=-]+/)+[\w.+@%=-]*"), "<path>"),
     # user=jdoe, user: jdoe, owner jdoe
