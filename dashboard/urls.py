@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 
 import dashboard.ids  # noqa: F401  (registers the <id:...> and <pk:...> path converters)
 from dashboard import api
-from dashboard.views import actions, attention, audit, overview, production, proposals, transformation
+from dashboard.views import actions, attention, audit, insight, overview, production, proposals, transformation
 from dashboard.views.health import health
 
 KIND = "<str:kind>"
@@ -15,6 +15,8 @@ api_patterns = [
     path("transformations/<id:tid>/report/", api.report, name="api_report"),
     re_path(r"^transformations/(?P<tid>[0-9]{1,10})/report\.(?P<fmt>csv|json)$", api.report_download,
             name="api_report_download"),
+    path("transformations/<id:tid>/insight/", insight.api_transformation_insight, name="api_transformation_insight"),
+    path("productions/<id:pid>/insight/", insight.api_production_insight, name="api_production_insight"),
     path("attention/", api.attention_items, name="api_attention"),
     path("actions/", api.action_log, name="api_actions"),
     path("proposals/", api.proposals, name="api_proposals"),
