@@ -156,6 +156,7 @@ def test_it_describes_every_endpoint_in_openapi(viewer_client):
     api = next(p for p in get_resolver().url_patterns if str(p.pattern) == "api/")
     for pattern in api.url_patterns:
         assert isinstance(pattern, URLPattern)
-        route = "/api/" + str(pattern.pattern).lstrip("^").rstrip("$").replace("<id:tid>", "{tid}").replace("<id:pid>", "{pid}")
+        route = "/api/" + str(pattern.pattern).lstrip("^").rstrip("$").replace("<id:tid>", "{tid}")
+        route = route.replace("<id:pid>", "{pid}")
         route = route.replace(r"(?P<tid>[0-9]{1,10})", "{tid}").replace(r"\.(?P<fmt>csv|json)", ".csv")
         assert route in documented, route

@@ -11,49 +11,18 @@ from failover import attention, blockers, history
 from failover.domain import FileCounts, TransformationInfo
 from failover.maintenance import prune
 from failover.models import BlockerRecord, ProgressSample, TransformationState
-from tests.factories import load_scenario, run_cycle, seed_policy
+from tests.factories import (
+    BLACKHOLE as BAD,
+    BLACKHOLE_TID as TID,
+    GOOD_SITES as GOOD,
+    blackhole_fails as fails,
+    blackhole_scenario as scenario,
+    load_scenario,
+    run_cycle,
+    seed_policy,
+)
 
 pytestmark = pytest.mark.django_db(databases="__all__")
-
-TID = 5001
-BAD = "LCG.BLACKHOLE.xx"
-GOOD = ("LCG.IN2P3-CC.fr", "LCG.GRIF.fr", "LCG.CNAF.it")
-
-
-def fails(site: str, k: int, bad_share: float) -> bool:
-    """Deterministic outcomes: the k-th job at a site fails at the site's rate, spread evenly."""
-    rate = bad_share if site == BAD else 0.05
-    return int((k + 1) * rate) > int(k * rate)
-
-
-def scenario(per_site: int, final: int, recovered_from: int | None = None) -> dict:
-    """One transformation, ``per_site`` tasks at each of four sites; the first ``final`` jobs of each
-    site are finished (BAD fails 60 % of them, the others 5 %), the rest Running. Jobs of BAD from
-    ``recovered_from`` on succeed (the site recovered)."""
-    files, tasks, jobs = [], [], []
-    task = 0
-    for site in (BAD, *GOOD):
-        for k in range(per_site):
-            task += 1
-            job_id = 100_000 + k * 10 + (BAD, *GOOD).index(site)  # interleaved: job ids in submission order
-            if k >= final:
-                status, minor, app, fstatus = "Running", "Application", "Executing Step1_ctapipe_process", "Assigned"
-            elif fails(site, k, 0.6) and not (site == BAD and recovered_from is not None and k >= recovered_from):
-                status, minor, app, fstatus = ("Failed", "Application Finished With Errors",
-                                               f"Operation not permitted ( {k % 3 + 1} : cta-prod-setup-software "
-                                               f"Exited With Status {k % 3 + 1})", "Assigned")
-            else:
-                status, minor, app, fstatus = "Done", "Execution Complete", "Workflow successful", "Processed"
-            jobs.append({"id": job_id, "status": status, "minor_status": minor, "application_status": app,
-                         "site": site})
-            tasks.append({"transformation": TID, "task": task, "job": job_id, "status": status})
-            files.append({"transformation": TID, "lfn": f"/ctao/in/{task:06d}.h5", "status": fstatus, "task": task})
-    return {
-        "transformations": [{"id": TID, "name": "blackhole", "type": "DataReprocessing", "status": "Active",
-                             "group_size": 1}],
-        "files": files, "tasks": tasks, "jobs": jobs,
-    }
-
 
 def hints() -> list:
     return [b for b in attention.blockers_of(TID) if b.code == blockers.SITE_HINT]
