@@ -1,17 +1,18 @@
 """The stored history and what the engine makes of it at settle time (the Django side of insight).
 
-Per transformation and cycle the engine calls ``observe``: it reads the transformation's recent
-``ProgressSample`` rows (one query; two more only for a child whose parent is final or still
-running), and returns the insight blockers (site hints, alerts), the forecast's fields for the
-transformation's row, and the new sample, which ``save`` writes in the transaction that releases the
-lock. The computations are the pure functions of ``failover/insight.py``.
+Per transformation and cycle the engine calls ``observe``: it reads the transformation's latest
+``ProgressSample`` rows (one query; one more for a child whose parent is final, or whose parent was
+not forecast in this process and cycle), and returns the insight blockers (site hints, alerts), the
+forecast's fields for the transformation's row, and the new sample, which ``save`` writes in the
+transaction that releases the lock (only when something in it changed). The computations are the
+pure functions of ``failover/insight.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
@@ -47,9 +48,10 @@ def insight_settings() -> insight.InsightSettings:
     )
 
 
-def _lookback(cfg: insight.InsightSettings) -> timedelta:
-    """How far back the history is read: twice the longest window an alert or the forecast needs."""
-    return timedelta(hours=2 * max(cfg.forecast_window_hours, cfg.stall_hours, cfg.unsubmitted_hours))
+# How many of a transformation's latest samples the engine reads back: a sample is written only
+# when something in it changed (``observe``), so these reach back over every window the alerts and
+# the forecast need unless the transformation moved more than this many times in them.
+HISTORY_READ = 200
 
 
 def as_sample(row: ProgressSample) -> insight.Sample:
@@ -57,11 +59,22 @@ def as_sample(row: ProgressSample) -> insight.Sample:
                           row.jobs_failed, row.unsubmitted, row.oldest_unsubmitted)
 
 
-def samples(transformation_id: int, since: datetime | None = None) -> list[insight.Sample]:
-    qs = ProgressSample.objects.filter(transformation_id=transformation_id)
-    if since is not None:
-        qs = qs.filter(at__gte=since)
-    return [as_sample(r) for r in qs.order_by("at", "id")]
+def samples(transformation_id: int, limit: int | None = HISTORY_READ) -> list[insight.Sample]:
+    """A transformation's latest samples (``limit`` of them), oldest first."""
+    qs = ProgressSample.objects.filter(transformation_id=transformation_id).order_by("-at", "-id")
+    rows = list(qs[:limit] if limit else qs)
+    return [as_sample(r) for r in reversed(rows)]
+
+
+def _same(a: insight.Sample, b: insight.Sample) -> bool:
+    return (a.status, a.unused, a.assigned, a.processed, a.jobs_done, a.jobs_failed, a.unsubmitted,
+            a.oldest_unsubmitted) == (b.status, b.unused, b.assigned, b.processed, b.jobs_done, b.jobs_failed,
+                                      b.unsubmitted, b.oldest_unsubmitted)
+
+
+# The forecasts made in this process, by transformation: a child treated after its parent in the
+# same cycle and process reads its parent's from here instead of the database.
+_made: dict[int, tuple[int | None, insight.Forecast]] = {}
 
 
 def parent_final_since(parent_id: int) -> datetime | None:
@@ -104,7 +117,8 @@ def observe(t: TransformationInfo, counts: FileCounts, jobs: Iterable[JobInfo], 
     jobs = list(jobs)
     unsubmitted = [task.task for task in tasks if task.job == NO_JOB]
     new = insight.sample_of(now, t.status, counts.by_status, jobs, unsubmitted)
-    history = [*samples(t.id, now - _lookback(cfg)), new]
+    stored = samples(t.id)
+    history = [*stored, new]
     found: list[Blocker] = []
     if t.status == "Active":
         found.extend(h.as_blocker() for h in insight.site_hints(jobs, cfg))
@@ -114,12 +128,20 @@ def observe(t: TransformationInfo, counts: FileCounts, jobs: Iterable[JobInfo], 
     found.extend(insight.alerts(history, insight.Context(t.status, jobs, parent_id, parent_status, final_since),
                                 now, cfg))
     own = insight.forecast(history, now, cfg)
-    if parent_id is not None and parent_id != ROOT:
-        parent_state = TransformationState.objects.filter(transformation_id=parent_id).only(
-            "eta", "eta_low", "eta_high", "eta_basis", "eta_note").first()
-        own = insight.after_parent(own, parent_id, stored_forecast(parent_state),
-                                   parent_status in FINAL_TRANSFORMATION_STATUSES)
-    sample = ProgressSample(
+    if parent_id is not None and parent_id != ROOT and parent_status not in FINAL_TRANSFORMATION_STATUSES:
+        made = _made.get(parent_id)
+        if made is not None and cycle_id is not None and made[0] == cycle_id:
+            parent_forecast = made[1]
+        else:
+            parent_forecast = stored_forecast(TransformationState.objects.filter(transformation_id=parent_id).only(
+                "eta", "eta_low", "eta_high", "eta_basis", "eta_note").first())
+        own = insight.after_parent(own, parent_id, parent_forecast, False)
+    if len(_made) > 100_000:
+        _made.clear()
+    _made[t.id] = (cycle_id, own)
+    # Nothing changed since the last sample: none is written (the history keeps the first of a
+    # run of equal samples, which is when that state began).
+    sample = None if stored and _same(stored[-1], new) else ProgressSample(
         transformation_id=t.id, cycle_id=cycle_id, at=new.at, status=new.status, unused=new.unused,
         assigned=new.assigned, processed=new.processed, jobs_done=new.jobs_done, jobs_failed=new.jobs_failed,
         unsubmitted=new.unsubmitted, oldest_unsubmitted=new.oldest_unsubmitted,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from failover import blockers
@@ -260,6 +260,10 @@ def _fmt(t: datetime) -> str:
     return f"{t:%Y-%m-%d %H:%M} UTC"
 
 
+def _no_progress(since: datetime | None, first_seen: datetime) -> str:
+    return f"no progress since {_fmt(since)}" if since else f"no progress since {_fmt(first_seen)} (first seen)"
+
+
 def forecast(history: Sequence[Sample], now: datetime, cfg: InsightSettings) -> Forecast:
     """A transformation's own forecast from its history (oldest first, the last is the current one).
 
@@ -269,7 +273,9 @@ def forecast(history: Sequence[Sample], now: datetime, cfg: InsightSettings) -> 
     of files reaching Processed is already net of failures; the jobs still needed are
     remaining / (files per Done job) / (1 - failure share). The range takes the slowest and the
     fastest rate between two consecutive samples of the window. No file Processed over the window,
-    or for ``stall_hours``, is "no progress since ...": no date.
+    or for ``stall_hours``, is "no progress since ...": no date. The history holds a sample only when
+    something changed (``failover/history.py``): the last sample before the window stands for the
+    state at its start.
     """
     if not history:
         return Forecast(note="no basis: not seen by a cycle yet")
@@ -277,8 +283,18 @@ def forecast(history: Sequence[Sample], now: datetime, cfg: InsightSettings) -> 
     if cur.remaining == 0:
         return Forecast(eta=cur.at, low=cur.at, high=cur.at, remaining=0, basis="done",
                         note="no file left Unused or Assigned")
+    since = last_progress(history)
+    first_seen = history[0].at
+    # Nothing Processed for stall_hours (or ever, over that long): a rate from before would mislead.
+    stall = timedelta(hours=cfg.stall_hours)
+    if (since is not None and cur.at - since >= stall) or (since is None and cur.at - first_seen >= stall):
+        return Forecast(remaining=cur.remaining, note=_no_progress(since, first_seen))
     start = cur.at - timedelta(hours=cfg.forecast_window_hours)
-    window = [s for s in history if s.at >= start]
+    inside = [s for s in history if s.at >= start]
+    before = [s for s in history if s.at < start]
+    # A sample is stored only when something changed: the state at the window's start is the last
+    # sample before it.
+    window = ([replace(before[-1], at=start)] if before else []) + inside
     if len(window) < cfg.forecast_min_cycles:
         return Forecast(remaining=cur.remaining,
                         note=f"no basis: {len(window)} of {cfg.forecast_min_cycles} cycles needed in the last "
@@ -286,12 +302,8 @@ def forecast(history: Sequence[Sample], now: datetime, cfg: InsightSettings) -> 
     first = window[0]
     hours = (cur.at - first.at).total_seconds() / 3600
     gained = cur.processed - first.processed
-    since = last_progress(history)
-    # Nothing Processed in the window, or not for stall_hours: a rate from before would mislead.
-    if hours <= 0 or gained <= 0 or (since is not None and cur.at - since >= timedelta(hours=cfg.stall_hours)):
-        return Forecast(remaining=cur.remaining,
-                        note=f"no progress since {_fmt(since)}" if since else f"no progress since {_fmt(history[0].at)}"
-                        " (first seen)")
+    if hours <= 0 or gained <= 0:
+        return Forecast(remaining=cur.remaining, note=_no_progress(since, first_seen))
     rate = gained / hours
     rates = [
         (b.processed - a.processed) / ((b.at - a.at).total_seconds() / 3600)

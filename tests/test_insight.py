@@ -214,6 +214,15 @@ def test_an_uneven_rate_gives_a_range_around_the_estimate():
     assert f.low == h[-1].at + timedelta(hours=3) and f.high == h[-1].at + timedelta(hours=6)
 
 
+def test_a_sparse_history_takes_the_last_sample_before_the_window_as_its_start():
+    # Samples are stored only when something changed: nothing moved between T0+1h and T0+26h.
+    h = [Sample(T0 + timedelta(hours=t), "Active", 100 - p, 0, p) for t, p in ((0, 0), (1, 10), (26, 20), (27, 30))]
+    f = forecast(h, h[-1].at, CFG)
+    # The window starts at T0+3h with 10 Processed: 20 files in 24 h.
+    assert f.rate == round(20 / 24, 3) and f.eta == h[-1].at + timedelta(hours=70 / (20 / 24))
+    assert f.low == h[-1].at + timedelta(hours=7) and f.high == h[-1].at + timedelta(hours=70 * 23 / 10)
+
+
 def test_no_basis_with_too_few_cycles_or_no_progress():
     h = [Sample(T0 + timedelta(hours=i), "Active", 10, 0, i) for i in range(2)]
     f = forecast(h, h[-1].at, CFG)

@@ -59,17 +59,22 @@ def test_the_site_hint_appears_after_the_cycles_that_see_it_names_that_site_only
     assert hints() == []
 
 
-def test_each_cycle_writes_one_sample_and_prune_drops_old_ones(time_machine):
+def test_a_cycle_writes_a_sample_when_something_changed_and_prune_drops_old_ones(time_machine):
     seed_policy(reassign_types=[])
     time_machine.move_to(datetime(2026, 1, 1, tzinfo=UTC), tick=False)
     load_scenario(scenario(per_site=10, final=5))
     run_cycle(["sync"])
     time_machine.move_to(datetime(2026, 1, 1, 1, tzinfo=UTC), tick=False)
+    run_cycle(["sync"])                       # nothing changed: no second sample
+    assert ProgressSample.objects.filter(transformation_id=TID).count() == 1
+    time_machine.move_to(datetime(2026, 1, 1, 2, tzinfo=UTC), tick=False)
+    load_scenario(scenario(per_site=10, final=8))
     run_cycle(["sync"])
-    rows = list(ProgressSample.objects.filter(transformation_id=TID))
-    assert len(rows) == 2
-    assert (rows[-1].processed, rows[-1].assigned, rows[-1].jobs_done + rows[-1].jobs_failed) == (
-        sum(1 for s in (BAD, *GOOD) for k in range(5) if not fails(s, k, 0.6)), 40 - rows[-1].processed - 0, 20)
+    first, last = ProgressSample.objects.filter(transformation_id=TID)
+    done = sum(1 for s in (BAD, *GOOD) for k in range(8) if not fails(s, k, 0.6))
+    assert (first.at.hour, last.at.hour) == (0, 2)
+    assert (last.processed, last.assigned, last.unused, last.jobs_done, last.jobs_failed) == (
+        done, 40 - done, 0, done, 32 - done)
     time_machine.move_to(datetime(2026, 3, 1, tzinfo=UTC), tick=False)
     result = prune(30)
     assert ProgressSample.objects.filter(transformation_id=TID).count() == 0

@@ -66,7 +66,7 @@ def test_the_production_page_and_api_show_its_last_steps_forecast_and_the_site_a
                                                                                             blackhole):
     html = unescape(viewer_client.get(reverse("production", args=[50])).content.decode())
     assert "Completion forecast" in html and f"Expected done {blackhole.eta:%Y-%m-%d %H:%M} UTC" in html
-    assert "across the steps" in html and BLACKHOLE in html and "Failures by signature and site, all steps" in html
+    assert "Across the steps" in html and BLACKHOLE in html and "Failures by signature and site, all steps" in html
     data = viewer_client.get(reverse("api_production_insight", args=[50])).json()
     assert data["forecast"]["step"] == BLACKHOLE_TID
     assert [h["site"] for h in data["site_hints"]] == [BLACKHOLE]
