@@ -217,6 +217,8 @@ class Engine(Reading, Acting, Settling):
             if self.circuit.is_open:
                 self._skip_unreachable(result, batch)
                 continue
+            # The batch's history for insight, in one query (failover/history.py).
+            history.prefetch([t.id for t in batch])
             try:
                 inputs = self.read_batch(batch)
             except circuit_breaker.CircuitOpen:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from failover import insight
@@ -59,8 +61,29 @@ def as_sample(row: ProgressSample) -> insight.Sample:
                           row.jobs_failed, row.unsubmitted, row.oldest_unsubmitted)
 
 
+# Samples read ahead for a batch (``prefetch``), taken once by ``samples``.
+_ahead: dict[int, list[insight.Sample]] = {}
+
+
+def prefetch(ids: Sequence[int], limit: int = HISTORY_READ) -> None:
+    """Read the latest samples of a batch of transformations in one query (a window function)."""
+    _ahead.clear()
+    if len(ids) < 2:
+        return
+    rank = Window(RowNumber(), partition_by=[F("transformation_id")], order_by=[F("at").desc(), F("id").desc()])
+    rows = (ProgressSample.objects.filter(transformation_id__in=list(ids)).annotate(rank=rank)
+            .filter(rank__lte=limit).order_by("transformation_id", "at", "id"))
+    out: dict[int, list[insight.Sample]] = {tid: [] for tid in ids}
+    for r in rows:
+        out[r.transformation_id].append(as_sample(r))
+    _ahead.update(out)
+
+
 def samples(transformation_id: int, limit: int | None = HISTORY_READ) -> list[insight.Sample]:
     """A transformation's latest samples (``limit`` of them), oldest first."""
+    ahead = _ahead.pop(transformation_id, None)
+    if ahead is not None:
+        return ahead
     qs = ProgressSample.objects.filter(transformation_id=transformation_id).order_by("-at", "-id")
     rows = list(qs[:limit] if limit else qs)
     return [as_sample(r) for r in reversed(rows)]

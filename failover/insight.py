@@ -115,7 +115,7 @@ class SiteHint:
             f"site {self.site} failed {self.failed}/{self.total} of the recent jobs ({self.share:.0%}) against "
             f"{self.rest_failed}/{self.rest_total} ({self.rest_share:.0%}) at the other sites; mostly "
             f"\"{self.signature}\". {self.failed} jobs lost (CPU time: not read). A person may exclude the "
-            f"site from the transformation (BannedSites) or tell the site."
+            f"site from the transformation's jobs or tell the site."
         )
         return Blocker(
             blockers.SITE_HINT, text, count=self.failed,

@@ -154,3 +154,13 @@ def test_an_items_age_is_kept_while_it_lasts_and_restarts_after_it_cleared(time_
     time_machine.move_to(T0 + timedelta(hours=3), tick=False)
     attention.save_blockers(7, [b])
     assert BlockerRecord.objects.get(transformation_id=7).since == T0 + timedelta(hours=3)
+
+
+def test_a_batch_read_ahead_gives_each_transformation_its_latest_samples_once():
+    built_history(21, [(10, 0, i) for i in range(5)])
+    built_history(22, [(10, 0, 2 * i) for i in range(4)])
+    direct = {tid: history.samples(tid, limit=3) for tid in (21, 22)}
+    history.prefetch([21, 22, 23], limit=3)
+    assert history._ahead[21] == direct[21] and [s.processed for s in direct[21]] == [2, 3, 4]
+    assert [history.samples(tid) for tid in (21, 22, 23)] == [direct[21], direct[22], []]
+    assert history._ahead == {}
