@@ -42,7 +42,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # IP addresses, then host names: lower-case dotted names of three labels or more, or ending in
     # a common domain (site names such as LCG.CNAF.it have capitals and stay).
     (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<host>"),
-    (re.compile(r"\b[a-z0-9-]+(?:\.[a-z0-9-]+){2,}(?::\d+)?\b"), "<host>"),
+    # (the last label letters only, so a file name such as run001.dl2.h5 is not a host).
+    (re.compile(r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)+\.[a-z]{2,24}(?::\d+)?\b(?!\.)"), "<host>"),
     # Job and run numbers: "job 12345", "JobID=12345", "run000123", "run 12".
     (re.compile(r"\b(job\s*(?:id)?\s*[#:=]?\s*)\d+", re.IGNORECASE), r"\1<job>"),
     (re.compile(r"\b(run\s*[#:=]?\s*)\d+", re.IGNORECASE), r"\1<run>"),

@@ -81,6 +81,8 @@ VARYING = [
     ("Upload to srm://ccsrm.in2p3.fr:8443/srm/managerv2?SFN=/pnfs/x failed", "Upload to <path> failed"),
     ("Connection to dirac-prod.cta-observatory.org timed out after 30.5 s", "Connection to <host> timed out after N s"),
     ("No route to host 192.168.10.42:9130", "No route to host <host>"),
+    ("Cannot read run000123.dl2.h5", "Cannot read run<run>.dl2.h5"),
+    ("SE ccsrm.in2p3.fr:8443 is down", "SE <host> is down"),
     ("Bad file 3fa85f64-5717-4562-b3fc-2c963f66afa6", "Bad file <hex>"),
     ("Checksum mismatch adler32 1a2b3c4d != 9f8e7d6c", "Checksum mismatch adler32 <hex> != <hex>"),
     ("Exit code 0x1f", "Exit code <hex>"),
