@@ -151,6 +151,8 @@ def observe(t: TransformationInfo, counts: FileCounts, jobs: Iterable[JobInfo], 
     found.extend(insight.alerts(history, insight.Context(t.status, jobs, parent_id, parent_status, final_since),
                                 now, cfg))
     own = insight.forecast(history, now, cfg)
+    if t.status in FINAL_TRANSFORMATION_STATUSES:
+        own = insight.Forecast(eta=now, low=now, high=now, remaining=new.remaining, basis="done", note=t.status)
     if parent_id is not None and parent_id != ROOT and parent_status not in FINAL_TRANSFORMATION_STATUSES:
         made = _made.get(parent_id)
         if made is not None and cycle_id is not None and made[0] == cycle_id:

@@ -164,3 +164,9 @@ def test_a_batch_read_ahead_gives_each_transformation_its_latest_samples_once():
     assert history._ahead[21] == direct[21] and [s.processed for s in direct[21]] == [2, 3, 4]
     assert [history.samples(tid) for tid in (21, 22, 23)] == [direct[21], direct[22], []]
     assert history._ahead == {}
+
+
+def test_a_final_transformation_is_done_whatever_its_files(time_machine):
+    time_machine.move_to(T0, tick=False)
+    obs = history.observe(info(4, status="Completed"), FileCounts({"Unused": 3, "Processed": 7}), [], [], None, None)
+    assert (obs.fields["eta_basis"], obs.fields["eta_note"], obs.fields["eta"]) == ("done", "Completed", T0)
