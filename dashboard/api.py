@@ -151,6 +151,8 @@ class AttentionItemSerializer(serializers.Serializer):
     fix = serializers.CharField(allow_null=True, help_text="flush, reassign, complete, sync or approve: the button "
                                                            "that fixes it")
     title = serializers.CharField()
+    since = DateTime(allow_null=True, help_text="when the condition began")
+    details = serializers.DictField(allow_null=True, help_text="the numbers behind the text (by code)")
 
 
 class TransformationSerializer(serializers.Serializer):
@@ -182,7 +184,8 @@ class TransformationSerializer(serializers.Serializer):
 
     @extend_schema_field(AttentionItemSerializer(many=True))
     def get_attention(self, state: TransformationState) -> list[dict]:
-        return [i.as_dict() for i in self.context["items"].get(state.transformation_id, [])]
+        items = self.context["items"].get(state.transformation_id, [])
+        return AttentionItemSerializer([i.as_dict() for i in items], many=True).data
 
 
 class ActionSerializer(serializers.Serializer):

@@ -54,7 +54,7 @@ class _Choices:
 
 
 SORT_COLUMNS = ("id", "name", "type", "status", "parent", "production", "files", "jobs", "failed",
-                "reassigned", "action", "attention")
+                "reassigned", "action", "forecast", "attention")
 
 
 class OverviewFilterForm(forms.Form):

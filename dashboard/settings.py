@@ -263,6 +263,28 @@ FAILOVER_STUCK_SECONDS = env_int("FAILOVER_STUCK_SECONDS", 1800, minimum=10, max
 # A transformation whose file and job counts stayed the same over this many cycles in a row is
 # flagged "no progress" (an attention item).
 FAILOVER_STALL_CYCLES = env_int("FAILOVER_STALL_CYCLES", 6, minimum=2, maximum=1_000_000)
+# Insight (failover/insight.py; README "Insight" explains each figure).
+# Site hints: a site is named when its failure share over the latest FAILOVER_INSIGHT_WINDOW_JOBS
+# finished jobs beats the other sites' by FAILOVER_SITE_HINT_MIN_EXCESS or more, it has at least
+# FAILOVER_SITE_HINT_MIN_JOBS of them, and a one-sided Fisher exact test gives p below
+# FAILOVER_SITE_HINT_P divided by the number of sites tested.
+FAILOVER_SITE_HINT_P = env_float("FAILOVER_SITE_HINT_P", 0.001, minimum=1e-300, maximum=0.5)
+FAILOVER_SITE_HINT_MIN_JOBS = env_int("FAILOVER_SITE_HINT_MIN_JOBS", 20, minimum=1, maximum=1_000_000)
+FAILOVER_SITE_HINT_MIN_EXCESS = env_float("FAILOVER_SITE_HINT_MIN_EXCESS", 0.2, minimum=0.0, maximum=1.0)
+FAILOVER_INSIGHT_WINDOW_JOBS = env_int("FAILOVER_INSIGHT_WINDOW_JOBS", 500, minimum=10, maximum=10_000_000)
+# Forecasts: the rate is measured over the samples of the last FAILOVER_FORECAST_WINDOW_HOURS,
+# and at least FAILOVER_FORECAST_MIN_CYCLES of them are needed.
+FAILOVER_FORECAST_MIN_CYCLES = env_int("FAILOVER_FORECAST_MIN_CYCLES", 3, minimum=2, maximum=10_000)
+FAILOVER_FORECAST_WINDOW_HOURS = env_float("FAILOVER_FORECAST_WINDOW_HOURS", 24.0, minimum=0.01, maximum=8760.0)
+# Alerts: no file Processed for this long; the last N finished jobs all failed; more than P % of
+# the recent finished jobs failed (with at least this many of them); tasks not submitted for this
+# long; a child still Active this long after its parent became final.
+FAILOVER_STALL_HOURS = env_float("FAILOVER_STALL_HOURS", 6.0, minimum=0.01, maximum=8760.0)
+FAILOVER_ALL_FAILED_JOBS = env_int("FAILOVER_ALL_FAILED_JOBS", 20, minimum=2, maximum=1_000_000)
+FAILOVER_FAILED_PERCENT = env_float("FAILOVER_FAILED_PERCENT", 50.0, minimum=0.0, maximum=100.0)
+FAILOVER_FAILED_MIN_JOBS = env_int("FAILOVER_FAILED_MIN_JOBS", 50, minimum=1, maximum=1_000_000)
+FAILOVER_UNSUBMITTED_HOURS = env_float("FAILOVER_UNSUBMITTED_HOURS", 6.0, minimum=0.01, maximum=8760.0)
+FAILOVER_CHILD_LATE_HOURS = env_float("FAILOVER_CHILD_LATE_HOURS", 24.0, minimum=0.01, maximum=8760.0)
 # The lease of a cycle item and of the transformation lock a cycle or an action holds: renewed
 # every third of it while its worker works, so a worker that is gone loses both after this long,
 # and beat's next tick puts the item back on the queue.

@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 
 import dashboard.ids  # noqa: F401  (registers the <id:...> and <pk:...> path converters)
 from dashboard import api
-from dashboard.views import actions, attention, audit, overview, production, proposals, transformation
+from dashboard.views import actions, attention, audit, insight, overview, production, proposals, transformation
 from dashboard.views.health import health
 from dashboard.views.policy import policy_page
 
@@ -16,6 +16,9 @@ api_patterns = [
     path("transformations/<id:tid>/report/", api.Report.as_view(), name="api_report"),
     re_path(r"^transformations/(?P<tid>[0-9]{1,10})/report\.(?P<fmt>csv|json)$", api.ReportDownload.as_view(),
             name="api_report_download"),
+    path("transformations/<id:tid>/insight/", insight.TransformationInsight.as_view(),
+         name="api_transformation_insight"),
+    path("productions/<id:pid>/insight/", insight.ProductionInsight.as_view(), name="api_production_insight"),
     path("attention/", api.AttentionItems.as_view(), name="api_attention"),
     path("actions/", api.Actions.as_view(), name="api_actions"),
     path("proposals/", api.Proposals.as_view(), name="api_proposals"),

@@ -20,7 +20,17 @@ flush_limit         a flush is due but MaxFlush flushes were made (rules)       
 cannot_complete     files in statuses nothing moves on (rules)                  (a person)
 read_failed         a read the rules needed failed (engine)                     (next cycle)
 proposal            a proposed action waits for an operator (action log)        approve
+site_hint           a site fails far more of the recent jobs than the others    (a person: ban
+                    (one-sided Fisher test, engine via failover/insight.py)     or tell the site)
+stalled             no file Processed for FAILOVER_STALL_HOURS (history)        (investigate)
+all_failed          the last FAILOVER_ALL_FAILED_JOBS jobs all failed           (configuration)
+many_failed         > FAILOVER_FAILED_PERCENT % of recent jobs failed           (investigate)
+not_submitted       tasks not submitted for FAILOVER_UNSUBMITTED_HOURS          (investigate)
+child_late          Active FAILOVER_CHILD_LATE_HOURS after the parent finished  (investigate)
 ==================  ==========================================================  ================
+
+Every item has a ``since``: when its condition began (from the history where it says, else the
+first cycle that saw it), kept while the condition lasts, so the list shows how long it has lasted.
 
 A step waiting for its parent (code ``waiting``) is normal: not an item, but the production page
 shows it (``waiting_for``).
@@ -30,18 +40,26 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from failover.blockers import (
+    ALL_FAILED,
     ASSIGNED_FINAL,
     AT_CAP,
     CANNOT_COMPLETE,
     CHILD_ACTIVE,
+    CHILD_LATE,
     FLUSH_LIMIT,
+    MANY_FAILED,
     NO_PROGRESS,
+    NOT_SUBMITTED,
     READ_FAILED,
+    SITE_HINT,
+    STALLED,
     TASKS_WITHOUT_JOB,
     WAITING,
     Blocker,
@@ -60,6 +78,12 @@ TITLES = {
     FLUSH_LIMIT: "Flush limit reached",
     CANNOT_COMPLETE: "Cannot complete",
     READ_FAILED: "DIRAC could not be read",
+    SITE_HINT: "Site failing far more",
+    STALLED: "Nothing Processed for hours",
+    ALL_FAILED: "Every recent job failed",
+    MANY_FAILED: "Many jobs failed",
+    NOT_SUBMITTED: "Tasks not submitted",
+    CHILD_LATE: "Active long after parent",
     PROPOSAL: "Proposal waiting",
     OTHER: "Needs a look",
 }
@@ -74,6 +98,12 @@ SHORT = {
     FLUSH_LIMIT: "flush limit",
     CANNOT_COMPLETE: "cannot complete",
     READ_FAILED: "read failed",
+    SITE_HINT: "site hint",
+    STALLED: "stalled",
+    ALL_FAILED: "all failing",
+    MANY_FAILED: "many failed",
+    NOT_SUBMITTED: "not submitted",
+    CHILD_LATE: "late child",
     PROPOSAL: "proposal",
     OTHER: "check",
 }
@@ -87,6 +117,9 @@ class Item:
     count: int | None = None
     # An action kind (failover/domain.py), or "approve"; None when no button fixes it.
     fix: str | None = None
+    # When the condition began, and the numbers behind the text (Blocker.since, Blocker.details).
+    since: datetime | None = None
+    details: dict | None = None
 
     @property
     def title(self) -> str:
@@ -99,18 +132,30 @@ class Item:
     def as_dict(self) -> dict:
         return {**asdict(self), "title": self.title}
 
+    def age(self, now: datetime | None = None):
+        """How long the condition has lasted (a timedelta), or None when not known."""
+        return (now or timezone.now()) - self.since if self.since else None
+
     @classmethod
     def of(cls, transformation_id: int, blocker: Blocker) -> Item:
-        return cls(transformation_id, blocker.code, blocker.text, blocker.count, blocker.fix)
+        return cls(transformation_id, blocker.code, blocker.text, blocker.count, blocker.fix, blocker.since,
+                   blocker.details)
 
 
 # -- writing: the cycle's blockers of one transformation --------------------------------------------
 
 
-def save_blockers(transformation_id: int, found: Sequence[Blocker]) -> None:
-    """Replace a transformation's stored blockers with ``found`` (nothing is written when unchanged)."""
+def save_blockers(transformation_id: int, found: Sequence[Blocker], now: datetime | None = None) -> None:
+    """Replace a transformation's stored blockers with ``found`` (nothing is written when unchanged).
+
+    A blocker without ``since`` keeps the one stored for the same condition (``Blocker.identity``),
+    or starts now: its age is how long it has lasted.
+    """
     stored = [r.as_blocker() for r in BlockerRecord.objects.filter(transformation_id=transformation_id)]
-    if stored == list(found):
+    began = {b.identity: b.since for b in stored if b.since}
+    now = now or timezone.now()
+    found = [b if b.since else replace(b, since=began.get(b.identity, now)) for b in found]
+    if [(b, b.since) for b in stored] == [(b, b.since) for b in found]:
         return
     BlockerRecord.objects.filter(transformation_id=transformation_id).delete()
     BlockerRecord.objects.bulk_create(BlockerRecord.of(transformation_id, i, b) for i, b in enumerate(found))

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from failover import attention, blockers, circuit as circuit_breaker, leases, locks, recording, rules
+from failover import attention, blockers, circuit as circuit_breaker, history, leases, locks, recording, rules
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
 from failover.blockers import Blocker
@@ -217,6 +217,8 @@ class Engine(Reading, Acting, Settling):
             if self.circuit.is_open:
                 self._skip_unreachable(result, batch)
                 continue
+            # The batch's history for insight, in one query (failover/history.py).
+            history.prefetch([t.id for t in batch])
             try:
                 inputs = self.read_batch(batch)
             except circuit_breaker.CircuitOpen:
@@ -246,6 +248,7 @@ class Engine(Reading, Acting, Settling):
             return outcome
         known, counts = selection.known, selection.counts
         mirror: dict = {}
+        observed: history.Observation | None = None
         try:
             counters = inputs.counters.get(t.id, {})
             if not self.dry_run:
@@ -338,6 +341,12 @@ class Engine(Reading, Acting, Settling):
             # Conditions seen after the actions, on what the cycle just read and kept.
             plan.blockers.extend(after_acting(now, known.get(parent_id) if parent_id else None, t_counts,
                                               mirror["jobs"], mirror["unchanged_cycles"]))
+            # Insight from what was just read and the stored history: site hints, alerts, forecast.
+            observed = history.observe(now, t_counts, t_jobs.values(), tasks,
+                                       known.get(parent_id) if parent_id else None,
+                                       self.cycle.pk if self.cycle else None)
+            plan.blockers.extend(observed.blockers)
+            mirror.update(observed.fields)
         except FailoverError as exc:
             outcome.state = "error"
             outcome.message = str(exc)
@@ -352,6 +361,8 @@ class Engine(Reading, Acting, Settling):
                     locks.release(t.id, self.owner, **mirror)
                     if mirror:
                         attention.save_blockers(t.id, plan.blockers)
+                    if observed is not None:
+                        history.save(observed)
         return outcome
 
     def _mirror(self, t: TransformationInfo, counts: FileCounts, jobs: Iterable[JobInfo], state) -> dict:

@@ -241,6 +241,13 @@ class TransformationState(models.Model):
     last_action_at = models.DateTimeField(null=True, blank=True)
     last_cycle = models.ForeignKey(Cycle, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     last_seen = models.DateTimeField(null=True, blank=True)
+    # The completion forecast (failover/insight.py: forecast), written with the cycle's row: the
+    # estimate and its range (null when there is no basis, said by ``eta_note``).
+    eta = models.DateTimeField(null=True, blank=True, db_index=True)
+    eta_low = models.DateTimeField(null=True, blank=True)
+    eta_high = models.DateTimeField(null=True, blank=True)
+    eta_basis = models.CharField(max_length=16, blank=True)
+    eta_note = models.CharField(max_length=255, blank=True)
     locked_by = models.CharField(max_length=64, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
 
@@ -270,6 +277,9 @@ class BlockerRecord(models.Model):
     limit = models.IntegerField(null=True, blank=True)
     related = models.IntegerField(null=True, blank=True)
     fix = models.CharField(max_length=16, blank=True)
+    # When the condition began (kept across cycles while it lasts) and the numbers behind the text.
+    since = models.DateTimeField(null=True, blank=True)
+    details = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["transformation_id", "position"]
@@ -282,12 +292,13 @@ class BlockerRecord(models.Model):
         return f"{self.transformation_id} {self.code}: {self.text}"
 
     def as_blocker(self) -> blockers.Blocker:
-        return blockers.Blocker(self.code, self.text, self.count, self.limit, self.related, self.fix or None)
+        return blockers.Blocker(self.code, self.text, self.count, self.limit, self.related, self.fix or None,
+                                self.since, self.details)
 
     @classmethod
     def of(cls, transformation_id: int, position: int, b: blockers.Blocker) -> BlockerRecord:
         return cls(transformation_id=transformation_id, position=position, code=b.code, text=b.text, count=b.count,
-                   limit=b.limit, related=b.related, fix=b.fix or "")
+                   limit=b.limit, related=b.related, fix=b.fix or "", since=b.since, details=b.details)
 
 
 class CycleItem(models.Model):
@@ -362,3 +373,31 @@ class ParentLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transformation_id}: production {self.production_id}, parent {self.parent_id}"
+
+
+class ProgressSample(models.Model):
+    """A transformation as one cycle saw it: its file counts, finished jobs and unsubmitted tasks.
+
+    Written at settle time (with the lock's release), one small row per transformation and cycle;
+    the forecasts and the stall alerts read the recent ones (failover/insight.py). Pruned with the
+    cycles after FAILOVER_KEEP_DAYS (failover/maintenance.py).
+    """
+
+    transformation_id = models.IntegerField()
+    cycle_id = models.BigIntegerField(null=True, blank=True)
+    at = models.DateTimeField()
+    status = models.CharField(max_length=32, blank=True)
+    unused = models.IntegerField(default=0)
+    assigned = models.IntegerField(default=0)
+    processed = models.IntegerField(default=0)
+    jobs_done = models.IntegerField(default=0)
+    jobs_failed = models.IntegerField(default=0)
+    unsubmitted = models.IntegerField(default=0)
+    oldest_unsubmitted = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["transformation_id", "at", "id"]
+        indexes = [models.Index(fields=["transformation_id", "at"]), models.Index(fields=["at"])]
+
+    def __str__(self) -> str:
+        return f"{self.transformation_id} at {self.at:%Y-%m-%d %H:%M}: {self.processed} Processed"

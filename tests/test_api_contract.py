@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$")
 
 PAGE = ["count", "page", "pages", "results"]
-ATTENTION_ITEM = ["transformation_id", "code", "text", "count", "fix", "title"]
+# "since" and "details" were added by the insight work (fields are only ever added).
+ATTENTION_ITEM = ["transformation_id", "code", "text", "count", "fix", "title", "since", "details"]
 TRANSFORMATION = [
     "id", "name", "type", "status", "production", "parent", "group_size", "files", "files_total",
     "files_processed", "progress", "jobs", "jobs_total", "jobs_failed", "failed_share", "reassigned_files",

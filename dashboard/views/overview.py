@@ -29,6 +29,8 @@ SORTS = {
     "failed": "failed_share",
     "reassigned": "reassigned_files",
     "action": "last_action_at",
+    # The completion forecast the cycle wrote (no estimate: last either way).
+    "forecast": "eta",
     "attention": "needs_attention",
 }
 

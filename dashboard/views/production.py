@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard.views.access import get_production_or_404, viewer_required
+from dashboard.views.insight import production_insight
 from failover import attention
 from failover.domain import FINAL_TASK_STATUSES, FINAL_TRANSFORMATION_STATUSES
 from failover.models import TransformationState
@@ -91,7 +92,8 @@ def layout(steps: list[TransformationState]) -> list[Step]:
 @require_GET
 @viewer_required
 def production(request, pid: int):
-    steps = layout(get_production_or_404(pid))
+    states = get_production_or_404(pid)
+    steps = layout(states)
     by_id = {s.state.transformation_id: s for s in steps}
     edges = []
     for s in steps:
@@ -105,7 +107,7 @@ def production(request, pid: int):
     height = PAD * 2 + max(s.row + 1 for s in steps) * (BOX_H + GAP_Y) - GAP_Y
     return render(request, "dashboard/production.html", {
         "pid": pid, "steps": steps, "edges": edges, "width": width, "height": height,
-        "box_w": BOX_W, "box_h": BOX_H,
+        "box_w": BOX_W, "box_h": BOX_H, **production_insight(states),
     })
 
 

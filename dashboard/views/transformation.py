@@ -24,6 +24,7 @@ from dashboard.forms import AcknowledgeForm, CycleForm, JobFilterForm
 from dashboard.models import Acknowledgement
 from dashboard.roles import can_act
 from dashboard.views.access import get_state_or_404, operator_required, viewer_required
+from dashboard.views.insight import transformation_insight
 from failover import actions, attention
 from failover.backends import get_backend
 from failover.domain import DONE_TASK_STATUSES
@@ -206,6 +207,8 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
         "can_act": can_act(request.user),
         "kinds": [(k, actions.LABELS[k]) for k in actions.BUTTONS],
         "proposals": ActionLog.objects.filter(transformation_id=tid, state=ActionLog.State.PROPOSED).count(),
+        # The signature x site matrix of the report shown, and the forecast the cycle wrote.
+        **transformation_insight(state, snap.rows if snap else []),
     }
 
 

@@ -25,6 +25,7 @@ from failover.models import ActionLog, Policy, TransformationState
 from reports.aggregation import Report, build_report, render_text
 from reports.digests.models import DigestRecord, Subscription
 from reports.digests.tokens import make_token
+from reports.insight import top_signatures
 from reports.stores import get_store, stored_aggregates
 
 # A digest is a mail, not a dump: past this many transformations it says how many more and links
@@ -32,6 +33,8 @@ from reports.stores import get_store, stored_aggregates
 MAX_SECTIONS = 25
 MAX_LFNS = 100
 MAX_CHANGES = 30
+# The failure signatures a section lists under its report.
+TOP_SIGNATURES = 5
 # Actions a person cares about; copying job statuses into tasks happens every cycle.
 ACTION_KINDS = (ActionLog.Kind.COMPLETE, ActionLog.Kind.FLUSH, ActionLog.Kind.REASSIGN)
 # Our words: the log's "Reassign failed" reads like a reassign that failed.
@@ -81,6 +84,8 @@ class Section:
     report_cycle: int | None = None
     report_time: datetime | None = None
     report_url: str = ""
+    # The most frequent failure signatures of the report (reports/insight.py): (signature, jobs, sites).
+    signatures: list[tuple[str, int, list[str]]] = field(default_factory=list)
     reassigned: list[tuple[str, str]] = field(default_factory=list)
     reassigned_total: int = 0
     actions: list[ActionLine] = field(default_factory=list)
@@ -326,6 +331,7 @@ def build_digest(
                 section.report_cycle = stored.cycle_id
                 section.report_time = stored.timestamp
                 section.report_url = f"{section.url}?cycle={stored.cycle_id}"
+                section.signatures = top_signatures(stored.rows, TOP_SIGNATURES)
         t_actions = actions.get(tid, [])
         if any(s.want_actions for s in mine):
             section.actions = [_action_line(a) for a in t_actions]
