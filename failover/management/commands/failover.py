@@ -27,6 +27,11 @@ class Command(FriendlyCommand):
         cycle.add_argument("--only", choices=rules.KINDS, action="append",
                            help="only these actions (repeatable)")
         cycle.add_argument("--json", action="store_true", help="print the decisions as JSON")
+        recover = sub.add_parser("recover", help="run the recovery checks (DIRAC's DataRecoveryAgent) once now")
+        recover.add_argument("--transformation", "-t", type=int, action="append", metavar="ID",
+                             help="only this transformation (repeatable)")
+        recover.add_argument("--dry-run", action="store_true", help="print the findings, change nothing")
+        recover.add_argument("--json", action="store_true", help="print the findings as JSON")
         imp = sub.add_parser("import-config", help="store the policy found in a DIRAC configuration file")
         imp.add_argument("path")
         imp.add_argument("--name", default=None,
@@ -61,6 +66,25 @@ class Command(FriendlyCommand):
         if result.failed:
             # Any transformation that failed, or a cycle that stopped: exit status 1, and the
             # one-line summary on stderr as well (with --json, stdout holds only the data).
+            self.stderr.write(result.summary())
+            raise SystemExit(1)
+
+    def do_recover(self, transformation, dry_run: bool, json: bool, **_) -> None:
+        from failover.cycle.recover import run_recovery
+
+        result = run_recovery(transformation, dry_run=dry_run)
+        if json:
+            self.stdout.write(_json(result.as_json()))
+        else:
+            for t in result.transformations:
+                if t.state != "ok":
+                    self.stdout.write(f"{t.id}: {t.state}: {t.message}")
+                for f in t.findings:
+                    actions = ", ".join(f["actions"]) or "nothing"
+                    self.stdout.write(f"{t.id}: job {f['job']} (task {f['task']}): {f['case']}: {f['state']}: "
+                                      f"{actions}: {f['reason']}")
+            self.stdout.write(result.summary())
+        if result.failed:
             self.stderr.write(result.summary())
             raise SystemExit(1)
 
