@@ -202,3 +202,24 @@ def test_a_removal_is_refused_when_its_job_became_done_meanwhile(backend, operat
     [result] = actions.approve([removal], user=operator_user)
     assert result.state == ActionLog.State.STALE
     assert backend.catalogue_exists([OUT2]) == {OUT2: True}
+
+
+def test_beat_runs_recovery_every_polling_time_only_with_a_stored_policy(backend, monkeypatch):
+    from datetime import timedelta
+
+    from failover import tasks
+    from failover.models import Heartbeat
+
+    queued = []
+    monkeypatch.setattr(tasks.run_recovery, "delay", lambda: queued.append(tasks.run_recovery()))
+    assert tasks.recovery_tick() == "no recovery policy stored" and not queued
+    RecoveryPolicy.objects.create(polling_time=600)
+    assert tasks.recovery_tick().startswith("recovery queued") and len(queued) == 1
+    assert "1 transformations" in queued[0]
+    assert tasks.recovery_tick().startswith("next recovery check in") and len(queued) == 1
+    Heartbeat.objects.filter(name="recovery").update(at=Heartbeat.objects.get(name="recovery").at - timedelta(
+        seconds=601))
+    assert tasks.recovery_tick().startswith("recovery queued") and len(queued) == 2
+    # It ran in the policy's mode (propose): proposals, nothing changed.
+    assert ActionLog.objects.filter(kind="recover", state=ActionLog.State.PROPOSED).exists()
+    assert job(backend, 3001) == "Failed"
