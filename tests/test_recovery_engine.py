@@ -223,3 +223,28 @@ def test_beat_runs_recovery_every_polling_time_only_with_a_stored_policy(backend
     # It ran in the policy's mode (propose): proposals, nothing changed.
     assert ActionLog.objects.filter(kind="recover", state=ActionLog.State.PROPOSED).exists()
     assert job(backend, 3001) == "Failed"
+
+
+def test_findings_on_the_page_in_attention_and_in_the_api(backend, viewer_client):
+    from django.urls import reverse
+
+    from failover import attention
+    from failover.engine import Engine
+    from failover.models import TransformationState
+
+    Engine(backend=backend).run_cycle([TID])  # the mirror row the pages list
+    Recovery(backend=backend, policy=RecoveryPolicy()).run([TID])
+    state = TransformationState.objects.get(transformation_id=TID)
+    items = [i for i in attention.items_for([state])[TID] if i.code == attention.RECOVERY]
+    assert sorted((i.text.split(":")[0], i.count, i.fix) for i in items) == [
+        ("Outputs exist, job Failed", 1, "approve"), ("Some outputs missing, job Done", 1, "approve"),
+    ]
+    assert attention.counts_by_code_sql()[attention.RECOVERY] == 1
+    assert list(attention.rows_needing_attention(codes=attention.RECOVERY)) == [state]
+    page = viewer_client.get(reverse("transformation", args=[TID])).content.decode()
+    assert "Outputs exist, job Failed: job Done, inputs Processed" in page and "job 3001 · task 1" in page
+    data = viewer_client.get(reverse("api_transformation", args=[TID])).json()
+    cases = {c["case"]: c for c in data["recovery"]}
+    assert cases["output_exists_failed"]["count"] == 1 and cases["output_exists_failed"]["jobs"][0]["job"] == 3001
+    assert cases["pending_request"]["states"] == {"skipped": 1}
+    assert any(i["code"] == "recovery" for i in data["attention"])
