@@ -27,7 +27,6 @@ from failover.domain import (
     MISSING_JOB_STATUS,
     NO_JOB,
     REASSIGN,
-    RECOVER,
     ROOT,
     SYNC,
     TYPES_WITHOUT_INPUT,
@@ -327,7 +326,7 @@ def plan_transformation(
             n = len(plan.recoverable)
             plan.blockers.append(Blocker(
                 RECOVERABLE, f"{n} failed jobs registered their outputs: not reassigned; recovery sets them Done "
-                f"and their inputs Processed", count=n, fix=RECOVER,
+                f"and their inputs Processed", count=n,
             ))
     if at_cap:
         text = f"{len(at_cap)} files reached MaxReassign ({policy.max_reassign}) and stay Assigned"

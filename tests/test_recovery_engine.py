@@ -248,3 +248,32 @@ def test_findings_on_the_page_in_attention_and_in_the_api(backend, viewer_client
     assert cases["output_exists_failed"]["count"] == 1 and cases["output_exists_failed"]["jobs"][0]["job"] == 3001
     assert cases["pending_request"]["states"] == {"skipped": 1}
     assert any(i["code"] == "recovery" for i in data["attention"])
+
+
+def test_without_a_catalogue_the_cycle_reassigns_as_before():
+    from failover.engine import Engine
+    from failover.models import Policy
+
+    scenario = copy.deepcopy(RECOVERY_SCENARIO)
+    del scenario["catalog"]
+    load(validate(scenario))
+    b = SimulatedDirac()
+    Policy.objects.create(name="p", mode=Policy.Mode.ACT, reassign_types=["Merging"], max_reassign=3)
+    b.calls.reset()
+    Engine(backend=b).run_cycle([TID])
+    assert files(b)[IN1] == files(b)[IN2] == "Unused"
+    assert not {"catalogue_files_by_job", "catalogue_exists", "job_output_data"} & set(b.calls.snapshot())
+
+
+def test_with_a_catalogue_the_cycle_keeps_registered_jobs_and_says_so(backend):
+    from failover import attention
+    from failover.engine import Engine
+    from failover.models import Policy
+
+    Policy.objects.create(name="p", mode=Policy.Mode.ACT, reassign_types=["Merging"], max_reassign=3)
+    Engine(backend=backend).run_cycle([TID])
+    # Job 3001 registered outputs: kept; job 3003 registered none: reassigned (its Assigned file).
+    assert files(backend)[IN1] == files(backend)[IN2] == "Assigned"
+    assert files(backend)[f"{R}/in5.h5"] == "Unused"
+    [b] = [b for b in attention.blockers_of(TID) if b.code == "recoverable"]
+    assert b.count == 1 and "not reassigned" in b.text

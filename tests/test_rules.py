@@ -762,4 +762,4 @@ def test_reassign_leaves_failed_jobs_with_registered_outputs_to_recovery(registe
     assert (blockers.RECOVERABLE in codes) == bool(recoverable)
     if recoverable:
         b = next(b for b in plan.blockers if b.code == blockers.RECOVERABLE)
-        assert b.count == len(recoverable) and b.fix == rules.RECOVER
+        assert b.count == len(recoverable) and b.fix is None  # recovery's own finding carries the fix
