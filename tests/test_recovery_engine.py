@@ -277,3 +277,28 @@ def test_with_a_catalogue_the_cycle_keeps_registered_jobs_and_says_so(backend):
     assert files(backend)[f"{R}/in5.h5"] == "Unused"
     [b] = [b for b in attention.blockers_of(TID) if b.code == "recoverable"]
     assert b.count == 1 and "not reassigned" in b.text
+
+
+def test_the_proposals_page_lists_the_jobs_and_lfns_and_an_operator_approves(backend, operator_client):
+    from django.urls import reverse
+
+    Recovery(backend=backend, policy=RecoveryPolicy()).run([TID])
+    page = operator_client.get(reverse("proposals")).content.decode()
+    assert "case 13: 1 job, 1 LFN to remove" in page and OUT2 in page
+    assert "job 3001 · task 1: job_done, inputs_processed" in page
+    removal = ActionLog.objects.get(kind="remove_outputs")
+    audit = operator_client.get(reverse("audit_entry", args=[removal.pk]))
+    assert audit.status_code == 200 and "Remove registered outputs" in audit.content.decode()
+
+
+def test_an_operator_approves_a_removal_from_the_page_a_viewer_cannot(backend, operator_client, viewer_client):
+    from django.urls import reverse
+
+    Recovery(backend=backend, policy=RecoveryPolicy(mode=RecoveryPolicy.Mode.ACT)).run([TID])
+    removal = ActionLog.objects.get(kind="remove_outputs")
+    form = {"decision": "approve", "proposals": [removal.pk]}
+    assert viewer_client.post(reverse("proposals_decide"), form).status_code in (302, 403)
+    assert backend.catalogue_exists([OUT2]) == {OUT2: True}
+    response = operator_client.post(reverse("proposals_decide"), form, follow=True)
+    assert f"Proposal {removal.pk} ({TID}): done: 1 of 1 registered outputs removed" in response.content.decode()
+    assert backend.catalogue_exists([OUT2]) == {OUT2: False}
