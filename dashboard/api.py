@@ -171,7 +171,10 @@ def transformations(request):
 @api_view
 def transformation(request, tid: int):
     state = get_state_or_404(tid)
-    return JsonResponse(state_json(state, attention.items_for([state]).get(tid, [])))
+    data = state_json(state, attention.items_for([state]).get(tid, []))
+    # The last recovery check's findings, per case (failover/cycle/recover.py).
+    data["recovery"] = attention.recovery_cases(tid)
+    return JsonResponse(data)
 
 
 def _report(request, tid: int):

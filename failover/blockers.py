@@ -29,9 +29,13 @@ CHILD_ACTIVE = "child_active"
 NO_PROGRESS = "no_progress"
 # A read the rules needed failed (the cycle went on without it).
 READ_FAILED = "read_failed"
+# Failed jobs whose outputs are registered: kept from reassign, for recovery (failover/recovery.py).
+RECOVERABLE = "recoverable"
+# Recovery findings of the last check (failover/cycle/recover.py), one blocker per case.
+RECOVERY = "recovery"
 
 CODES = (AT_CAP, ASSIGNED_FINAL, CHILD_ACTIVE, TASKS_WITHOUT_JOB, NO_PROGRESS, FLUSH_LIMIT, CANNOT_COMPLETE,
-         READ_FAILED, WAITING)
+         READ_FAILED, RECOVERABLE, RECOVERY, WAITING)
 
 
 @dataclass(frozen=True)

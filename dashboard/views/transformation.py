@@ -206,6 +206,7 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
         "can_act": can_act(request.user),
         "kinds": [(k, actions.LABELS[k]) for k in actions.BUTTONS],
         "proposals": ActionLog.objects.filter(transformation_id=tid, state=ActionLog.State.PROPOSED).count(),
+        "recovery": attention.recovery_cases(tid),
     }
 
 
