@@ -168,3 +168,14 @@ def test_recovery_policy_defaults_are_diracs():
     assert rec.selects(5, "MCSimulation", "Completing") and not rec.with_input("MCSimulation")
     rec.transformations_to_ignore = [5]
     assert not rec.selects(5, "Merging", "Active")
+
+
+@pytest.mark.django_db
+def test_policy_command_shows_the_recovery_policy(tmp_path, capsys):
+    call_command("failover", "policy")
+    assert "Recovery policy 'default' (defaults, not stored" in capsys.readouterr().out
+    call_command("failover", "import-config", str(write(tmp_path, BOTH)))
+    capsys.readouterr()
+    call_command("failover", "policy")
+    out = capsys.readouterr().out
+    assert "Recovery policy 'default'\n" in out and "Mode: act (EnableFlag True" in out

@@ -302,3 +302,20 @@ def test_an_operator_approves_a_removal_from_the_page_a_viewer_cannot(backend, o
     response = operator_client.post(reverse("proposals_decide"), form, follow=True)
     assert f"Proposal {removal.pk} ({TID}): done: 1 of 1 registered outputs removed" in response.content.decode()
     assert backend.catalogue_exists([OUT2]) == {OUT2: False}
+
+
+def test_when_the_catalogue_cannot_be_read_reassign_waits_and_says_why(backend, monkeypatch):
+    from failover import attention
+    from failover.engine import Engine
+    from failover.errors import BackendError
+    from failover.models import Policy
+
+    def refuse(job_ids):
+        raise BackendError("catalogue down", call="catalogue_files_by_job", retriable=False)
+
+    monkeypatch.setattr(backend, "catalogue_files_by_job", refuse)
+    Policy.objects.create(name="p", mode=Policy.Mode.ACT, reassign_types=["Merging"], max_reassign=3)
+    Engine(backend=backend).run_cycle([TID])
+    assert files(backend)[IN1] == files(backend)[IN2] == files(backend)[f"{R}/in5.h5"] == "Assigned"
+    texts = [b.text for b in attention.blockers_of(TID) if b.code == "read_failed"]
+    assert texts and "reading the catalogue failed" in texts[0]

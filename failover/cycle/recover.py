@@ -161,7 +161,8 @@ class Recovery(Reading):
             log.exception("recovery of %s: unexpected error", t.id)
         finally:
             if not self.dry_run:
-                locks.release(t.id, self.owner)
+                # What recovery just read of it (a transformation no cycle saw yet gets its row filled).
+                locks.release(t.id, self.owner, name=t.name, type=t.type, status=t.status)
         return report
 
     # -- reading and checking -----------------------------------------------------------------

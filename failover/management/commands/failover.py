@@ -210,6 +210,13 @@ class Command(FriendlyCommand):
         self.stdout.write(f"Policy {policy.name!r}{'' if policy.pk else ' (defaults, not stored)'}")
         for line in _describe(policy):
             self.stdout.write(f"  {line}")
+        from failover.models import RecoveryPolicy
+
+        rec = RecoveryPolicy.current()
+        self.stdout.write(f"Recovery policy {rec.name!r}" + (
+            "" if rec.pk else " (defaults, not stored: beat does not run recovery; failover recover does)"))
+        for line in describe_recovery(rec):
+            self.stdout.write(f"  {line}")
 
 
 def _use(policy: Policy) -> list[str]:
