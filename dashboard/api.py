@@ -288,11 +288,15 @@ class Transformations(PagedView):
 
 
 class Transformation(ReadOnlyView):
-    @extend_schema(operation_id="getTransformation", summary="One transformation", parameters=[TID],
+    @extend_schema(operation_id="getTransformation", summary="One transformation, with its last recovery check's "
+                   "findings per case (`recovery`)", parameters=[TID],
                    responses={200: TransformationSerializer, **_errors(404)})
     def get(self, request, tid: int):
         state = get_state_or_404(tid)
-        return Response(TransformationSerializer(state, context={"items": attention.items_for([state])}).data)
+        data = dict(TransformationSerializer(state, context={"items": attention.items_for([state])}).data)
+        # The last recovery check's findings, per case (failover/cycle/recover.py).
+        data["recovery"] = attention.recovery_cases(tid)
+        return Response(data)
 
 
 def _report(request, tid: int):

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from failover import rules
-from failover.domain import COMPLETE, FLUSH_ACTION, REASSIGN, SYNC
+from failover.cycle.recover import Recovery
+from failover.domain import COMPLETE, FLUSH_ACTION, REASSIGN, RECOVERY_KINDS, SYNC
 from failover.engine import Engine, Outcome
 from failover.errors import DuplicateRequest, FailoverError, StaleProposal
 from failover.models import ActionLog, Cycle
@@ -129,9 +130,13 @@ def approve(proposals: Sequence[ActionLog], *, user, engine_factory=Engine) -> l
     """Approve each proposal; stale ones are refused by the engine with the reason."""
     results = []
     for proposal in proposals:
-        engine = engine_factory(actor=user.get_username(), user=user, trigger=Cycle.Trigger.WEB)
         try:
-            settled = approve_proposal(engine, proposal)
+            if proposal.kind in RECOVERY_KINDS:
+                # Recovery's proposals (failover/cycle/recover.py): checked again, then carried out.
+                settled = Recovery(actor=user.get_username(), user=user).approve(proposal)
+            else:
+                engine = engine_factory(actor=user.get_username(), user=user, trigger=Cycle.Trigger.WEB)
+                settled = approve_proposal(engine, proposal)
         except StaleProposal as exc:
             proposal.refresh_from_db()
             results.append(Result(proposal.transformation_id, "stale", str(exc), proposal))

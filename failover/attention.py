@@ -27,6 +27,10 @@ all_failed          the last FAILOVER_ALL_FAILED_JOBS jobs all failed           
 many_failed         > FAILOVER_FAILED_PERCENT % of recent jobs failed           (investigate)
 not_submitted       tasks not submitted for FAILOVER_UNSUBMITTED_HOURS          (investigate)
 child_late          Active FAILOVER_CHILD_LATE_HOURS after the parent finished  (investigate)
+recoverable         failed jobs whose outputs are registered, kept from         (recovery)
+                    reassign (rules)
+recovery            recovery findings of one case still to be carried out       approve
+                    (``RecoveryFinding`` rows, failover/cycle/recover.py)
 ==================  ==========================================================  ================
 
 Every item has a ``since``: when its condition began (from the history where it says, else the
@@ -58,13 +62,15 @@ from failover.blockers import (
     NO_PROGRESS,
     NOT_SUBMITTED,
     READ_FAILED,
+    RECOVERABLE,
+    RECOVERY,
     SITE_HINT,
     STALLED,
     TASKS_WITHOUT_JOB,
     WAITING,
     Blocker,
 )
-from failover.models import ActionLog, BlockerRecord, Policy, TransformationState
+from failover.models import ActionLog, BlockerRecord, Policy, RecoveryFinding, TransformationState
 
 PROPOSAL = "proposal"
 OTHER = "other"
@@ -84,6 +90,8 @@ TITLES = {
     MANY_FAILED: "Many jobs failed",
     NOT_SUBMITTED: "Tasks not submitted",
     CHILD_LATE: "Active long after parent",
+    RECOVERABLE: "Failed jobs with registered outputs",
+    RECOVERY: "Recovery finding",
     PROPOSAL: "Proposal waiting",
     OTHER: "Needs a look",
 }
@@ -104,6 +112,8 @@ SHORT = {
     MANY_FAILED: "many failed",
     NOT_SUBMITTED: "not submitted",
     CHILD_LATE: "late child",
+    RECOVERABLE: "outputs registered",
+    RECOVERY: "recovery",
     PROPOSAL: "proposal",
     OTHER: "check",
 }
@@ -183,6 +193,57 @@ def _with_blocker(codes: Iterable[str] | None = None) -> Q:
     return Q(transformation_id__in=rows.values("transformation_id"))
 
 
+# Recovery findings a person should look at: waiting for approval, or an action that did not work.
+RECOVERY_OPEN = ("proposed", "failed", "interrupted", "pending")
+
+
+def _with_recovery() -> Q:
+    return Q(transformation_id__in=RecoveryFinding.objects.filter(state__in=RECOVERY_OPEN)
+             .values("transformation_id"))
+
+
+def recovery_cases(transformation_id: int, jobs_shown: int = 20) -> list[dict]:
+    """The last recovery check's findings of one transformation, per case: counts by state and
+    the jobs (the first ``jobs_shown``), as data for the page, the API and the digests."""
+    from failover import recovery
+
+    cases: dict[str, dict] = {}
+    for f in RecoveryFinding.objects.filter(transformation_id=transformation_id).order_by("case", "job"):
+        c = cases.setdefault(f.case, {
+            "case": f.case, "number": recovery.CASES[f.case].number if f.case in recovery.CASES else "",
+            "title": recovery.CASE_TITLES.get(f.case, f.case), "count": 0, "states": {}, "jobs": [],
+            "actions": list(f.actions), "checked": f.checked, "proposals": set(),
+        })
+        c["count"] += 1
+        c["states"][f.state] = c["states"].get(f.state, 0) + 1
+        if len(c["jobs"]) < jobs_shown:
+            c["jobs"].append({"job": f.job, "task": f.task, "state": f.state, "outputs": f.outputs})
+        if f.state == "proposed" and f.action_id:
+            c["proposals"].add(f.action_id)
+    for c in cases.values():
+        c["proposals"] = sorted(c["proposals"])
+    return list(cases.values())
+
+
+def _recovery_items(ids: Sequence[int]) -> dict[int, list[Item]]:
+    from failover import recovery
+
+    out: dict[int, list[Item]] = defaultdict(list)
+    rows = (RecoveryFinding.objects.filter(transformation_id__in=ids, state__in=RECOVERY_OPEN)
+            .values_list("transformation_id", "case", "state").annotate(n=Count("id")).order_by("transformation_id",
+                                                                                                 "case"))
+    merged: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
+    for tid, case, state, n in rows:
+        merged[(tid, case)][state] = n
+    for (tid, case), states in merged.items():
+        n = sum(states.values())
+        words = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+        title = recovery.CASE_TITLES.get(case, case)
+        out[tid].append(Item(tid, RECOVERY, f"{title}: {n} jobs ({words})", n,
+                             "approve" if "proposed" in states else None))
+    return out
+
+
 def _with_proposal() -> Q:
     return Q(transformation_id__in=ActionLog.objects.filter(state=ActionLog.State.PROPOSED).values("transformation_id"))
 
@@ -191,6 +252,8 @@ def code_q(code: str, policy: Policy | None = None) -> Q:
     """A filter on TransformationState: the rows with an item of this code."""
     if code == PROPOSAL:
         return _with_proposal()
+    if code == RECOVERY:
+        return _with_recovery()
     if code == OTHER:
         return _with_blocker() & ~_with_blocker(set(TITLES) - {OTHER})
     return _with_blocker([code])
@@ -198,7 +261,7 @@ def code_q(code: str, policy: Policy | None = None) -> Q:
 
 def needs_attention_q(policy: Policy | None = None) -> Q:
     """A filter on TransformationState: the rows that have at least one attention item."""
-    return _with_blocker() | _with_proposal()
+    return _with_blocker() | _with_proposal() | _with_recovery()
 
 
 def items_for(states: Sequence[TransformationState], policy: Policy | None = None) -> dict[int, list[Item]]:
@@ -209,6 +272,8 @@ def items_for(states: Sequence[TransformationState], policy: Policy | None = Non
         return out
     for r in BlockerRecord.objects.filter(transformation_id__in=ids).exclude(code=WAITING):
         out[r.transformation_id].append(Item.of(r.transformation_id, r.as_blocker()))
+    for tid, found in _recovery_items(ids).items():
+        out[tid].extend(found)
     for p in ActionLog.objects.filter(state=ActionLog.State.PROPOSED, transformation_id__in=ids).order_by("id"):
         out[p.transformation_id].append(
             Item(p.transformation_id, PROPOSAL, f"proposed {p.get_kind_display().lower()}: {p.reason}", None, "approve")
@@ -236,7 +301,8 @@ def counts_by_code_sql(policy: Policy | None = None) -> dict[str, int]:
     known = {c: n for c, n in counts.items() if c in TITLES}
     other = TransformationState.objects.filter(code_q(OTHER)).count() if set(counts) - set(TITLES) else 0
     proposals = TransformationState.objects.filter(_with_proposal()).count()
-    out = {**known, OTHER: other, PROPOSAL: proposals}
+    out = {**known, OTHER: other, PROPOSAL: proposals,
+           RECOVERY: TransformationState.objects.filter(_with_recovery()).count()}
     return {code: out[code] for code in TITLES if out.get(code)}
 
 

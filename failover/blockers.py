@@ -30,6 +30,10 @@ CHILD_ACTIVE = "child_active"
 NO_PROGRESS = "no_progress"
 # A read the rules needed failed (the cycle went on without it).
 READ_FAILED = "read_failed"
+# Failed jobs whose outputs are registered: kept from reassign, for recovery (failover/recovery.py).
+RECOVERABLE = "recoverable"
+# Recovery findings of the last check (failover/cycle/recover.py), one blocker per case.
+RECOVERY = "recovery"
 
 # Insight (failover/insight.py), from the jobs a cycle read and the stored history:
 # a site failing far more than the transformation's other sites (a one-sided Fisher test);
@@ -48,7 +52,7 @@ CHILD_LATE = "child_late"
 INSIGHT_CODES = (SITE_HINT, STALLED, ALL_FAILED, MANY_FAILED, NOT_SUBMITTED, CHILD_LATE)
 
 CODES = (AT_CAP, ASSIGNED_FINAL, CHILD_ACTIVE, TASKS_WITHOUT_JOB, NO_PROGRESS, FLUSH_LIMIT, CANNOT_COMPLETE,
-         READ_FAILED, *INSIGHT_CODES, WAITING)
+         READ_FAILED, RECOVERABLE, RECOVERY, *INSIGHT_CODES, WAITING)
 
 
 @dataclass(frozen=True)

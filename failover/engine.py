@@ -280,6 +280,7 @@ class Engine(Reading, Acting, Settling):
                 flush_count=flush_count,
                 policy=self.rules_policy,
                 kinds=run.kinds,
+                registered=inputs.registered_of(t.id),
             )
             synced = plan.tasks
             for decision in plan.decisions:
@@ -305,6 +306,8 @@ class Engine(Reading, Acting, Settling):
                 ))
             if inputs.assigned_error:
                 plan.blockers.append(Blocker(blockers.READ_FAILED, inputs.assigned_error))
+            if inputs.registered_error and inputs.registered_of(t.id):
+                plan.blockers.append(Blocker(blockers.READ_FAILED, inputs.registered_error))
             outcome.decisions = plan.decisions
             outcome.blockers = plan.blockers
             outcome.at_cap = plan.at_cap

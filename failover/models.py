@@ -143,6 +143,8 @@ class ActionLog(models.Model):
         COMPLETE = domain.COMPLETE, domain.KIND_LABELS[domain.COMPLETE]
         FLUSH = domain.FLUSH_ACTION, domain.KIND_LABELS[domain.FLUSH_ACTION]
         REASSIGN = domain.REASSIGN, domain.KIND_LABELS[domain.REASSIGN]
+        RECOVER = domain.RECOVER, domain.KIND_LABELS[domain.RECOVER]
+        REMOVE_OUTPUTS = domain.REMOVE_OUTPUTS, domain.KIND_LABELS[domain.REMOVE_OUTPUTS]
 
     class State(models.TextChoices):
         PENDING = "pending"
@@ -401,3 +403,97 @@ class ProgressSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transformation_id} at {self.at:%Y-%m-%d %H:%M}: {self.processed} Processed"
+
+
+def _recovery_statuses() -> list[str]:
+    return ["Active", "Completing"]
+
+
+def _no_input_types() -> list[str]:
+    return ["MCSimulation"]
+
+
+class RecoveryPolicy(models.Model):
+    """DIRAC's DataRecoveryAgent options (reference 6) and the output source: what recovery checks
+    and whether it acts. The first enabled one is used; none stored means recovery's checks run
+    only when asked (``failover recover``), never from beat.
+    """
+
+    class Mode(models.TextChoices):
+        PROPOSE = "propose", "Propose: every finding waits for an operator's approval"
+        ACT = "act", "Act: recovery sets jobs, tasks and files itself (removing outputs is always a proposal)"
+
+    class OutputSource(models.TextChoices):
+        AUTO = "auto", "ProductionOutputData when a job has it, otherwise catalogue metadata jobID"
+        PRODUCTION_OUTPUT_DATA = "ProductionOutputData", "the job parameter ProductionOutputData only"
+        METADATA = "metadata", "catalogue metadata jobID only (CTADIRAC)"
+
+    name = models.CharField(max_length=100, unique=True, default="default")
+    enabled = models.BooleanField(default=True)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.PROPOSE, help_text="EnableFlag")
+    transformation_statuses = models.JSONField(default=_recovery_statuses, help_text="TransformationStatus")
+    transformations_to_ignore = models.JSONField(default=list, blank=True, help_text="TransformationsToIgnore")
+    # None: every type not in types_no_input (DIRAC: Operations Transformations/DataProcessing).
+    types_with_input = models.JSONField(null=True, blank=True, default=None, help_text="TransformationsWithInput")
+    types_no_input = models.JSONField(default=_no_input_types, blank=True, help_text="TransformationsNoInput")
+    output_source = models.CharField(max_length=32, choices=OutputSource.choices, default=OutputSource.AUTO)
+    files_max_reset_counter = models.PositiveIntegerField(
+        default=10, help_text="Operations Transformations/FilesMaxResetCounter"
+    )
+    polling_time = models.PositiveIntegerField(default=3600, help_text="PollingTime, seconds between checks")
+    mail_to = models.JSONField(default=list, blank=True, help_text="MailTo")
+    mail_from = models.CharField(max_length=255, blank=True, help_text="MailFrom")
+    source = models.TextField(blank=True, help_text="Where the options came from (e.g. the imported file)")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "recovery policies"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def current(cls) -> RecoveryPolicy:
+        policy = cls.objects.filter(enabled=True).order_by("id").first()
+        return policy if policy is not None else cls(name="default")
+
+    def selects(self, transformation_id: int, type_: str, status: str) -> bool:
+        if transformation_id in set(self.transformations_to_ignore or ()):
+            return False
+        if self.transformation_statuses and status not in self.transformation_statuses:
+            return False
+        return type_ in self.types_no_input or self.with_input(type_)
+
+    def with_input(self, type_: str) -> bool:
+        if type_ in (self.types_no_input or ()):
+            return False
+        return self.types_with_input is None or type_ in self.types_with_input
+
+
+class RecoveryFinding(models.Model):
+    """One job's finding of the last recovery check of its transformation (failover/recovery.py).
+
+    The check replaces a transformation's rows; the pages, the attention list, the API and the
+    digests read them by case. ``action`` is the action log entry (proposal or action) carrying it out.
+    """
+
+    transformation_id = models.IntegerField()
+    case = models.CharField(max_length=40)
+    job = models.IntegerField()
+    task = models.IntegerField(null=True, blank=True)
+    state = models.CharField(max_length=16)  # proposed, done, skipped, failed, pending
+    reason = models.TextField(blank=True)
+    actions = models.JSONField(default=list, blank=True)
+    inputs = models.JSONField(default=list, blank=True)
+    outputs = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=32, blank=True)
+    checked = models.DateTimeField(default=timezone.now)
+    action = models.ForeignKey(ActionLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["transformation_id", "case", "job"]
+        indexes = [models.Index(fields=["transformation_id", "case"]), models.Index(fields=["case"])]
+
+    def __str__(self) -> str:
+        return f"{self.transformation_id} job {self.job}: {self.case} ({self.state})"

@@ -8,10 +8,10 @@ The engine (failover/engine.py) reads DIRAC, calls these, and carries out what t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
 
-from failover.blockers import AT_CAP, CANNOT_COMPLETE, FLUSH_LIMIT, WAITING, Blocker
+from failover.blockers import AT_CAP, CANNOT_COMPLETE, FLUSH_LIMIT, RECOVERABLE, WAITING, Blocker
 from failover.domain import (
     ACTIVE,
     ASSIGNED,
@@ -103,6 +103,8 @@ class Plan:
     blockers: list[Blocker] = field(default_factory=list)
     # The tasks as they are once job statuses are copied into them.
     tasks: list[TaskInfo] = field(default_factory=list)
+    # Failed or Killed tasks whose job registered outputs: left to recovery, not reassigned.
+    recoverable: list[int] = field(default_factory=list)
 
 
 def fmt_size(group_size: float) -> str:
@@ -224,6 +226,7 @@ def decide_reassign(
     task_status: Mapping[int, str],
     counters: Mapping[str, int],
     policy: RulesPolicy,
+    registered: AbstractSet[int] | None = None,
 ) -> tuple[Decision | None, list[str]]:
     """Set back to Unused the Assigned files of Failed or Killed tasks, each at most MaxReassign
     times: (decision, LFNs at their cap).
@@ -232,6 +235,14 @@ def decide_reassign(
     so its own MaxReset protection stays (fixes 5.5). The counter is per (transformation, LFN)
     (fixes 5.6), allows exactly MaxReassign resets (fixes 5.3), and moves only when DIRAC accepted
     the change (the engine's job, fixes 5.4).
+
+    How it combines with recovery (failover/recovery.py): ``registered`` is the set of tasks whose
+    job registered outputs in the catalogue (CTADIRAC's jobID metadata, or ProductionOutputData
+    found in the catalogue), or None when no catalogue can be read. A failed task in that set is
+    left alone: setting its inputs back to Unused would process the same data twice. Recovery's
+    case instead (DataRecoveryAgent case 6: job Done, inputs Processed) applies to it, and the plan
+    lists it (``Plan.recoverable``). With None (no catalogue configured), reassign is exactly the
+    agent's, as before.
     """
     if t.type not in policy.reassign_types:
         return None, []
@@ -241,6 +252,8 @@ def decide_reassign(
         if f.transformation != t.id or f.status != ASSIGNED or f.task is None:
             continue
         if task_status.get(f.task) not in FAILED_TASK_STATUSES:
+            continue
+        if registered is not None and f.task in registered:
             continue
         if counters.get(f.lfn, 0) >= policy.max_reassign:
             at_cap.append(f.lfn)
@@ -269,9 +282,12 @@ def plan_transformation(
     flush_count: int,
     policy: RulesPolicy,
     kinds: Iterable[str] = KINDS,
+    registered: AbstractSet[int] | None = None,
 ) -> Plan:
     """The agent's steps in its order: sync, complete (and stop), stop if processed, flush,
-    reassign unless flushed. ``kinds`` limits the plan to some actions (an operator's button)."""
+    reassign unless flushed. ``kinds`` limits the plan to some actions (an operator's button).
+    ``registered``: the tasks whose job registered outputs, None without a catalogue
+    (``decide_reassign`` says how reassign and recovery combine)."""
     kinds = set(kinds)
     plan = Plan(t.id)
     updates = task_updates(tasks, jobs)
@@ -298,8 +314,20 @@ def plan_transformation(
         plan.decisions.append(flush)
         return plan
 
-    reassign, at_cap = decide_reassign(t, assigned_files, {x.task: x.status for x in synced}, counters, policy)
+    status_of = {x.task: x.status for x in synced}
+    reassign, at_cap = decide_reassign(t, assigned_files, status_of, counters, policy, registered)
     plan.at_cap = at_cap
+    if registered and t.type in policy.reassign_types:
+        plan.recoverable = sorted(
+            {f.task for f in assigned_files if f.status == ASSIGNED and f.task in registered
+             and status_of.get(f.task) in FAILED_TASK_STATUSES}
+        )
+        if plan.recoverable:
+            n = len(plan.recoverable)
+            plan.blockers.append(Blocker(
+                RECOVERABLE, f"{n} failed jobs registered their outputs: not reassigned; recovery sets them Done "
+                f"and their inputs Processed", count=n,
+            ))
     if at_cap:
         text = f"{len(at_cap)} files reached MaxReassign ({policy.max_reassign}) and stay Assigned"
         plan.blockers.append(Blocker(AT_CAP, text, count=len(at_cap), limit=policy.max_reassign))

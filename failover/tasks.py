@@ -67,3 +67,36 @@ def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id:
 @shared_task(name="failover.prune", ignore_result=True)
 def prune() -> str:
     return str(maintenance.prune(settings.FAILOVER_KEEP_DAYS))
+
+
+@shared_task(name="failover.recovery_tick", ignore_result=True)
+def recovery_tick() -> str:
+    """Start the recovery checks when the recovery policy's PollingTime has passed since the last
+    start. Only with a stored, enabled recovery policy (``failover import-config`` of a cfg with a
+    DataRecoveryAgent section, or the admin): without one, recovery runs only when asked."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from failover.models import RecoveryPolicy
+
+    policy = RecoveryPolicy.objects.filter(enabled=True).order_by("id").first()
+    if policy is None:
+        return "no recovery policy stored"
+    last = Heartbeat.objects.filter(name="recovery").first()
+    now = timezone.now()
+    if last is not None and now - last.at < timedelta(seconds=policy.polling_time):
+        return f"next recovery check in {(last.at + timedelta(seconds=policy.polling_time) - now).seconds} s"
+    Heartbeat.beat("recovery", "started")
+    run_recovery.delay()
+    return f"recovery queued (PollingTime {policy.polling_time} s)"
+
+
+@shared_task(name="failover.run_recovery", ignore_result=True, acks_late=True)
+def run_recovery() -> str:
+    """One recovery check over the recovery policy's selection, in its mode (failover/cycle/recover.py)."""
+    from failover.cycle.recover import run_recovery as run
+
+    result = run()
+    Heartbeat.beat("recovery", result.summary())
+    return result.summary()

@@ -209,6 +209,7 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
         "proposals": ActionLog.objects.filter(transformation_id=tid, state=ActionLog.State.PROPOSED).count(),
         # The signature x site matrix of the report shown, and the forecast the cycle wrote.
         **transformation_insight(state, snap.rows if snap else []),
+        "recovery": attention.recovery_cases(tid),
     }
 
 

@@ -43,6 +43,13 @@ class BatchInputs:
     # Why the Assigned files could not be read (the batch goes on without them), or "".
     assigned_error: str = ""
     counters: dict[int, dict[str, int]] = field(default_factory=dict)
+    # Per transformation, the failed tasks whose job registered outputs (None: no catalogue).
+    registered: dict[int, set[int]] | None = None
+    # Why the catalogue could not be read (reassign then waits for the failed tasks), or "".
+    registered_error: str = ""
+
+    def registered_of(self, transformation_id: int) -> set[int] | None:
+        return None if self.registered is None else self.registered.get(transformation_id, set())
 
     def tasks_of(self, transformation_id: int) -> list[TaskInfo]:
         return self.tasks.get(transformation_id, [])
@@ -137,7 +144,50 @@ class Reading:
             except FailoverError as exc:
                 inputs.assigned_error = f"reading Assigned files failed: {exc}"
         inputs.counters = read_counters([t.id for t in batch])
+        self._read_registered(batch, inputs)
         return inputs
+
+    def _read_registered(self, batch: Sequence[TransformationInfo], inputs: BatchInputs) -> None:
+        """Which failed tasks with Assigned files have a job whose outputs are registered
+        (rules.decide_reassign leaves those to recovery). Only when a catalogue is configured."""
+        from failover import recovery
+        from failover.domain import FAILED_TASK_STATUSES
+        from failover.models import RecoveryPolicy
+
+        candidates: dict[int, dict[int, int]] = {}  # transformation -> {job: task}
+        for t in batch:
+            if t.type not in self.rules_policy.reassign_types or not inputs.assigned.get(t.id):
+                continue
+            jobs = {task.job: task.status for task in inputs.tasks_of(t.id) if task.job}
+            synced = {task.task: inputs.jobs[task.job].status if task.job in inputs.jobs else task.status
+                      for task in inputs.tasks_of(t.id)}
+            with_files = {f.task for f in inputs.assigned[t.id] if f.task is not None}
+            failed = {task.job: task.task for task in inputs.tasks_of(t.id)
+                      if task.job in jobs and task.task in with_files and synced[task.task] in FAILED_TASK_STATUSES}
+            if failed:
+                candidates[t.id] = failed
+        if not candidates or not self.backend.catalogue_available():
+            return
+        source = RecoveryPolicy.current().output_source
+        job_ids = sorted({j for failed in candidates.values() for j in failed})
+        inputs.registered = {}
+        try:
+            pod = (self._retrying(self.backend.job_output_data, job_ids)
+                   if source != recovery.SOURCE_METADATA else {})
+            by_job = (self._retrying(self.backend.catalogue_files_by_job, job_ids)
+                      if source != recovery.SOURCE_PRODUCTION_OUTPUT_DATA else None)
+            lfns = sorted({lfn for j in job_ids for lfn in pod.get(j, ())})
+            existence = self._retrying(self.backend.catalogue_exists, lfns) if lfns else {}
+        except FailoverError as exc:
+            # Unknown whether they registered outputs: reassign waits rather than risk processing twice.
+            inputs.registered_error = f"reading the catalogue failed (reassign waits for the failed tasks): {exc}"
+            inputs.registered = {tid: set(failed.values()) for tid, failed in candidates.items()}
+            return
+        for tid, failed in candidates.items():
+            inputs.registered[tid] = {
+                task for job, task in failed.items()
+                if (out := recovery.choose_outputs(source, job, pod, existence, by_job)) is not None and out.all_exist
+            }
 
 
 def topological(transformations: Sequence[TransformationInfo]) -> list[TransformationInfo]:

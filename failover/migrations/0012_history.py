@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('failover', '0007_cycle_item_lease'),
+        ('failover', '0011_recovery'),
     ]
 
     operations = [

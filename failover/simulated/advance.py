@@ -102,6 +102,10 @@ def _submit_tasks(result: AdvanceResult) -> None:
             site="ANY",
             job_group=job_group(task.transformation),
             last_update=dirac_now(),  # insertNewJobIntoDB
+            # The JobDB InputData of a submitted task: its files, fixed from now on.
+            input_data=sorted(
+                SimFile.objects.filter(transformation=task.transformation, task=task.task).values_list("lfn", flat=True)
+            ),
         )
         task.job = next_job
         task.status = "Submitted"
