@@ -17,15 +17,22 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from failover import rules
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import F, Q
+from django.utils import timezone
+
+from failover import leases, locks, rules
 from failover.domain import COMPLETE, FLUSH_ACTION, REASSIGN, SYNC
 from failover.engine import Engine, Outcome
 from failover.errors import DuplicateRequest, FailoverError, StaleProposal
-from failover.models import ActionLog, Cycle
+from failover.models import ActionLog, ActionRequest, Cycle
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,11 @@ class Result:
     state: str  # done, failed, pending, nothing, skipped, error, duplicate
     message: str
     action: ActionLog | None = None
+
+    def as_dict(self) -> dict:
+        """As an ActionRequest keeps it (plain data: the action by its id)."""
+        return {"transformation": self.transformation, "state": self.state, "message": self.message,
+                "action": self.action.pk if self.action is not None else None}
 
 
 def preview(transformation_ids: Sequence[int], kind: str, *, engine_factory=Engine) -> Preview:
@@ -115,6 +127,85 @@ def execute(transformation_ids: Sequence[int], kind: str, *, user, request_key: 
             why = "; ".join(b.text for b in outcome.blockers) or "its preconditions do not hold now"
             results.append(Result(tid, "nothing", f"nothing to do: {why}"))
     return results
+
+
+# -- in the background: the request a confirmation writes, carried out by a worker ---------------
+
+
+def request_action(transformation_ids: Sequence[int], kind: str, *, user, request_key: str
+                   ) -> tuple[ActionRequest, bool]:
+    """The request of a confirmed form, written once per key: (request, whether it is new).
+
+    The caller enqueues ``failover.run_action_request`` after its commit when it is new; a second
+    submit of the same form finds the request and enqueues nothing.
+    """
+    if kind not in BUTTONS:
+        raise ValueError(kind)
+    return ActionRequest.objects.get_or_create(
+        key=request_key,
+        defaults={"kind": kind, "transformation_ids": list(transformation_ids), "user": user,
+                  "actor": user.get_username()},
+    )
+
+
+def _claim(pk: int) -> bool:
+    """Take the request for a lease: queued, or running under a lease that ran out (its worker is gone)."""
+    now = timezone.now()
+    lease = timedelta(seconds=leases.lease_seconds())
+    return bool(ActionRequest.objects.filter(pk=pk).filter(
+        Q(state=ActionRequest.State.QUEUED) | Q(state=ActionRequest.State.RUNNING, lease_until__lt=now)
+    ).update(state=ActionRequest.State.RUNNING, lease_until=now + lease, attempts=F("attempts") + 1,
+             started=now))
+
+
+def _renew(pk: int) -> None:
+    ActionRequest.objects.filter(pk=pk, state=ActionRequest.State.RUNNING).update(
+        lease_until=timezone.now() + timedelta(seconds=leases.lease_seconds()))
+
+
+def _wait_for_lock(req: ActionRequest, tid: int) -> None:
+    """A cycle treating the transformation holds its lock for seconds: wait for it (the page says
+    so) up to FAILOVER_ACTION_LOCK_WAIT, then let the engine find it locked and say by whom."""
+    deadline = time.monotonic() + settings.FAILOVER_ACTION_LOCK_WAIT
+    while (holder := locks.holder(tid)) and time.monotonic() < deadline:
+        ActionRequest.objects.filter(pk=req.pk).update(waiting_for=holder[:64])
+        time.sleep(0.5)
+    ActionRequest.objects.filter(pk=req.pk).update(waiting_for="")
+
+
+def run_request(pk: int, *, engine_factory=Engine) -> str:
+    """Carry out a confirmed request, one transformation at a time, recording each outcome.
+
+    Idempotent: a transformation already in ``results`` is not treated again, and one treated by a
+    worker that died before recording it finds its key taken (``execute`` reports it duplicate).
+    """
+    if not _claim(pk):
+        return f"action request {pk} is held by another worker or over"
+    req = ActionRequest.objects.select_related("user").get(pk=pk)
+    user = req.user
+    if user is None:  # the account was deleted after confirming: act as its name, with no link
+        user = get_user_model()(username=req.actor)
+        user.pk = None
+    done = {r["transformation"] for r in req.results}
+    try:
+        with leases.Keeper(lambda: _renew(pk), name=f"action request {pk}"):
+            for tid in req.transformation_ids:
+                if tid in done:
+                    continue
+                ActionRequest.objects.filter(pk=pk).update(current=tid)
+                _wait_for_lock(req, tid)
+                result = execute([tid], req.kind, user=user, request_key=req.key, engine_factory=engine_factory)[0]
+                req.results.append(result.as_dict())
+                ActionRequest.objects.filter(pk=pk).update(results=req.results)
+    except Exception as exc:
+        log.exception("action request %s stopped", pk)
+        ActionRequest.objects.filter(pk=pk).update(
+            state=ActionRequest.State.FAILED, finished=timezone.now(), current=None, waiting_for="",
+            message=f"stopped: {type(exc).__name__}: {exc}"[:2000])
+        return f"action request {pk} failed: {exc}"
+    ActionRequest.objects.filter(pk=pk).update(state=ActionRequest.State.FINISHED, finished=timezone.now(),
+                                               current=None, lease_until=None)
+    return f"action request {pk}: {len(req.results)} of {len(req.transformation_ids)} treated"
 
 
 def actions_for_key(request_key: str):

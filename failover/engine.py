@@ -35,6 +35,7 @@ from failover.cycle.results import CycleResult, Outcome
 from failover.cycle.settle import Settling
 from failover.domain import (
     ACTIVE,
+    ASSIGNED,
     COMPLETE,
     FAILED_TASK_STATUSES,
     FINAL_TASK_STATUSES,
@@ -311,6 +312,7 @@ class Engine(Reading, Acting, Settling):
                     if decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                         known[t.id] = _with_status(t, decision.status)
                 return outcome
+            moved: set[str] = set()
             for decision in plan.decisions:
                 if self.proposing and decision.kind != rules.SYNC:
                     # Copying job statuses is bookkeeping and always done; the rest waits for
@@ -321,6 +323,8 @@ class Engine(Reading, Acting, Settling):
                     continue
                 action = self._act(t, decision, run.approving)
                 outcome.actions.append(action.pk)
+                if action.state == ActionLog.State.DONE and decision.kind == rules.REASSIGN:
+                    moved.update(action.details.get("moved", []))
                 if action.state == ActionLog.State.DONE and decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                     # The child treated after us must see the status we just wrote.
                     known[t.id] = _with_status(t, decision.status)
@@ -335,6 +339,8 @@ class Engine(Reading, Acting, Settling):
             now = known.get(t.id, t)
             mirror = self._mirror(now, t_counts, t_jobs.values(), state)
             mirror["tasks_without_job"] = no_job
+            mirror["failed_waiting"] = _failed_waiting(
+                synced, assigned if rules.needs_assigned_files(t, tasks, t_jobs, self.rules_policy) else None, moved)
             # Conditions seen after the actions, on what the cycle just read and kept.
             plan.blockers.extend(after_acting(now, known.get(parent_id) if parent_id else None, t_counts,
                                               mirror["jobs"], mirror["unchanged_cycles"]))
@@ -410,6 +416,15 @@ def after_acting(t: TransformationInfo, parent: TransformationInfo | None, count
         out.append(Blocker(blockers.NO_PROGRESS, f"no job changed state over the last {stall} cycles",
                            count=stall))
     return out
+
+
+def _failed_waiting(tasks: Sequence[TaskInfo], assigned: Sequence | None, moved: set[str]) -> int:
+    """Failed or Killed tasks whose files still wait in them (Assigned, not reassigned by this run).
+    Without the Assigned files read (``None``: the rules did not need them), every one waits."""
+    failed = {task.task for task in tasks if task.status in FAILED_TASK_STATUSES}
+    if assigned is None:
+        return len(failed)
+    return len({f.task for f in assigned if f.task in failed and f.status == ASSIGNED and f.lfn not in moved})
 
 
 def _job_context(task: TaskInfo | None, jobs: dict[int, JobInfo]) -> dict:

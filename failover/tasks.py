@@ -8,7 +8,7 @@ import socket
 from celery import shared_task
 from django.conf import settings
 
-from failover import cycles, maintenance
+from failover import actions, cycles, maintenance
 from failover.engine import Engine
 from failover.models import Cycle, Heartbeat
 
@@ -62,6 +62,12 @@ def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id:
         # task (a redelivered message, or one put back by beat) stops here.
         self.request.chain = None
     return outcome
+
+
+@shared_task(name="failover.run_action_request", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def run_action_request(request_id: int) -> str:
+    """An operator's confirmed action (failover.models.ActionRequest). Idempotent: see actions.run_request."""
+    return actions.run_request(request_id)
 
 
 @shared_task(name="failover.prune", ignore_result=True)

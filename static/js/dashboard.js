@@ -1,5 +1,5 @@
 /* Failover Dashboard: the little behaviour the pages need. No build, no framework.
- * - [data-src] regions re-fetch their server-rendered HTML every few seconds;
+ * - [data-src] regions re-fetch their server-rendered HTML every few seconds, until it holds [data-final];
  * - checkbox selections enable the buttons that need one (selection kept across refreshes);
  * - [data-chart] elements are drawn with the locally served plotly.js;
  * - a submitted form disables its buttons (the server also ignores a second submit). */
@@ -38,6 +38,10 @@
   function startLive(region) {
     var interval = parseInt(region.getAttribute("data-interval") || "5000", 10);
     var busy = false;
+    var timer = null;
+    // A region whose content says it is over ([data-final], e.g. an action's outcome) stops polling.
+    function isFinal() { return region.querySelector("[data-final]") !== null; }
+    if (isFinal()) return;
     function refresh() {
       if (busy || document.hidden) return;
       busy = true;
@@ -61,10 +65,11 @@
         all = document.getElementById("select-all");
         if (all) all.checked = allChecked;
         updateSelection();
+        if (isFinal()) window.clearInterval(timer);
       }).catch(function () { /* the server is restarting: try again next time */ })
         .then(function () { busy = false; });
     }
-    window.setInterval(refresh, interval);
+    timer = window.setInterval(refresh, interval);
   }
 
   function drawCharts() {

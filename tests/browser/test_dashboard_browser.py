@@ -88,7 +88,7 @@ def test_an_operator_works_through_the_dashboard(page, accounts, production):
     # ... then flush 4847: the preview says what will happen, the confirmation does it.
     page.open("/transformations/4847/")
     page.click_link("Flush…", shows="#confirm")
-    assert "1 Unused files, fewer than the group size 50" in page.text()
+    assert "1 Unused file, fewer than the group size 50" in page.text()
     assert SimTransformation.objects.get(id=4847).status == "Active"
     page.shot("action-preview-flush")
     page.click("#confirm", url="/done/")
