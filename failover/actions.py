@@ -242,6 +242,9 @@ def approve_proposal(engine: Engine, proposal: ActionLog) -> ActionLog:
     the proposed files that still qualify, a flush or complete only if still decided. A
     proposal whose preconditions no longer hold is marked stale with the reason.
     """
+    if proposal.state == ActionLog.State.SUPERSEDED:
+        raise StaleProposal(f"proposal {proposal.pk} was superseded by proposal {proposal.superseded_by_id}, "
+                            "not waiting for approval")
     if proposal.state != ActionLog.State.PROPOSED:
         raise StaleProposal(f"proposal {proposal.pk} is {proposal.state}, not waiting for approval")
     result = engine.run_cycle([proposal.transformation_id], [proposal.kind, SYNC], approving=proposal)
