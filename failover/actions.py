@@ -173,14 +173,22 @@ def _wait_for_lock(req: ActionRequest, tid: int) -> None:
     ActionRequest.objects.filter(pk=req.pk).update(waiting_for="")
 
 
+HELD = "held"
+
+
 def run_request(pk: int, *, engine_factory=Engine) -> str:
     """Carry out a confirmed request, one transformation at a time, recording each outcome.
 
     Idempotent: a transformation already in ``results`` is not treated again, and one treated by a
     worker that died before recording it finds its key taken (``execute`` reports it duplicate).
+    Returns ``HELD`` when another worker holds it under a live lease (the task then looks again
+    once that lease could have run out, so a request whose worker died is finished by another).
     """
     if not _claim(pk):
-        return f"action request {pk} is held by another worker or over"
+        state = ActionRequest.objects.filter(pk=pk).values_list("state", flat=True).first()
+        if state == ActionRequest.State.RUNNING:
+            return HELD
+        return f"action request {pk} is over ({state or 'gone'})"
     req = ActionRequest.objects.select_related("user").get(pk=pk)
     user = req.user
     if user is None:  # the account was deleted after confirming: act as its name, with no link

@@ -64,10 +64,19 @@ def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id:
     return outcome
 
 
-@shared_task(name="failover.run_action_request", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
-def run_action_request(request_id: int) -> str:
-    """An operator's confirmed action (failover.models.ActionRequest). Idempotent: see actions.run_request."""
-    return actions.run_request(request_id)
+@shared_task(name="failover.run_action_request", bind=True, ignore_result=True, acks_late=True,
+             reject_on_worker_lost=True, max_retries=None)
+def run_action_request(self, request_id: int) -> str:
+    """An operator's confirmed action (failover.models.ActionRequest). Idempotent: see actions.run_request.
+
+    A copy of the message (redelivered after its worker died) that finds the request held under a
+    live lease looks again one lease later: by then the holder has finished it, or is gone and
+    its lease ran out, and this copy takes it over.
+    """
+    outcome = actions.run_request(request_id)
+    if outcome == actions.HELD:
+        raise self.retry(countdown=settings.FAILOVER_LEASE_SECONDS + 1)
+    return outcome
 
 
 @shared_task(name="failover.prune", ignore_result=True)
