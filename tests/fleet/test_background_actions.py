@@ -30,7 +30,8 @@ def enqueue(fleet: Fleet, ids: list[int], kind: str = "reassign") -> None:
 
 
 def hold_lock(fleet: Fleet, tid: int, seconds: int) -> None:
-    fleet.manage("shell", "-c", f"from failover import locks; assert locks.acquire({tid}, 'cycle-elsewhere', {seconds})")
+    code = f"from failover import locks; assert locks.acquire({tid}, 'cycle-elsewhere', {seconds})"
+    fleet.manage("shell", "-c", code)
 
 
 def request_row(fleet: Fleet) -> dict:
