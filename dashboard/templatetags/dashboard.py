@@ -5,9 +5,10 @@ from __future__ import annotations
 from django import template
 from django.utils import timezone
 
-from dashboard import charts, roles
+from dashboard import roles
 from failover.domain import DONE_TASK_STATUSES, FAILED_TASK_STATUSES
 from failover.models import ActionLog, Cycle
+from reports import colours
 
 register = template.Library()
 
@@ -40,12 +41,12 @@ def status_class(status: str) -> str:
 
 @register.filter
 def sorted_jobs(jobs: dict) -> list[tuple[str, int]]:
-    return sorted(((s, n) for s, n in (jobs or {}).items() if n), key=lambda kv: charts.status_key(kv[0]))
+    return sorted(((s, n) for s, n in (jobs or {}).items() if n), key=lambda kv: colours.status_key(kv[0]))
 
 
 @register.filter
 def status_colour(status: str) -> str:
-    return charts.STATUS_COLOURS.get(status, "#95a5a6")
+    return colours.status_colour(status)
 
 
 @register.simple_tag
