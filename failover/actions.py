@@ -28,11 +28,11 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, Q
 from django.utils import timezone
 
-from failover import leases, locks, rules
+from failover import leases, locks, rules, standing
 from failover.domain import COMPLETE, FLUSH_ACTION, REASSIGN, SYNC
 from failover.engine import Engine, Outcome
 from failover.errors import DuplicateRequest, FailoverError, StaleProposal
-from failover.models import ActionLog, ActionRequest, Cycle
+from failover.models import ActionLog, ActionRequest, Cycle, Policy, TransformationState
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def execute(transformation_ids: Sequence[int], kind: str, *, user, request_key: 
         elif outcome.state == "error":
             results.append(Result(tid, "error", outcome.message))
         else:
-            why = "; ".join(b.text for b in outcome.blockers) or "its preconditions do not hold now"
+            why = "; ".join(b.text for b in outcome.blockers) or _why_nothing(kind, tid)
             results.append(Result(tid, "nothing", f"nothing to do: {why}"))
     return results
 
@@ -214,6 +214,11 @@ def run_request(pk: int, *, engine_factory=Engine) -> str:
     ActionRequest.objects.filter(pk=pk).update(state=ActionRequest.State.FINISHED, finished=timezone.now(),
                                                current=None, lease_until=None)
     return f"action request {pk}: {len(req.results)} of {len(req.transformation_ids)} treated"
+
+
+def _why_nothing(kind: str, tid: int) -> str:
+    state = TransformationState.objects.filter(transformation_id=tid).first()
+    return standing.why_nothing(kind, state, Policy.current(), standing.completions([tid]).get(tid))
 
 
 def actions_for_key(request_key: str):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from django import template
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from dashboard import roles
 from failover.domain import DONE_TASK_STATUSES, FAILED_TASK_STATUSES
+from failover import outcomes
 from failover.models import ActionLog, Cycle
 from reports import colours
 
@@ -106,3 +111,20 @@ def ago(value, now=None) -> str:
     if (now - value).total_seconds() < 60:
         return "just now"
     return f"{timesince(value, now, depth=1)} ago"
+
+
+_SEPARATORS = re.compile(r"([_\-./:+])")
+
+
+@register.filter
+def wrap_at_separators(name: str) -> str:
+    """A name that may wrap after its separators (``_ - . / : +``) and nowhere else (``<wbr>``)."""
+    return mark_safe(_SEPARATORS.sub(r"\1<wbr>", escape(name or "")))
+
+
+@register.filter
+def action_phrase(action: ActionLog | None) -> str:
+    """What an action did, from its numbers: "225 files reset to Unused" (failover/outcomes.py)."""
+    if action is None:
+        return ""
+    return outcomes.phrase(action.kind, action.result) or action.get_kind_display()

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard.forms import ConfirmForm, SelectionForm
 from dashboard.views.access import operator_required
-from failover import actions, tasks
-from failover.models import ActionLog, ActionRequest, TransformationState
+from failover import actions, standing, tasks
+from failover.models import ActionLog, ActionRequest, Policy, TransformationState
 
 
 def _kind_or_404(kind: str) -> str:
@@ -42,9 +42,15 @@ def action(request, kind: str):
         return render(request, "dashboard/action_preview.html", context, status=400)
     ids = form.cleaned_data["t"]
     preview = actions.preview(ids, kind)
+    states = {s.transformation_id: s for s in _states(ids)}
+    policy, done = Policy.current(), standing.completions(ids)
     context.update(
         preview=preview,
-        states={s.transformation_id: s for s in _states(ids)},
+        states=states,
+        # A reason for every transformation with nothing to do, Completed ones included.
+        nothing={o.transformation: standing.why_nothing(kind, states.get(o.transformation), policy,
+                                                        done.get(o.transformation))
+                 for o in preview.outcomes if not o.decisions and not o.blockers},
         confirm=ConfirmForm(initial={"t": ids, "request_key": actions.new_request_key()}),
         ids=ids,
     )
