@@ -10,8 +10,8 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from dashboard import roles
-from failover.domain import DONE_TASK_STATUSES, FAILED_TASK_STATUSES
 from failover import outcomes
+from failover.domain import DONE_TASK_STATUSES, FAILED_TASK_STATUSES
 from failover.models import ActionLog, Cycle
 from reports import colours
 
