@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from failover import attention, blockers, circuit as circuit_breaker, leases, locks, recording, rules
@@ -52,6 +53,7 @@ from failover.domain import (
 )
 from failover.errors import FailoverError
 from failover.models import ActionLog, Cycle, Policy, ReassignCounter, TransformationState
+from failover.outcomes import count
 
 __all__ = ["CycleResult", "Engine", "Outcome", "Run", "topological"]
 
@@ -289,18 +291,16 @@ class Engine(Reading, Acting, Settling):
                     }
             stuck = rules.assigned_to_done_tasks(assigned, synced)
             if stuck:
-                plan.blockers.append(Blocker(
-                    blockers.ASSIGNED_FINAL, f"{stuck} Assigned files belong to tasks whose job is final (Done)",
-                    count=stuck, fix=REASSIGN,
-                ))
+                text = (f"{count(stuck, 'Assigned file')} belong{pluralize(stuck, 's,')} "
+                        "to tasks whose job is final (Done)")
+                plan.blockers.append(Blocker(blockers.ASSIGNED_FINAL, text, count=stuck, fix=REASSIGN))
             no_job = rules.tasks_without_job(tasks)
             previous_no_job = state.tasks_without_job if state else 0
             if no_job and previous_no_job:
                 # New tasks have no job for a moment; only a second cycle in a row is news.
                 n = min(no_job, previous_no_job)
-                plan.blockers.append(Blocker(
-                    blockers.TASKS_WITHOUT_JOB, f"{n} tasks have no job for two cycles or more", count=n,
-                ))
+                text = f"{count(n, 'task')} {pluralize(n, 'has,have')} no job for two cycles or more"
+                plan.blockers.append(Blocker(blockers.TASKS_WITHOUT_JOB, text, count=n))
             if inputs.assigned_error:
                 plan.blockers.append(Blocker(blockers.READ_FAILED, inputs.assigned_error))
             outcome.decisions = plan.decisions

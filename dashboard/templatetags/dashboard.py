@@ -102,15 +102,10 @@ def file_tone(status: str) -> str:
 
 @register.filter
 def ago(value, now=None) -> str:
-    """"just now", "3 minutes ago", "2 hours ago": how long ago ``value`` was."""
-    if not value:
-        return ""
-    from django.utils.timesince import timesince
+    """How long ago ``value`` was: Django's humanize ``naturaltime`` (kept for older templates)."""
+    from django.contrib.humanize.templatetags.humanize import naturaltime
 
-    now = now or timezone.now()
-    if (now - value).total_seconds() < 60:
-        return "just now"
-    return f"{timesince(value, now, depth=1)} ago"
+    return naturaltime(value) if value else ""
 
 
 _SEPARATORS = re.compile(r"([_\-./:+])")
