@@ -105,7 +105,7 @@ class Settling:
 
                 action.settle(
                     ActionLog.State.DONE if moved else ActionLog.State.INTERRUPTED,
-                    f"{outcomes.count(len(moved), 'file')} of {len(asked)} had left their failed task ({note})",
+                    f"{len(moved)} of {outcomes.count(len(asked), 'file')} had left their failed task ({note})",
                     details={**action.details, "moved": moved}, result=result, then=then,
                 )
         except FailoverError as exc:
