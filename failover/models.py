@@ -291,6 +291,11 @@ class ActionRequest(models.Model):
     def percent(self) -> int:
         return round(100 * self.treated / self.total) if self.total else 100
 
+    @property
+    def seconds(self) -> float | None:
+        """From the confirmation to the outcome."""
+        return (self.finished - self.created).total_seconds() if self.finished else None
+
 
 def same_request(a: dict, b: dict) -> bool:
     """Whether two decisions (their ``details``) ask DIRAC for the same change: the same tasks and

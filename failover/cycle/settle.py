@@ -22,10 +22,11 @@ log = logging.getLogger(__name__)
 
 
 def _last_action(action: ActionLog, result: dict) -> None:
-    """The transformation's last action for the overview: the entry itself, and its sentence."""
+    """The transformation's last action: the entry itself (the overview builds its sentence from the
+    entry's result) and, for the API and its scripts, the text "<kind>: <what happened>" as before."""
+    text = f"{action.get_kind_display()}: {outcomes.phrase(action.kind, result)}"
     TransformationState.objects.filter(transformation_id=action.transformation_id).update(
-        last_action=outcomes.phrase(action.kind, result)[:255], last_action_at=timezone.now(),
-        last_action_log=action,
+        last_action=text[:255], last_action_at=timezone.now(), last_action_log=action,
     )
 
 
