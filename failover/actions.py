@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -191,9 +190,11 @@ def run_request(pk: int, *, engine_factory=Engine) -> str:
         return f"action request {pk} is over ({state or 'gone'})"
     req = ActionRequest.objects.select_related("user").get(pk=pk)
     user = req.user
-    if user is None:  # the account was deleted after confirming: act as its name, with no link
-        user = get_user_model()(username=req.actor)
-        user.pk = None
+    if user is None:  # the account was deleted after confirming: nobody to act as
+        ActionRequest.objects.filter(pk=pk).update(
+            state=ActionRequest.State.FAILED, finished=timezone.now(),
+            message=f"not carried out: the account {req.actor} that confirmed it no longer exists")
+        return f"action request {pk}: its account is gone"
     done = {r["transformation"] for r in req.results}
     try:
         with leases.Keeper(lambda: _renew(pk), name=f"action request {pk}"):

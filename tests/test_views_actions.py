@@ -344,3 +344,13 @@ def test_the_result_page_of_an_unknown_request_is_404(operator_client, viewer_cl
     assert operator_client.get(reverse("action_result", args=["flush", "0" * 32])).status_code == 404
     assert operator_client.get(reverse("action_progress", args=["flush", "0" * 32])).status_code == 404
     assert viewer_client.get(reverse("action_progress", args=["flush", "0" * 32])).status_code == 403
+
+
+def test_a_request_whose_account_was_deleted_is_not_carried_out(chain_synced, operator_user):
+
+    req, _ = actions.request_action([4847], "reassign", user=operator_user, request_key="9" * 32)
+    operator_user.delete()
+    actions.run_request(req.pk)
+    req.refresh_from_db()
+    assert req.state == "failed" and req.message == "not carried out: the account otto that confirmed it no longer exists"
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
