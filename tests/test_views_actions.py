@@ -352,5 +352,6 @@ def test_a_request_whose_account_was_deleted_is_not_carried_out(chain_synced, op
     operator_user.delete()
     actions.run_request(req.pk)
     req.refresh_from_db()
-    assert req.state == "failed" and req.message == "not carried out: the account otto that confirmed it no longer exists"
+    assert req.state == "failed"
+    assert req.message == "not carried out: the account otto that confirmed it no longer exists"
     assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
