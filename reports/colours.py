@@ -32,10 +32,12 @@ STATUS_COLOURS = {
 OTHER_STATUS = "#95a5a6"
 STATUS_ORDER = list(STATUS_COLOURS)
 
-# Minor statuses: distinct, readable on white, none the grey of an unknown status.
+# Minor statuses (the failures chart: Failed and Killed ones): warm and purple hues only, distinct
+# from each other and from the greens of Done and the blues of Running, so a failure never looks
+# like progress.
 MINOR_PALETTE = (
-    "#c0392b", "#e67e22", "#7d3c98", "#d35400", "#a93226", "#9b59b6", "#af7ac5", "#f1948a",
-    "#1f6fb2", "#16a085", "#b7950b", "#6e2c00", "#2874a6", "#cb4335", "#7b7d7d", "#117864",
+    "#c0392b", "#e67e22", "#7d3c98", "#c2185b", "#6e2c00", "#f1948a",
+    "#b7950b", "#af7ac5", "#a04000", "#4a235a", "#e91e63", "#d4ac0d",
 )
 
 # The report table's tones by the style of a status (done, failed, other): (ink, subtotal
@@ -56,8 +58,27 @@ def status_key(status: str) -> tuple[int, str]:
     return (STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER), status)
 
 
+# DIRAC's most common failure minor statuses (JobMinorStatus) have a palette colour each, so they
+# never share one; any other text takes its colour by hash, and may share one with another.
+KNOWN_MINORS = {
+    ("Failed", "Application Finished With Errors"): MINOR_PALETTE[0],
+    ("Killed", "Received Kill signal"): MINOR_PALETTE[2],
+    ("Failed", "Maximum of reschedulings reached"): MINOR_PALETTE[1],
+    ("Failed", "Job stalled: pilot not running"): MINOR_PALETTE[4],
+    ("Failed", "Watchdog identified this job as stalled"): MINOR_PALETTE[8],
+    ("Failed", "Input Data Resolution"): MINOR_PALETTE[3],
+    ("Failed", "Job has exceeded maximum wall clock time"): MINOR_PALETTE[9],
+    ("Failed", "Uploading Outputs"): MINOR_PALETTE[6],
+    ("Failed", "Pending Requests"): MINOR_PALETTE[11],
+    ("Killed", "Marked for termination"): MINOR_PALETTE[7],
+}
+
+
 def minor_colour(status: str, minor_status: str) -> str:
     """The colour of a (status, minor status) pair: the same wherever it appears."""
+    known = KNOWN_MINORS.get((status, minor_status))
+    if known is not None:
+        return known
     return MINOR_PALETTE[zlib.crc32(f"{status}\x00{minor_status}".encode()) % len(MINOR_PALETTE)]
 
 

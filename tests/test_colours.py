@@ -97,3 +97,11 @@ def test_two_transformation_pages_draw_a_minor_status_in_one_colour(viewer_clien
     assert figures[4846]["Killed: Received Kill signal"] == figures[4849]["Killed: Received Kill signal"]
     assert figures[4846]["Failed: Application Finished With Errors"] == \
         figures[4849]["Failed: Application Finished With Errors"]
+
+
+def test_dirac_s_common_failure_minor_statuses_never_share_a_colour():
+    assert len(set(colours.KNOWN_MINORS.values())) == len(colours.KNOWN_MINORS)
+    assert set(colours.KNOWN_MINORS.values()) <= set(colours.MINOR_PALETTE)
+    # None of them looks like progress (the greens of Done, the blues of Running).
+    progress = {colours.STATUS_COLOURS[s] for s in ("Done", "Completed", "Running", "Waiting", "Matched")}
+    assert not progress & set(colours.MINOR_PALETTE)
