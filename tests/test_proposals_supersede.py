@@ -85,7 +85,7 @@ def test_a_proposal_and_its_outcome_give_the_same_numbers(operator_client, chain
     p.refresh_from_db()
     assert p.state == "done"
     assert p.reason == ("2 Assigned files of 2 failed or killed tasks "
-                        "(of the 3 files proposed; 1 file no longer Assigned to a failed task)")
+                        "(of the 3 files proposed; 1 no longer qualifies)")
     assert p.outcome == "2 files reset to Unused"
     assert p.result == {"files": 2, "unused": 2, "became": {}, "unchanged": 0}
     assert p.details["proposed"]["reason"] == "3 Assigned files of 2 failed or killed tasks"

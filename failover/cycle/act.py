@@ -9,6 +9,7 @@ with that proposal in the run's context, and the decision then takes the proposa
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.template.defaultfilters import pluralize
 
 from failover import circuit as circuit_breaker, outcomes, rules
 from failover.cycle.settle import settle, settle_reassign
@@ -56,8 +57,9 @@ class Acting:
             decision.reason = rules.reassign_reason(decision.tasks)
             gone = len(proposed) - len(decision.lfns)
             if gone:
+                # Gone: now Processed, Unused or in a later task, or at MaxReassign.
                 decision.reason += (f" (of the {outcomes.count(len(proposed), 'file')} proposed; "
-                                    f"{outcomes.count(gone, 'file')} no longer Assigned to a failed task)")
+                                    f"{gone} no longer qualif{pluralize(gone, 'ies,y')})")
         updated = ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
             state=ActionLog.State.PENDING,
             actor=self.actor,
