@@ -222,6 +222,31 @@ def _why_nothing(kind: str, tid: int) -> str:
     return standing.why_nothing(kind, state, Policy.current(), standing.completions([tid]).get(tid))
 
 
+def stalled_requests(now=None):
+    """Requests nobody works on: queued for longer than a lease (the message was lost, say the
+    broker was down at the confirmation), or running under a lease that ran out (the worker is
+    gone; on Redis its message would come back only after the visibility timeout, an hour)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=leases.lease_seconds())
+    return ActionRequest.objects.filter(
+        Q(state=ActionRequest.State.QUEUED, created__lt=cutoff)
+        | Q(state=ActionRequest.State.RUNNING, lease_until__lt=now)
+    ).filter(Q(requeued_at__isnull=True) | Q(requeued_at__lt=cutoff))
+
+
+def requeue_stalled(send, now=None) -> list[int]:
+    """Put stalled requests back on the queue, each at most once per lease (beat's tick calls this
+    with the task's ``delay``); a copy that finds the request taken meanwhile does nothing."""
+    now = now or timezone.now()
+    pks = list(stalled_requests(now).values_list("pk", flat=True))
+    for pk in pks:
+        if ActionRequest.objects.filter(pk=pk).filter(
+                Q(requeued_at__isnull=True) | Q(requeued_at__lt=now - timedelta(seconds=leases.lease_seconds()))
+        ).update(requeued_at=now):
+            send(pk)
+    return pks
+
+
 def actions_for_key(request_key: str):
     """The actions one form submit created (one per transformation)."""
     return ActionLog.objects.filter(request_key__startswith=f"{request_key}:").order_by("transformation_id")

@@ -262,6 +262,8 @@ class ActionRequest(models.Model):
     finished = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # When beat's tick last put it back on the queue (a worker gone, a message lost): once per lease.
+    requeued_at = models.DateTimeField(null=True, blank=True)
     # The transformation being treated now, and what the lock it waits for is held by.
     current = models.IntegerField(null=True, blank=True)
     waiting_for = models.CharField(max_length=64, blank=True)

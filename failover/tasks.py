@@ -25,9 +25,12 @@ def tick() -> str:
     Heartbeat.beat("beat")
     # The work of workers that are gone goes back on the queue first (a tick plus the lease).
     requeued = cycles.requeue_expired()
+    stalled = actions.requeue_stalled(run_action_request.delay)
     due, why = cycles.is_due()
     if requeued:
         why = f"{why}; {len(requeued)} chain(s) of gone workers put back on the queue"
+    if stalled:
+        why = f"{why}; {len(stalled)} operator action request(s) put back on the queue"
     if not due:
         return why
     if settings.FAILOVER_FANOUT:

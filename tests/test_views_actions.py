@@ -355,3 +355,28 @@ def test_a_request_whose_account_was_deleted_is_not_carried_out(chain_synced, op
     assert req.state == "failed"
     assert req.message == "not carried out: the account otto that confirmed it no longer exists"
     assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
+
+
+def test_beat_s_tick_puts_a_stalled_request_back_on_the_queue_once_per_lease(chain_synced, operator_user):
+    """The confirmation's message was lost (the broker was down): the tick sends it again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from failover import health, tasks
+    from failover.models import ActionRequest
+
+    req, _ = actions.request_action([4847], "reassign", user=operator_user, request_key="7" * 32)
+    assert health.check_action_requests().ok  # just confirmed: about to be carried out
+    ActionRequest.objects.filter(pk=req.pk).update(created=timezone.now() - timedelta(minutes=5))
+    check = health.check_action_requests()
+    assert not check.ok and f"action request {req.pk} (reassign, by otto) has waited" in check.detail
+    sent = []
+    assert actions.requeue_stalled(sent.append) == [req.pk] and sent == [req.pk]
+    assert actions.requeue_stalled(sent.append) == [] and sent == [req.pk]  # not again within a lease
+    ActionRequest.objects.filter(pk=req.pk).update(requeued_at=None)
+    tasks.tick()  # eager here: the request is carried out by the task the tick sends
+    req.refresh_from_db()
+    assert req.state == "finished" and [r["state"] for r in req.results] == ["done"]
+    assert health.check_action_requests() is None  # nothing waits: the check does not apply
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Unused"] * 3

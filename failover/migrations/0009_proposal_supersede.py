@@ -44,6 +44,7 @@ class Migration(migrations.Migration):
                 ('finished', models.DateTimeField(blank=True, null=True)),
                 ('lease_until', models.DateTimeField(blank=True, null=True)),
                 ('attempts', models.PositiveIntegerField(default=0)),
+                ('requeued_at', models.DateTimeField(blank=True, null=True)),
                 ('current', models.IntegerField(blank=True, null=True)),
                 ('waiting_for', models.CharField(blank=True, max_length=64)),
                 ('results', models.JSONField(blank=True, default=list)),
