@@ -89,8 +89,9 @@ def overview_context(request) -> dict:
     return {
         "form": form,
         "page": page,
-        "rows": [(s, items.get(s.transformation_id, []), standing.idle_reason(s, policy, done.get(s.transformation_id)))
-                 for s in rows],
+        # Each row: the state, its attention items, why it is not moving, the actions that can apply.
+        "rows": [(s, items.get(s.transformation_id, []), standing.idle_reason(s, policy, done.get(s.transformation_id)),
+                  " ".join(standing.applicable(s, policy))) for s in rows],
         "sort": sort,
         "can_act": can_act(request.user),
         "kinds": [(k, actions.LABELS[k]) for k in actions.BUTTONS],

@@ -11,10 +11,18 @@
   }
 
   function updateSelection() {
-    var n = selectionBoxes().filter(function (b) { return b.checked; }).length;
+    var chosen = selectionBoxes().filter(function (b) { return b.checked; });
     var counter = document.getElementById("n-selected");
-    if (counter) counter.textContent = n;
-    document.querySelectorAll("[data-needs-selection]").forEach(function (btn) { btn.disabled = n === 0; });
+    if (counter) counter.textContent = chosen.length;
+    document.querySelectorAll("[data-needs-selection]").forEach(function (btn) {
+      // A button of one action kind ([data-kind]) needs a selected row it can apply to
+      // (the row's data-kinds, from the server); the others need any selection.
+      var kind = btn.getAttribute("data-kind");
+      btn.disabled = !chosen.some(function (b) {
+        var kinds = b.getAttribute("data-kinds");
+        return !kind || kinds === null || (" " + kinds + " ").indexOf(" " + kind + " ") >= 0;
+      });
+    });
   }
 
   document.addEventListener("change", function (e) {

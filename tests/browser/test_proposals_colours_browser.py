@@ -83,3 +83,22 @@ def test_the_same_minor_status_is_drawn_in_the_same_colour_on_two_transformation
     assert a[errors] == rgb(colours.minor_colour("Failed", "Application Finished With Errors"))
     assert a[errors] != a[kill]
     page.shot("failures-colours-4848")
+
+
+def test_the_overview_offers_only_the_actions_that_apply_to_the_selection(page, accounts):
+    seed_policy()
+    load_scenario(chain_scenario())
+    run_cycle([rules.SYNC])
+    page.login("otto")
+    page.wait_for("tbody tr[data-id]")
+
+    def enabled() -> list[str]:
+        return page.d.execute_script(
+            "return Array.from(document.querySelectorAll('#selection-bar [data-kind]'))"
+            ".filter(b => !b.disabled).map(b => b.getAttribute('data-kind'))")
+
+    assert enabled() == []
+    page.tick('input[name=t][value="4846"]')  # all files Processed, no failed job: complete it, nothing to flush
+    page.wait(lambda d: enabled() == ["complete", "sync"], "the buttons for 4846 alone")
+    page.tick('input[name=t][value="4847"]')  # failed jobs and an Unused file: every action
+    page.wait(lambda d: enabled() == ["flush", "reassign", "complete", "sync"], "the buttons for 4846 and 4847")
