@@ -166,10 +166,14 @@ def _wait_for_lock(req: ActionRequest, tid: int) -> None:
     """A cycle treating the transformation holds its lock for seconds: wait for it (the page says
     so) up to FAILOVER_ACTION_LOCK_WAIT, then let the engine find it locked and say by whom."""
     deadline = time.monotonic() + settings.FAILOVER_ACTION_LOCK_WAIT
+    shown = ""
     while (holder := locks.holder(tid)) and time.monotonic() < deadline:
-        ActionRequest.objects.filter(pk=req.pk).update(waiting_for=holder[:64])
+        if holder != shown:  # written when it changes, not at every look
+            shown = holder
+            ActionRequest.objects.filter(pk=req.pk).update(waiting_for=holder[:64])
         time.sleep(0.5)
-    ActionRequest.objects.filter(pk=req.pk).update(waiting_for="")
+    if shown:
+        ActionRequest.objects.filter(pk=req.pk).update(waiting_for="")
 
 
 HELD = "held"
