@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.validators import RegexValidator
+from django.template.defaultfilters import pluralize
 
 from dashboard.ids import BIGINT_MAX, BadNumber, IdField, parse_id
 from failover import actions
@@ -94,7 +95,7 @@ class SelectionForm(forms.Form):
             "transformation_id", flat=True))
         unknown = [str(i) for i in ids if i not in known]
         if unknown:
-            raise forms.ValidationError(f"Unknown transformation{'s' if len(unknown) > 1 else ''}: "
+            raise forms.ValidationError(f"Unknown transformation{pluralize(len(unknown))}: "
                                         f"{', '.join(unknown)}.")
         return ids
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "failover",
@@ -134,6 +135,9 @@ DIRAC_CIRCUIT_FAILURES = env_int("DIRAC_CIRCUIT_FAILURES", 3, minimum=0, maximum
 # -- failover ----------------------------------------------------------------------------------
 # A transformation lock is a lease: a crashed holder's lock expires after this many seconds.
 FAILOVER_LOCK_SECONDS = env_int("FAILOVER_LOCK_SECONDS", 900, minimum=10, maximum=86_400 * 365)
+# How long an operator's action waits for a transformation's lock (a cycle treating it) before it
+# reports the transformation locked.
+FAILOVER_ACTION_LOCK_WAIT = env_int("FAILOVER_ACTION_LOCK_WAIT", 30, minimum=0, maximum=3_600)
 # Transformations read together in one batch of backend calls during a cycle.
 FAILOVER_BATCH_SIZE = env_int("FAILOVER_BATCH_SIZE", 200, minimum=1, maximum=100_000)
 

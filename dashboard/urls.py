@@ -37,6 +37,7 @@ urlpatterns = [
     path("productions/<id:pid>/", production.production, name="production"),
     path(f"actions/{KIND}/", actions.action, name="action"),
     path(f"actions/{KIND}/done/<str:key>/", actions.action_result, name="action_result"),
+    path(f"actions/{KIND}/done/<str:key>/progress/", actions.action_progress, name="action_progress"),
     path("proposals/", proposals.proposals, name="proposals"),
     path("proposals/decide/", proposals.decide, name="proposals_decide"),
     path("audit/", audit.audit, name="audit"),

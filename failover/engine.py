@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from failover import attention, blockers, circuit as circuit_breaker, history, leases, locks, recording, rules
@@ -35,6 +36,7 @@ from failover.cycle.results import CycleResult, Outcome
 from failover.cycle.settle import Settling
 from failover.domain import (
     ACTIVE,
+    ASSIGNED,
     COMPLETE,
     FAILED_TASK_STATUSES,
     FINAL_TASK_STATUSES,
@@ -51,6 +53,7 @@ from failover.domain import (
 )
 from failover.errors import FailoverError
 from failover.models import ActionLog, Cycle, Policy, ReassignCounter, TransformationState
+from failover.outcomes import count
 
 __all__ = ["CycleResult", "Engine", "Outcome", "Run", "topological"]
 
@@ -292,18 +295,16 @@ class Engine(Reading, Acting, Settling):
                     }
             stuck = rules.assigned_to_done_tasks(assigned, synced)
             if stuck:
-                plan.blockers.append(Blocker(
-                    blockers.ASSIGNED_FINAL, f"{stuck} Assigned files belong to tasks whose job is final (Done)",
-                    count=stuck, fix=REASSIGN,
-                ))
+                text = (f"{count(stuck, 'Assigned file')} belong{pluralize(stuck, 's,')} "
+                        "to tasks whose job is final (Done)")
+                plan.blockers.append(Blocker(blockers.ASSIGNED_FINAL, text, count=stuck, fix=REASSIGN))
             no_job = rules.tasks_without_job(tasks)
             previous_no_job = state.tasks_without_job if state else 0
             if no_job and previous_no_job:
                 # New tasks have no job for a moment; only a second cycle in a row is news.
                 n = min(no_job, previous_no_job)
-                plan.blockers.append(Blocker(
-                    blockers.TASKS_WITHOUT_JOB, f"{n} tasks have no job for two cycles or more", count=n,
-                ))
+                text = f"{count(n, 'task')} {pluralize(n, 'has,have')} no job for two cycles or more"
+                plan.blockers.append(Blocker(blockers.TASKS_WITHOUT_JOB, text, count=n))
             if inputs.assigned_error:
                 plan.blockers.append(Blocker(blockers.READ_FAILED, inputs.assigned_error))
             if inputs.registered_error and inputs.registered_of(t.id):
@@ -317,6 +318,7 @@ class Engine(Reading, Acting, Settling):
                     if decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                         known[t.id] = _with_status(t, decision.status)
                 return outcome
+            moved: set[str] = set()
             for decision in plan.decisions:
                 if self.proposing and decision.kind != rules.SYNC:
                     # Copying job statuses is bookkeeping and always done; the rest waits for
@@ -327,6 +329,8 @@ class Engine(Reading, Acting, Settling):
                     continue
                 action = self._act(t, decision, run.approving)
                 outcome.actions.append(action.pk)
+                if action.state == ActionLog.State.DONE and decision.kind == rules.REASSIGN:
+                    moved.update(action.details.get("moved", []))
                 if action.state == ActionLog.State.DONE and decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                     # The child treated after us must see the status we just wrote.
                     known[t.id] = _with_status(t, decision.status)
@@ -341,6 +345,8 @@ class Engine(Reading, Acting, Settling):
             now = known.get(t.id, t)
             mirror = self._mirror(now, t_counts, t_jobs.values(), state)
             mirror["tasks_without_job"] = no_job
+            mirror["failed_waiting"] = _failed_waiting(
+                synced, assigned if rules.needs_assigned_files(t, tasks, t_jobs, self.rules_policy) else None, moved)
             # Conditions seen after the actions, on what the cycle just read and kept.
             plan.blockers.extend(after_acting(now, known.get(parent_id) if parent_id else None, t_counts,
                                               mirror["jobs"], mirror["unchanged_cycles"]))
@@ -424,6 +430,15 @@ def after_acting(t: TransformationInfo, parent: TransformationInfo | None, count
         out.append(Blocker(blockers.NO_PROGRESS, f"no job changed state over the last {stall} cycles",
                            count=stall))
     return out
+
+
+def _failed_waiting(tasks: Sequence[TaskInfo], assigned: Sequence | None, moved: set[str]) -> int:
+    """Failed or Killed tasks whose files still wait in them (Assigned, not reassigned by this run).
+    Without the Assigned files read (``None``: the rules did not need them), every one waits."""
+    failed = {task.task for task in tasks if task.status in FAILED_TASK_STATUSES}
+    if assigned is None:
+        return len(failed)
+    return len({f.task for f in assigned if f.task in failed and f.status == ASSIGNED and f.lfn not in moved})
 
 
 def _job_context(task: TaskInfo | None, jobs: dict[int, JobInfo]) -> dict:

@@ -240,3 +240,19 @@ def check_last_cycle() -> Check:
         parts.append(f"cycle {running.pk} running since {age_in_words(running.started)}{' (stuck)' if stuck else ''}")
         ok = ok and not stuck
     return Check("cycle", ok, "; ".join(parts), age)
+
+
+@register("actions", order=70, explanation="Operators' confirmed actions are taken by a worker: none waits for one "
+          "longer than a lease (FAILOVER_LEASE_SECONDS). Shown only while one waits.")
+def check_action_requests() -> Check | None:
+    from failover.actions import stalled_requests
+    from failover.models import ActionRequest
+
+    waiting = ActionRequest.objects.filter(state__in=[ActionRequest.State.QUEUED, ActionRequest.State.RUNNING])
+    if not waiting.exists():
+        return None
+    stalled = stalled_requests().order_by("created").first()
+    if stalled is None:
+        return Check("actions", True, f"{waiting.count()} being carried out or about to be")
+    return Check("actions", False, f"action request {stalled.pk} ({stalled.kind}, by {stalled.actor}) has waited "
+                 f"since {stalled.created:%Y-%m-%d %H:%M:%S} UTC: is a worker running?", age_of(stalled.created))

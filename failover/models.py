@@ -154,6 +154,8 @@ class ActionLog(models.Model):
         PROPOSED = "proposed"
         REJECTED = "rejected"
         STALE = "stale"
+        # A proposal replaced by a newer decision of the same kind (``superseded_by``).
+        SUPERSEDED = "superseded"
 
     created = models.DateTimeField(default=timezone.now, db_index=True)
     finished = models.DateTimeField(null=True, blank=True)
@@ -170,10 +172,24 @@ class ActionLog(models.Model):
     error = models.TextField(blank=True)
     # Operator actions carry the form's one-time key, so a double submit acts once.
     request_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # What the action did, as numbers (failover/outcomes.py): the pages' sentences are built from
+    # it, never parsed from ``outcome``. Small, unlike ``details``, so lists may load it.
+    result = models.JSONField(default=dict, blank=True)
+    # The newer proposal that replaced this one (state ``superseded``).
+    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="supersedes")
 
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["transformation_id", "state"])]
+        constraints = [
+            # One live proposal per transformation and kind: a new decision supersedes the waiting one.
+            # Recovery's kinds have one live proposal per (transformation, case) instead, kept by
+            # failover/cycle/recover.py (the case is in the details).
+            models.UniqueConstraint(fields=["transformation_id", "kind"],
+                                    condition=models.Q(state="proposed") & ~models.Q(kind__in=domain.RECOVERY_KINDS),
+                                    name="one_live_proposal"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.transformation_id} ({self.state})"
@@ -196,6 +212,103 @@ class ActionLog(models.Model):
                 action_finished.send(sender=ActionLog, action_id=self.pk)
         self.refresh_from_db()
         return bool(updated)
+
+    @classmethod
+    def propose(cls, **fields) -> ActionLog | None:
+        """Write a proposal, the one live one of its transformation and kind.
+
+        A waiting proposal that asks the same (``same_request``) stays, and None is returned; any
+        other waiting one is marked ``superseded``, linked to the new one, in the same transaction
+        (the constraint ``one_live_proposal`` holds the line if two writers ever raced).
+        """
+        tid, kind = fields["transformation_id"], fields["kind"]
+        with transaction.atomic():
+            waiting = list(cls.objects.select_for_update().filter(
+                transformation_id=tid, kind=kind, state=cls.State.PROPOSED).order_by("id"))
+            if any(same_request(p.details, fields.get("details", {})) for p in waiting):
+                return None
+            old = [p.pk for p in waiting]
+            # Free the slot first: the constraint allows one live proposal at any moment.
+            cls.objects.filter(pk__in=old, state=cls.State.PROPOSED).update(
+                state=cls.State.SUPERSEDED, finished=timezone.now())
+            new = cls.objects.create(state=cls.State.PROPOSED, **fields)
+            for p in waiting:
+                cls.objects.filter(pk=p.pk).update(
+                    superseded_by=new, outcome=f"superseded by proposal {new.pk}: {new.reason}")
+                action_finished.send(sender=ActionLog, action_id=p.pk)
+        return new
+
+
+class ActionRequest(models.Model):
+    """An operator's confirmed action over one or many transformations, carried out by a worker.
+
+    The confirmation writes this row (its ``key`` is the form's one-time key, so a second submit
+    finds it and enqueues nothing) and enqueues ``failover.run_action_request`` after the commit.
+    The worker claims the row with a conditional UPDATE and a lease (renewed while it works), then
+    acts on one transformation at a time through ``failover.actions.execute``, whose per
+    transformation key ``<key>:<id>`` makes a redelivered task act no more; after each it appends
+    the outcome to ``results``, which the result page polls.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+
+    key = models.CharField(max_length=32, unique=True)
+    kind = models.CharField(max_length=16, choices=ActionLog.Kind.choices)
+    transformation_ids = models.JSONField(default=list)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor = models.CharField(max_length=150)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # When beat's tick last put it back on the queue (a worker gone, a message lost): once per lease.
+    requeued_at = models.DateTimeField(null=True, blank=True)
+    # The transformation being treated now, and what the lock it waits for is held by.
+    current = models.IntegerField(null=True, blank=True)
+    waiting_for = models.CharField(max_length=64, blank=True)
+    # One entry per transformation treated: {"transformation", "state", "message", "action"}.
+    results = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} request {self.key} ({self.state})"
+
+    @property
+    def total(self) -> int:
+        return len(self.transformation_ids)
+
+    @property
+    def treated(self) -> int:
+        return len(self.results)
+
+    @property
+    def is_over(self) -> bool:
+        return self.state in (self.State.FINISHED, self.State.FAILED)
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.treated / self.total) if self.total else 100
+
+    @property
+    def seconds(self) -> float | None:
+        """From the confirmation to the outcome."""
+        return (self.finished - self.created).total_seconds() if self.finished else None
+
+
+def same_request(a: dict, b: dict) -> bool:
+    """Whether two decisions (their ``details``) ask DIRAC for the same change: the same tasks and
+    files, or the same status change. What the engine knew around it (jobs, sites) may differ."""
+    keys = ("kind", "tasks", "status", "expected")
+    return all((a or {}).get(k) == (b or {}).get(k) for k in keys)
 
 
 class ReassignCounter(models.Model):
@@ -235,12 +348,18 @@ class TransformationState(models.Model):
     jobs_total = models.IntegerField(default=0)
     jobs_failed = models.IntegerField(default=0)
     failed_share = models.FloatField(default=0)
+    # Of the failed (Failed or Killed) tasks, those whose files still wait in them (Assigned):
+    # the rest were recovered (their files reassigned to later tasks, or Processed).
+    failed_waiting = models.IntegerField(default=0)
     flush_count = models.PositiveIntegerField(default=0)
     reassigned_files = models.IntegerField(default=0)
     tasks_without_job = models.IntegerField(default=0)
     unchanged_cycles = models.IntegerField(default=0, db_index=True)
     last_action = models.CharField(max_length=255, blank=True)
     last_action_at = models.DateTimeField(null=True, blank=True)
+    # The action behind ``last_action``: the overview builds its sentence from the action's result.
+    last_action_log = models.ForeignKey("ActionLog", null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="+")
     last_cycle = models.ForeignKey(Cycle, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     last_seen = models.DateTimeField(null=True, blank=True)
     # The completion forecast (failover/insight.py: forecast), written with the cycle's row: the
@@ -262,6 +381,15 @@ class TransformationState(models.Model):
     @property
     def progress(self) -> float:
         return round(100 * self.files_processed / self.files_total, 1) if self.files_total else 0.0
+
+    @property
+    def failed_recovered(self) -> int:
+        return max(self.jobs_failed - self.failed_waiting, 0)
+
+    @property
+    def waiting_share(self) -> float:
+        """The share of jobs that failed and whose files still wait (red on the overview)."""
+        return round(100 * self.failed_waiting / self.jobs_total, 1) if self.jobs_total else 0.0
 
 
 class BlockerRecord(models.Model):

@@ -11,6 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
 
+from django.template.defaultfilters import pluralize
+
 from failover.blockers import AT_CAP, CANNOT_COMPLETE, FLUSH_LIMIT, RECOVERABLE, WAITING, Blocker
 from failover.domain import (
     ACTIVE,
@@ -174,7 +176,7 @@ def decide_complete(
     if parent is not None and not parent_done(parent):
         return None, Blocker(WAITING, f"all files Processed; waiting for {parent.id} to complete", related=parent.id)
     where = f"parent {parent.id} is done" if parent is not None else "no parent step to wait for"
-    reason = f"all {counts.total} files Processed and {where}"
+    reason = f"all {counts.total} file{pluralize(counts.total)} Processed and {where}"
     return Decision(COMPLETE, t.id, reason, status=COMPLETED, expected=t.status), None
 
 
@@ -201,18 +203,20 @@ def decide_flush(
     if unused == 0:
         return None, None
     if unused < t.group_size:
-        reason = f"{unused} Unused files, fewer than the group size {fmt_size(t.group_size)}"
+        reason = f"{unused} Unused file{pluralize(unused)}, fewer than the group size {fmt_size(t.group_size)}"
     elif tasks and all(task.status in FINAL_TASK_STATUSES for task in tasks):
-        reason = f"{unused} Unused files and all {len(tasks)} tasks are final"
+        n = len(tasks)
+        reason = f"{unused} Unused file{pluralize(unused)} and all {n} task{pluralize(n)} are final"
     else:
         return None, None
     # A parent still running may feed more files: a flush now would make a small task early.
     # (An MCSimulation parent keeps producing, so its children wait until someone completes it.)
     if parent is not None and parent.status not in FINAL_TRANSFORMATION_STATUSES:
-        return None, Blocker(WAITING, f"{unused} Unused files; waiting for {parent.id} to complete before flushing",
-                             count=unused, related=parent.id)
+        text = f"{unused} Unused file{pluralize(unused)}; waiting for {parent.id} to complete before flushing"
+        return None, Blocker(WAITING, text, count=unused, related=parent.id)
     if flush_count >= policy.max_flush:
-        text = f"flush limit reached ({flush_count} of {policy.max_flush}) with {unused} Unused files"
+        text = (f"flush limit reached ({flush_count} of {policy.max_flush}) "
+                f"with {unused} Unused file{pluralize(unused)}")
         return None, Blocker(FLUSH_LIMIT, text, count=unused, limit=policy.max_flush)
     return Decision(FLUSH_ACTION, t.id, reason, status=FLUSH, expected=t.status), None
 
@@ -261,10 +265,14 @@ def decide_reassign(
             by_task[f.task].append(f.lfn)
     if not by_task:
         return None, sorted(at_cap)
-    n = sum(len(v) for v in by_task.values())
-    reason = f"{n} Assigned files of {len(by_task)} failed or killed tasks"
     tasks = {task: sorted(lfns) for task, lfns in sorted(by_task.items())}
-    return Decision(REASSIGN, t.id, reason, tasks=tasks), sorted(at_cap)
+    return Decision(REASSIGN, t.id, reassign_reason(tasks), tasks=tasks), sorted(at_cap)
+
+
+def reassign_reason(tasks: Mapping[int, Sequence[str]]) -> str:
+    """The reason of a reassign, from its files: also said again for what an approval carries out."""
+    n = sum(len(v) for v in tasks.values())
+    return f"{n} Assigned file{pluralize(n)} of {len(tasks)} failed or killed task{pluralize(len(tasks))}"
 
 
 # -- the whole plan -----------------------------------------------------------------------------
@@ -293,7 +301,8 @@ def plan_transformation(
     updates = task_updates(tasks, jobs)
     if updates and SYNC in kinds:
         n = sum(len(ids) for ids in updates.values())
-        reason = f"{n} tasks behind their jobs: " + ", ".join(f"{len(v)} to {k}" for k, v in updates.items())
+        reason = f"{n} task{pluralize(n)} behind {'its job' if n == 1 else 'their jobs'}: " + ", ".join(
+            f"{len(v)} to {k}" for k, v in updates.items())
         plan.decisions.append(Decision(SYNC, t.id, reason, tasks=updates))
     synced = plan.tasks = apply_task_updates(tasks, updates)
 
@@ -325,11 +334,14 @@ def plan_transformation(
         if plan.recoverable:
             n = len(plan.recoverable)
             plan.blockers.append(Blocker(
-                RECOVERABLE, f"{n} failed jobs registered their outputs: not reassigned; recovery sets them Done "
-                f"and their inputs Processed", count=n,
+                RECOVERABLE, f"{n} failed job{pluralize(n)} registered {pluralize(n, 'its,their')} outputs: "
+                f"not reassigned; recovery sets {pluralize(n, 'it,them')} Done and "
+                f"{pluralize(n, 'its,their')} inputs Processed", count=n,
             ))
     if at_cap:
-        text = f"{len(at_cap)} files reached MaxReassign ({policy.max_reassign}) and stay Assigned"
+        n = len(at_cap)
+        text = (f"{n} file{pluralize(n)} reached MaxReassign ({policy.max_reassign}) "
+                f"and stay{pluralize(n, 's,')} Assigned")
         plan.blockers.append(Blocker(AT_CAP, text, count=len(at_cap), limit=policy.max_reassign))
     if reassign and REASSIGN in kinds:
         plan.decisions.append(reassign)

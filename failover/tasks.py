@@ -8,7 +8,7 @@ import socket
 from celery import shared_task
 from django.conf import settings
 
-from failover import cycles, maintenance
+from failover import actions, cycles, maintenance
 from failover.engine import Engine
 from failover.models import Cycle, Heartbeat
 
@@ -25,9 +25,12 @@ def tick() -> str:
     Heartbeat.beat("beat")
     # The work of workers that are gone goes back on the queue first (a tick plus the lease).
     requeued = cycles.requeue_expired()
+    stalled = actions.requeue_stalled(run_action_request.delay)
     due, why = cycles.is_due()
     if requeued:
         why = f"{why}; {len(requeued)} chain(s) of gone workers put back on the queue"
+    if stalled:
+        why = f"{why}; {len(stalled)} operator action request(s) put back on the queue"
     if not due:
         return why
     if settings.FAILOVER_FANOUT:
@@ -61,6 +64,21 @@ def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id:
         # Another attempt works on this item and carries the rest of the chain on: a copy of this
         # task (a redelivered message, or one put back by beat) stops here.
         self.request.chain = None
+    return outcome
+
+
+@shared_task(name="failover.run_action_request", bind=True, ignore_result=True, acks_late=True,
+             reject_on_worker_lost=True, max_retries=None)
+def run_action_request(self, request_id: int) -> str:
+    """An operator's confirmed action (failover.models.ActionRequest). Idempotent: see actions.run_request.
+
+    A copy of the message (redelivered after its worker died) that finds the request held under a
+    live lease looks again one lease later: by then the holder has finished it, or is gone and
+    its lease ran out, and this copy takes it over.
+    """
+    outcome = actions.run_request(request_id)
+    if outcome == actions.HELD:
+        raise self.retry(countdown=settings.FAILOVER_LEASE_SECONDS + 1)
     return outcome
 
 

@@ -74,9 +74,9 @@ def test_the_same_finding_keeps_its_proposal_a_new_one_replaces_it(backend):
     SimCatalogFile.objects.create(lfn=f"{R}/out3.h5", metadata={"jobID": "3003"}, job="3003")
     Recovery(backend=backend, policy=policy).run([TID])
     first.refresh_from_db()
-    assert first.state == ActionLog.State.STALE and "superseded" in first.outcome
     live = ActionLog.objects.filter(kind="recover", details__case="output_exists_failed", state="proposed")
     assert live.count() == 1 and [j["job"] for j in live.get().details["jobs"]] == [3001, 3003]
+    assert first.state == ActionLog.State.SUPERSEDED and first.superseded_by == live.get()
 
 
 def test_approving_carries_out_what_was_proposed(backend, operator_user):

@@ -610,7 +610,7 @@ def test_it_reports_every_blocker():
     assert p.at_cap == ["/a"]
     assert [b.text for b in p.blockers] == [
         "10 Unused files; waiting for 4847 to complete before flushing",
-        "1 files reached MaxReassign (3) and stay Assigned",
+        "1 file reached MaxReassign (3) and stays Assigned",
     ]
     assert [(b.code, b.count, b.limit, b.related) for b in p.blockers] == [
         (blockers.WAITING, 10, None, PARENT), (AT_CAP, 1, 3, None),
@@ -687,7 +687,7 @@ def test_it_plans_the_seed_chain_parents_first():
     # The grandchild waits for 4847, which is neither processed nor final yet.
     p = plan(t=merge10k, file_counts=counts(Unused=1), parent=parent_view(merge50, counts(Processed=50, Unused=10)))
     assert p.decisions == []
-    assert [b.text for b in p.blockers] == ["1 Unused files; waiting for 4847 to complete before flushing"]
+    assert [b.text for b in p.blockers] == ["1 Unused file; waiting for 4847 to complete before flushing"]
 
 
 # -- helpers -----------------------------------------------------------------------------------

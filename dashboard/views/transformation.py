@@ -25,11 +25,11 @@ from dashboard.models import Acknowledgement
 from dashboard.roles import can_act
 from dashboard.views.access import get_state_or_404, operator_required, viewer_required
 from dashboard.views.insight import transformation_insight
-from failover import actions, attention
+from failover import actions, attention, standing
 from failover.backends import get_backend
 from failover.domain import DONE_TASK_STATUSES
 from failover.errors import FailoverError
-from failover.models import ActionLog, ReassignCounter, TransformationState
+from failover.models import ActionLog, Policy, ReassignCounter, TransformationState
 from reports.aggregation import Report, build_report
 from reports.stores import get_store, stored_aggregates
 
@@ -180,6 +180,7 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
     # The log's details can hold 100,000 task ids: the list does not show them, so never load them.
     log_qs = ActionLog.objects.filter(transformation_id=tid).defer("details")
     locked = state.locked_by and state.locked_until and state.locked_until > timezone.now()
+    policy = Policy.current()
     return {
         "state": state,
         "tid": tid,
@@ -205,7 +206,9 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
         "chart_states": charts.states_over_time(series),
         "chart_failures": charts.failures_by_site(snap.rows) if snap else None,
         "can_act": can_act(request.user),
-        "kinds": [(k, actions.LABELS[k]) for k in actions.BUTTONS],
+        # Only the actions that can apply to it now (no flush or complete on a Completed one).
+        "kinds": [(k, actions.LABELS[k]) for k in standing.applicable(state, policy)],
+        "idle": standing.idle_reason(state, policy, standing.completions([tid]).get(tid)),
         "proposals": ActionLog.objects.filter(transformation_id=tid, state=ActionLog.State.PROPOSED).count(),
         # The signature x site matrix of the report shown, and the forecast the cycle wrote.
         **transformation_insight(state, snap.rows if snap else []),

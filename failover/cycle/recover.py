@@ -244,7 +244,8 @@ class Recovery(Reading):
 
     def _propose(self, tid: int, kind: str, details: dict) -> ActionLog:
         """One live proposal per (transformation, case, kind): the same one is kept, a different one
-        replaces the waiting one (which is marked stale, superseded)."""
+        replaces the waiting one (marked ``superseded`` and linked to the new one, as the cycle's
+        proposals are; ``ActionLog.one_live_proposal`` leaves recovery kinds to this per-case rule)."""
         case = details["case"]
         waiting = [p for p in ActionLog.objects.filter(transformation_id=tid, kind=kind,
                                                         state=ActionLog.State.PROPOSED)
@@ -257,8 +258,8 @@ class Recovery(Reading):
             reason=details["reason"], details=details,
         )
         for p in waiting:
-            p.settle(ActionLog.State.STALE, f"superseded by a newer finding (proposal {proposal.pk})",
-                     expected=ActionLog.State.PROPOSED)
+            p.settle(ActionLog.State.SUPERSEDED, f"superseded by proposal {proposal.pk}: a newer finding",
+                     expected=ActionLog.State.PROPOSED, superseded_by=proposal)
         return proposal
 
     def _act(self, tid: int, kind: str, details: dict, entry: ActionLog | None = None) -> ActionLog:

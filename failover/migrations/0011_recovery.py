@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('failover', '0007_cycle_item_lease'),
+        ('failover', '0009_proposal_supersede'),
     ]
 
     operations = [
