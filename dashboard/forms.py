@@ -123,6 +123,8 @@ class JobFilterForm(forms.Form):
     minor_status = forms.CharField(required=False, max_length=128)
     application_status = forms.CharField(required=False, max_length=255)
     site = forms.CharField(required=False, max_length=64)
+    task = IdField(required=False, what="task number", widget=forms.NumberInput(attrs={"placeholder": "any"}))
+    sort = forms.CharField(required=False, max_length=32)
 
 
 class AuditFilterForm(forms.Form):
