@@ -127,6 +127,12 @@ class JobFilterForm(forms.Form):
     sort = forms.CharField(required=False, max_length=32)
 
 
+class ProductionFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search",
+                        widget=forms.TextInput(attrs={"placeholder": "id or step name", "type": "search"}))
+    sort = forms.CharField(required=False, max_length=32)
+
+
 class AuditFilterForm(forms.Form):
     transformation = IdField(required=False, what="transformation id",
                              widget=forms.NumberInput(attrs={"placeholder": "id"}))

@@ -30,7 +30,7 @@ from failover.domain import (
 )
 from failover.errors import BackendError, BackendTimeout
 from failover.simulated.faults import FaultInjector, FaultPlan
-from failover.simulated.models import SimFile, SimJob, SimTask, SimTransformation, dirac_now
+from failover.simulated.models import SimFile, SimJob, SimProduction, SimTask, SimTransformation, dirac_now
 from failover.simulated.router import SIM_DB
 
 # DIRAC's Operations option Transformations/FilesMaxResetCounter (default 10).
@@ -95,6 +95,14 @@ class SimulatedDirac:
             for t in qs.order_by("id")
         ]
         self._lost("transformations", fault)
+        return rows
+
+    def production_info(self, ids: Iterable[int]) -> dict[int, dict]:
+        """Name and status of each production (not part of the Protocol: the productions list
+        uses it where an adapter has it)."""
+        fault = self._rpc("production_info")
+        rows = {p.id: {"name": p.name, "status": p.status} for p in SimProduction.objects.filter(id__in=list(ids))}
+        self._lost("production_info", fault)
         return rows
 
     def file_counts(self, ids: Iterable[int]) -> dict[int, FileCounts]:
