@@ -75,6 +75,13 @@ def test_it_sorts_by_its_columns(viewer_client, listed):
     assert order(viewer_client.get(listed, {"sort": "-progress"})) == [8, 7]
     assert order(viewer_client.get(listed, {"sort": "-steps"})) == [7, 8]
     assert order(viewer_client.get(listed, {"sort": "bogus"})) == [8, 7]
+    # Proposals waiting count as attention items too.
+    from failover.models import ActionLog
+
+    for _ in range(3):
+        ActionLog.objects.create(transformation_id=20, kind="complete", state="proposed", reason="r")
+    assert order(viewer_client.get(listed, {"sort": "-attention"})) == [8, 7]
+    assert "3 × Proposal waiting" in plain(viewer_client.get(listed))
 
 
 def test_it_searches_by_id_or_step_name(viewer_client, listed):

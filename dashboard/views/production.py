@@ -19,7 +19,7 @@ from failover.backends import get_backend
 from failover.blockers import WAITING
 from failover.domain import FINAL_TASK_STATUSES, FINAL_TRANSFORMATION_STATUSES
 from failover.errors import FailoverError
-from failover.models import BlockerRecord, TransformationState
+from failover.models import ActionLog, BlockerRecord, TransformationState
 
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 270, 128, 64, 24, 12
 
@@ -191,12 +191,17 @@ def productions(request):
         BlockerRecord.objects.filter(transformation_id=OuterRef("transformation_id")).exclude(code=WAITING)
         .values("transformation_id").annotate(n=Count("id")).values("n")
     )
+    proposals_of_step = (
+        ActionLog.objects.filter(transformation_id=OuterRef("transformation_id"), state=ActionLog.State.PROPOSED)
+        .values("transformation_id").annotate(n=Count("id")).values("n")
+    )
     qs = (
         states.values("production_id")
         .annotate(steps=Count("transformation_id"), files=Sum("files_total"), jobs=Sum("jobs_total"),
                   failed=Sum("jobs_failed"),
                   final=Count("transformation_id", filter=Q(status__in=FINAL_TRANSFORMATION_STATUSES)),
-                  attention=Sum(Coalesce(Subquery(blockers_of_step, output_field=IntegerField()), 0)))
+                  attention=Sum(Coalesce(Subquery(blockers_of_step, output_field=IntegerField()), 0)
+                                + Coalesce(Subquery(proposals_of_step, output_field=IntegerField()), 0)))
         .annotate(done_share=Cast(F("final"), FloatField()) / Cast(F("steps"), FloatField()))
     )
     field = PRODUCTION_SORTS[key]
