@@ -54,6 +54,7 @@ PAGES = [
     ("transformation-4855-stalled", "/transformations/4855/", "main"),
     ("transformation-4856-bookkeeping", "/transformations/4856/", "main"),
     ("transformation-4859-cannot-complete", "/transformations/4859/", "main"),
+    ("transformation-4900-black-hole", "/transformations/4900/", "main"),
     ("jobs-4846-failed", "/transformations/4846/jobs/?status=Failed", "main"),
     ("jobs-4852-retries", "/transformations/4852/jobs/?sort=-task", "main"),
     ("files-4852", "/transformations/4852/files/", "main"),
