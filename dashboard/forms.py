@@ -124,6 +124,14 @@ class JobFilterForm(forms.Form):
     minor_status = forms.CharField(required=False, max_length=128)
     application_status = forms.CharField(required=False, max_length=255)
     site = forms.CharField(required=False, max_length=64)
+    task = IdField(required=False, what="task number", widget=forms.NumberInput(attrs={"placeholder": "any"}))
+    sort = forms.CharField(required=False, max_length=32)
+
+
+class ProductionFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search",
+                        widget=forms.TextInput(attrs={"placeholder": "id or step name", "type": "search"}))
+    sort = forms.CharField(required=False, max_length=32)
 
 
 class AuditFilterForm(forms.Form):

@@ -14,6 +14,7 @@ from dashboard.env import (
     env_list,
     env_log_level,
     env_str,
+    env_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -34,6 +35,9 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# DIRAC's web portal (WebAppDIRAC), e.g. https://host/DIRAC: the jobs page links each job to its
+# Job Monitor. Empty: no link.
+DIRAC_WEBAPP_URL = env_url("DIRAC_WEBAPP_URL")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -4,7 +4,17 @@ from django.urls import include, path, re_path
 
 import dashboard.ids  # noqa: F401  (registers the <id:...> and <pk:...> path converters)
 from dashboard import api
-from dashboard.views import actions, attention, audit, insight, overview, production, proposals, transformation
+from dashboard.views import (
+    actions,
+    attention,
+    audit,
+    insight,
+    jobs,
+    overview,
+    production,
+    proposals,
+    transformation,
+)
 from dashboard.views.health import health
 from dashboard.views.policy import policy_page
 
@@ -30,7 +40,7 @@ urlpatterns = [
     path("overview/table/", overview.overview_table, name="overview_table"),
     path("attention/", attention.attention_list, name="attention"),
     path("transformations/<id:tid>/", transformation.transformation, name="transformation"),
-    path("transformations/<id:tid>/jobs/", transformation.transformation_jobs, name="transformation_jobs"),
+    path("transformations/<id:tid>/jobs/", jobs.transformation_jobs, name="transformation_jobs"),
     path("transformations/<id:tid>/files/", transformation.transformation_files, name="transformation_files"),
     path("transformations/<id:tid>/acknowledge/", transformation.acknowledge, name="acknowledge"),
     path("productions/", production.productions, name="productions"),

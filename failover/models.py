@@ -625,3 +625,33 @@ class RecoveryFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transformation_id} job {self.job}: {self.case} ({self.state})"
+
+
+class TaskFile(models.Model):
+    """A file of a task as the engine saw it when it took the file from the task's failed job.
+
+    DIRAC keeps only a file's current task: once a failed task's files are set Unused and grouped
+    into a new task, nothing in DIRAC says which files the failed job had. The engine writes one
+    row per (task, file) with the job, its site and its statuses, in the transaction that settles
+    the reassign (failover/cycle/settle.py), so the jobs page can show a job's input files as they
+    were when it ran and the chain of jobs each file went through.
+    """
+
+    transformation_id = models.IntegerField()
+    task = models.IntegerField()
+    lfn = models.CharField(max_length=512)
+    job = models.IntegerField(default=0)
+    site = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=32, blank=True)
+    minor_status = models.CharField(max_length=128, blank=True)
+    action = models.ForeignKey(ActionLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    recorded = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["transformation_id", "task", "lfn"], name="task_file_unique"),
+        ]
+        indexes = [models.Index(fields=["transformation_id", "lfn"])]
+
+    def __str__(self) -> str:
+        return f"{self.transformation_id} task {self.task}: {self.lfn}"

@@ -7,7 +7,6 @@ report row, the jobs and sites a reassigned file failed at) read DIRAC live, on 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib import messages
@@ -20,7 +19,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import charts
-from dashboard.forms import AcknowledgeForm, CycleForm, JobFilterForm
+from dashboard.forms import AcknowledgeForm, CycleForm
 from dashboard.models import Acknowledgement
 from dashboard.roles import can_act
 from dashboard.views.access import get_state_or_404, operator_required, viewer_required
@@ -248,54 +247,6 @@ def acknowledge(request, tid: int):
 
 
 # -- drill-downs that read DIRAC live -----------------------------------------------------------
-
-
-@require_GET
-@viewer_required
-def transformation_jobs(request, tid: int):
-    """The jobs now in DIRAC behind one report row, each with its task and input files."""
-    state = get_state_or_404(tid)
-    form = JobFilterForm(request.GET)
-    filters = {k: v for k, v in form.cleaned_data.items() if v} if form.is_valid() else {}
-    error = ""
-    jobs_list: list[dict] = []
-    try:
-        backend = get_backend()
-        tasks = backend.tasks([tid])
-        task_of_job = {t.job: t for t in tasks if t.job}
-        jobs = backend.jobs(list(task_of_job))
-        matched = sorted(
-            (j for j in jobs.values() if all(getattr(j, k) == v for k, v in filters.items())), key=lambda j: j.id
-        )
-        page = Paginator(matched, 100).get_page(request.GET.get("page"))
-        wanted_tasks = {task_of_job[j.id].task for j in page.object_list}
-        lfns: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        if wanted_tasks:
-            for f in backend.files([tid]):
-                if f.task in wanted_tasks:
-                    lfns[f.task].append((f.lfn, f.status))
-        # A failed task's files leave it when they are reassigned: the log remembers them.
-        for action in ActionLog.objects.filter(transformation_id=tid, kind=ActionLog.Kind.REASSIGN,
-                                               state=ActionLog.State.DONE).only("details", "created"):
-            for task, task_lfns in (action.details or {}).get("tasks", {}).items():
-                if int(task) in wanted_tasks:
-                    current = {lfn for lfn, _ in lfns[int(task)]}
-                    lfns[int(task)].extend((lfn, f"reassigned {action.created:%Y-%m-%d %H:%M}")
-                                           for lfn in task_lfns if lfn not in current)
-        for j in page.object_list:
-            task = task_of_job[j.id]
-            jobs_list.append({"job": j, "task": task, "lfns": sorted(lfns.get(task.task, []))})
-    except FailoverError as exc:
-        error = f"DIRAC could not be read: {exc}"
-        page = None
-    labels = {
-        "status": "Status", "minor_status": "MinorStatus", "application_status": "ApplicationStatus", "site": "Site",
-    }
-    return render(request, "dashboard/jobs.html", {
-        "state": state, "tid": tid, "filters": {labels[k]: v for k, v in filters.items()}, "form": form, "page": page,
-        "jobs": jobs_list,
-        "error": error,
-    }, status=502 if error else 200)
 
 
 @require_GET

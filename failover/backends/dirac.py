@@ -380,6 +380,16 @@ class DiracAdapter:
         with _PARENTS.lock:
             return {t: _PARENTS.links.get(t, (None, None)) for t in statuses}
 
+    def production_info(self, ids: Iterable[int]) -> dict[int, dict]:
+        """Name and status of each production (ProductionClient.getProductions with a condition
+        on ProductionID: one call). Not part of the Protocol: the productions list uses it."""
+        wanted = [int(i) for i in ids]
+        if not wanted:
+            return {}
+        rows = self._call("production", "getProductions", {"ProductionID": wanted}) or []
+        return {int(p["ProductionID"]): {"name": p.get("ProductionName") or "", "status": p.get("Status") or ""}
+                for p in rows}
+
     def _fetch_links(self, wanted: list[int]) -> dict[int, tuple[int | None, int | None]]:
         """The links of ``wanted``, and of their parents in the same productions: a parent the
         policy does not select is read next (the engine reads parents' states), and would pay

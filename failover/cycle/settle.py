@@ -16,7 +16,7 @@ from django.utils import timezone
 from failover import outcomes, rules
 from failover.domain import UNUSED, TransformationInfo
 from failover.errors import FailoverError
-from failover.models import ActionLog, ReassignCounter, TransformationState
+from failover.models import ActionLog, ReassignCounter, TaskFile, TransformationState
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ def settle_reassign(action: ActionLog, decision: rules.Decision, written: dict[s
 
     def then() -> None:
         bump_counters(action.transformation_id, moved)
+        record_task_files(action)
         _last_action(action, result)
 
     return action.settle(
@@ -101,6 +102,7 @@ class Settling:
 
                 def then() -> None:
                     bump_counters(tid, moved)
+                    record_task_files(action)
                     if moved:
                         _last_action(action, result)
 
@@ -131,3 +133,23 @@ def bump_counters(transformation_id: int, lfns: Sequence[str]) -> None:
     ReassignCounter.objects.bulk_create(
         [ReassignCounter(transformation_id=transformation_id, lfn=lfn, count=1) for lfn in lfns if lfn not in existing]
     )
+
+
+def record_task_files(action: ActionLog) -> None:
+    """Keep which files each failed task of a reassign had, with its job, site and statuses
+    (``TaskFile``), as the engine saw them: DIRAC forgets them once the files join a new task.
+    Call inside the action's transaction; a (task, file) already recorded is kept as it is."""
+    details = action.details or {}
+    jobs = details.get("jobs") if isinstance(details.get("jobs"), dict) else {}
+    rows = []
+    for task, lfns in (details.get("tasks") or {}).items():
+        info = jobs.get(str(task)) or {}
+        for lfn in lfns:
+            rows.append(TaskFile(
+                transformation_id=action.transformation_id, task=int(task), lfn=lfn[:512],
+                job=int(info.get("job") or 0), site=(info.get("site") or "")[:64],
+                status=(info.get("status") or "")[:32], minor_status=(info.get("minor_status") or "")[:128],
+                action_id=action.pk,
+            ))
+    if rows:
+        TaskFile.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)

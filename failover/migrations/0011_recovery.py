@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('failover', '0009_proposal_supersede'),
+        ('failover', '0010_task_files'),
     ]
 
     operations = [

@@ -34,6 +34,7 @@ from failover.simulated.models import (
     SimCatalogFile,
     SimFile,
     SimJob,
+    SimProduction,
     SimRequest,
     SimState,
     SimTask,
@@ -129,6 +130,14 @@ class SimulatedDirac:
             for t in qs.order_by("id")
         ]
         self._lost("transformations", fault)
+        return rows
+
+    def production_info(self, ids: Iterable[int]) -> dict[int, dict]:
+        """Name and status of each production (not part of the Protocol: the productions list
+        uses it where an adapter has it)."""
+        fault = self._rpc("production_info")
+        rows = {p.id: {"name": p.name, "status": p.status} for p in SimProduction.objects.filter(id__in=list(ids))}
+        self._lost("production_info", fault)
         return rows
 
     def file_counts(self, ids: Iterable[int]) -> dict[int, FileCounts]:
