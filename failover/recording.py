@@ -1,7 +1,9 @@
 """What the engine hands on about each transformation a cycle treated: an interface failover owns.
 
-The engine calls ``record`` once per treated transformation of a recorded cycle, with the jobs it
-read. The reports app implements it (it aggregates the jobs and writes a snapshot to the aggregate
+The engine calls ``record`` once per transformation a recorded cycle planned, once its mirror
+(``failover/mirror.py``) is up to date, and ``record_unchanged`` for the transformations of a batch
+whose tasks and jobs did not change (their aggregates are the last ones). The reports app
+implements it (it aggregates the mirror's jobs with a GROUP BY and writes a snapshot to the aggregate
 store, SQL or OpenSearch) and registers its factory when the app is ready
 (``reports/apps.py``). Without a registered recorder (failover on its own), nothing is recorded.
 """
@@ -13,8 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from failover.domain import JobInfo
-
 
 @dataclass(frozen=True)
 class SnapshotMeta:
@@ -24,13 +24,18 @@ class SnapshotMeta:
 
 
 class CycleRecorder(Protocol):
-    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, jobs: Sequence[JobInfo]) -> None: ...
+    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta) -> None: ...
+
+    def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta]) -> None: ...
 
 
 class NoRecorder:
     """Records nothing: failover without the reports app."""
 
-    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, jobs: Sequence[JobInfo]) -> None:
+    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta) -> None:
+        return None
+
+    def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta]) -> None:
         return None
 
 

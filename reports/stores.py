@@ -71,6 +71,26 @@ class SqlAggregateStore:
                 },
             )
 
+    def carry_forward(self, cycle_id, timestamp, metas) -> list:
+        """Snapshots of ``cycle_id`` that share each transformation's last aggregate set (its jobs
+        did not change), in one bulk write; returns the metas that had no snapshot yet."""
+        rows, left = [], []
+        for meta in metas:
+            last = (Snapshot.objects.filter(transformation_id=meta.transformation_id)
+                    .order_by("-timestamp", "-cycle_id").values_list("aggregate_set_id", flat=True).first())
+            if last is None:
+                left.append(meta)
+                continue
+            rows.append(Snapshot(cycle_id=cycle_id, transformation_id=meta.transformation_id, timestamp=timestamp,
+                                 aggregate_set_id=last, production_id=meta.production_id,
+                                 transformation_type=meta.transformation_type))
+        if rows:
+            Snapshot.objects.bulk_create(
+                rows, update_conflicts=True, unique_fields=["cycle_id", "transformation_id"],
+                update_fields=["timestamp", "aggregate_set", "production_id", "transformation_type"],
+            )
+        return left
+
     def _load(self, snapshot) -> StoredAggregates:
         rows = [
             AggregateRow(r.status, r.minor_status, r.application_status, r.site, r.count, r.first_job)

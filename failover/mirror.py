@@ -1,0 +1,295 @@
+"""The mirror: each transformation's tasks and jobs as DIRAC last showed them, in our database.
+
+A cycle refreshes it (``failover/cycle/read.py``) and the rules, the overview's counters and the
+report's aggregates are computed from it, with ``GROUP BY`` in the database:
+
+- the first read of a transformation (or one whose mirror is gone) is a full read: its tasks,
+  then the jobs of those tasks, written to ``MirrorTask`` / ``MirrorJob`` in chunks;
+- after that, a delta read: the tasks and the jobs changed since the previous read's start, less
+  ``FAILOVER_MIRROR_MARGIN_SECONDS`` (clock skew between us and DIRAC's database server; the cut is
+  also taken down to DIRAC's whole second, ``dirac_cut``), upserted where they differ;
+- every ``FAILOVER_RESYNC_HOURS`` (or ``failover cycle --full``) a full resync: a full read and,
+  after it, the delta read of a normal cycle. A row that differs from the mirror in the full read
+  but is not in the delta is **drift**: DIRAC changed it without moving its LastUpdateTime (a site
+  set alone, a heartbeat, an edit by hand), or deleted it. Drift is counted (rows added, changed,
+  removed, by transformation), reported and repaired.
+
+Nothing here holds more than one transformation's rows at a time, except the answers of DIRAC's
+batched calls themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from failover.domain import NO_JOB, JobInfo, TaskInfo
+from failover.models import MirrorJob, MirrorState, MirrorTask
+
+log = logging.getLogger(__name__)
+
+CHUNK = 500
+_JOB_FIELDS = ("status", "minor_status", "application_status", "site")
+
+
+@dataclass
+class Drift:
+    """Rows of one transformation's mirror that a full resync found wrong (and repaired)."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.added + self.changed + self.removed
+
+    def add(self, other: Drift) -> None:
+        self.added += other.added
+        self.changed += other.changed
+        self.removed += other.removed
+
+    def as_dict(self) -> dict:
+        return {"added": self.added, "changed": self.changed, "removed": self.removed}
+
+
+@dataclass
+class Refresh:
+    """What one batch's refresh did: which transformations changed, and the drift of the resynced."""
+
+    touched: set[int] = field(default_factory=set)
+    full: set[int] = field(default_factory=set)
+    resynced: set[int] = field(default_factory=set)
+    drift: dict[int, Drift] = field(default_factory=dict)
+
+
+def chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def states(ids: Iterable[int]) -> dict[int, MirrorState]:
+    out: dict[int, MirrorState] = {}
+    for chunk in chunks(sorted(set(ids))):
+        out.update((s.transformation_id, s) for s in MirrorState.objects.filter(transformation_id__in=chunk))
+    return out
+
+
+def _job_row(job: JobInfo) -> tuple[str, str, str, str]:
+    return (job.status, job.minor_status, job.application_status, job.site)
+
+
+# -- writes --------------------------------------------------------------------------------------
+
+
+def upsert_tasks(tasks: Sequence[TaskInfo], now: datetime) -> set[int]:
+    """Write changed and new tasks; the transformations whose tasks really changed."""
+    touched: set[int] = set()
+    by_t: dict[int, list[TaskInfo]] = {}
+    for task in tasks:
+        by_t.setdefault(task.transformation, []).append(task)
+    for tid, rows in by_t.items():
+        for chunk in chunks(rows):
+            have = dict(
+                ((k), (j, s)) for k, j, s in MirrorTask.objects.filter(
+                    transformation_id=tid, task_id__in=[t.task for t in chunk]
+                ).values_list("task_id", "job_id", "status")
+            )
+            changed = [t for t in chunk if have.get(t.task) != (t.job, t.status)]
+            if changed:
+                touched.add(tid)
+                MirrorTask.objects.bulk_create(
+                    [MirrorTask(transformation_id=tid, task_id=t.task, job_id=t.job, status=t.status, last_update=now)
+                     for t in changed],
+                    update_conflicts=True, unique_fields=["transformation_id", "task_id"],
+                    update_fields=["job_id", "status", "last_update"],
+                )
+    return touched
+
+
+def upsert_jobs(jobs: Mapping[int, JobInfo], now: datetime, owner: Mapping[int, int] | None = None) -> set[int]:
+    """Write changed and new jobs; the transformations (where known) whose jobs really changed.
+
+    ``owner``: job id to transformation id for jobs the mirror does not know yet (from the tasks
+    just read); a job nobody's task names yet keeps a NULL transformation until one does."""
+    touched: set[int] = set()
+    ids = sorted(jobs)
+    for chunk in chunks(ids):
+        have = {
+            j: (t, (s, m, a, site)) for j, t, s, m, a, site in MirrorJob.objects.filter(job_id__in=chunk).values_list(
+                "job_id", "transformation_id", *_JOB_FIELDS
+            )
+        }
+        unknown = [j for j in chunk if (have.get(j, (None,))[0] is None) and not (owner and j in owner)]
+        found_owner = dict(owner or {})
+        if unknown:
+            found_owner.update(MirrorTask.objects.filter(job_id__in=unknown).values_list("job_id", "transformation_id"))
+        rows = []
+        for j in chunk:
+            job = jobs[j]
+            old = have.get(j)
+            tid = old[0] if old is not None and old[0] is not None else found_owner.get(j)
+            if old is not None and old[1] == _job_row(job) and old[0] == tid:
+                continue
+            if tid is not None:
+                touched.add(tid)
+            rows.append(MirrorJob(job_id=j, transformation_id=tid, status=job.status, minor_status=job.minor_status,
+                                  application_status=job.application_status, site=job.site, last_update=now))
+        if rows:
+            MirrorJob.objects.bulk_create(
+                rows, update_conflicts=True, unique_fields=["job_id"],
+                update_fields=["transformation_id", *_JOB_FIELDS, "last_update"],
+            )
+    return touched
+
+
+def replace(tid: int, tasks: Sequence[TaskInfo], jobs: Mapping[int, JobInfo], now: datetime, *,
+            skip_tasks: Iterable[int] = (), skip_jobs: Iterable[int] = (), resync: bool = False,
+            ) -> tuple[bool, Drift | None]:
+    """Make ``tid``'s mirror what a full read showed: ``tasks`` and ``jobs`` (those of the tasks).
+
+    ``skip_tasks`` / ``skip_jobs``: rows the delta read after the full read already wrote (they are
+    newer than the full read, so they stay, and are not drift). With ``resync``, every other row
+    the full read finds different from the mirror (added, changed, removed) is drift, counted and
+    returned; a first fill has none. Returns (anything written, drift or None)."""
+    skip_tasks = set(skip_tasks)
+    skip_jobs = set(skip_jobs)
+    drift = Drift()
+    have_tasks = {k: (j, s) for k, j, s in MirrorTask.objects.filter(transformation_id=tid).values_list(
+        "task_id", "job_id", "status").iterator(chunk_size=5000)}
+    full_tasks = {t.task: (t.job, t.status) for t in tasks if t.transformation == tid}
+    write_tasks: dict[int, tuple[int, str]] = {}
+    for k, row in full_tasks.items():
+        if k in skip_tasks:
+            continue
+        if k not in have_tasks:
+            drift.added += 1
+            write_tasks[k] = row
+        elif have_tasks[k] != row:
+            drift.changed += 1
+            write_tasks[k] = row
+    removed_tasks = [k for k in have_tasks if k not in full_tasks and k not in skip_tasks]
+    drift.removed += len(removed_tasks)
+    final = {**have_tasks, **write_tasks}
+    for k in removed_tasks:
+        del final[k]
+    referenced = {j for j, _ in final.values() if j != NO_JOB}
+    del have_tasks, final
+
+    # The jobs the mirror holds for this transformation, and the ones its tasks name.
+    have_jobs: dict[int, tuple] = {
+        j: (s, m, a, site) for j, s, m, a, site in MirrorJob.objects.filter(transformation_id=tid).values_list(
+            "job_id", *_JOB_FIELDS).iterator(chunk_size=5000)
+    }
+    for chunk in chunks(sorted(referenced - have_jobs.keys())):
+        for j, s, m, a, site in MirrorJob.objects.filter(job_id__in=chunk).values_list("job_id", *_JOB_FIELDS):
+            have_jobs[j] = (s, m, a, site)
+    write_jobs: dict[int, tuple] = {}
+    removed_jobs = []
+    for j in referenced:
+        if j in skip_jobs:
+            continue
+        if j in jobs:
+            row = _job_row(jobs[j])
+            if j not in have_jobs:
+                drift.added += 1
+                write_jobs[j] = row
+            elif have_jobs[j] != row:
+                drift.changed += 1
+                write_jobs[j] = row
+        elif j in have_jobs:
+            drift.removed += 1  # gone from DIRAC's Job DB
+            removed_jobs.append(j)
+    # Jobs of this transformation no task names any more: dropped, not drift (the tasks were).
+    removed_jobs.extend(j for j in have_jobs if j not in referenced and j not in skip_jobs)
+    del have_jobs
+
+    for chunk in chunks(removed_tasks):
+        MirrorTask.objects.filter(transformation_id=tid, task_id__in=chunk).delete()
+    for chunk in chunks(removed_jobs):
+        MirrorJob.objects.filter(job_id__in=chunk).delete()
+    items = sorted(write_tasks.items())
+    for chunk in chunks(items):
+        MirrorTask.objects.bulk_create(
+            [MirrorTask(transformation_id=tid, task_id=k, job_id=j, status=s, last_update=now) for k, (j, s) in chunk],
+            update_conflicts=True, unique_fields=["transformation_id", "task_id"],
+            update_fields=["job_id", "status", "last_update"],
+        )
+    items = sorted(write_jobs.items())
+    for chunk in chunks(items):
+        MirrorJob.objects.bulk_create(
+            [MirrorJob(job_id=j, transformation_id=tid, status=s, minor_status=m, application_status=a, site=site,
+                       last_update=now) for j, (s, m, a, site) in chunk],
+            update_conflicts=True, unique_fields=["job_id"],
+            update_fields=["transformation_id", *_JOB_FIELDS, "last_update"],
+        )
+    changed = bool(removed_tasks or removed_jobs or write_tasks or write_jobs)
+    return changed, (drift if resync else None)
+
+
+def forget(tid: int) -> None:
+    """Drop a transformation's mirror (the next cycle reads it in full)."""
+    MirrorState.objects.filter(transformation_id=tid).delete()
+    MirrorTask.objects.filter(transformation_id=tid).delete()
+    MirrorJob.objects.filter(transformation_id=tid).delete()
+
+
+# -- reads: what the rules and the pages take from the mirror -------------------------------------
+
+
+def _task_jobs(tid: int):
+    return MirrorTask.objects.filter(transformation_id=tid).exclude(job_id=NO_JOB).values("job_id")
+
+
+def tasks_of(tid: int) -> list[TaskInfo]:
+    return [
+        TaskInfo(tid, k, j, s)
+        for k, j, s in MirrorTask.objects.filter(transformation_id=tid).order_by("task_id").values_list(
+            "task_id", "job_id", "status").iterator(chunk_size=5000)
+    ]
+
+
+def jobs_of(tid: int) -> dict[int, JobInfo]:
+    """The jobs of the transformation's tasks that DIRAC's Job DB has (as ``jobs()`` answers)."""
+    return {
+        j: JobInfo(j, s, m, a, site)
+        for j, s, m, a, site in MirrorJob.objects.filter(job_id__in=_task_jobs(tid)).values_list(
+            "job_id", *_JOB_FIELDS).iterator(chunk_size=5000)
+    }
+
+
+def jobs_by_status(tid: int) -> dict[str, int]:
+    """The overview's job counters of one transformation (GROUP BY Status)."""
+    return dict(
+        MirrorJob.objects.filter(job_id__in=_task_jobs(tid)).values_list("status").annotate(n=Count("job_id"))
+        .order_by("status")
+    )
+
+
+def job_aggregates(tid: int) -> list[tuple[str, str, str, str, int, int]]:
+    """The report's aggregates of one transformation: (Status, MinorStatus, ApplicationStatus,
+    Site, count, lowest job id), one GROUP BY, ordered by the lowest job id (first appearance)."""
+    return [
+        (r["status"], r["minor_status"], r["application_status"], r["site"], r["n"], r["first"])
+        for r in MirrorJob.objects.filter(job_id__in=_task_jobs(tid)).values(*_JOB_FIELDS)
+        .annotate(n=Count("job_id"), first=Min("job_id")).order_by("first")
+    ]
+
+
+def tasks_without_job(tid: int) -> int:
+    return MirrorTask.objects.filter(transformation_id=tid, job_id=NO_JOB).count()
+
+
+def counts(tid: int) -> tuple[int, int]:
+    """(tasks, jobs of those tasks) in the mirror."""
+    return (MirrorTask.objects.filter(transformation_id=tid).count(),
+            MirrorJob.objects.filter(job_id__in=_task_jobs(tid)).count())
+
+
+def now() -> datetime:
+    return timezone.now()
