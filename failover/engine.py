@@ -194,7 +194,7 @@ class Engine(Reading, Acting, Settling):
         after = self.backend.calls.snapshot()
         result.calls = {k: after[k] - calls_before.get(k, 0) for k in after if after[k] != calls_before.get(k, 0)}
         if self.cycle is not None:
-            self._record_drift()
+            self._record_drift(result)
         if self.cycle is not None and cycle is None:
             self.cycle.finished = timezone.now()
             self.cycle.state = Cycle.State.FAILED if result.message else Cycle.State.FINISHED
@@ -210,7 +210,7 @@ class Engine(Reading, Acting, Settling):
             self.cycle.save()
         return result
 
-    def _record_drift(self) -> None:
+    def _record_drift(self, result: CycleResult) -> None:
         """The cycle record's resync and drift figures, summed from the mirror's rows of this cycle
         (so the tasks of a fanned-out cycle add up without overwriting each other)."""
         rows = list(MirrorState.objects.filter(resync_cycle=self.cycle.pk).values_list("transformation_id", "drift"))
@@ -227,6 +227,7 @@ class Engine(Reading, Acting, Settling):
         Cycle.objects.filter(pk=self.cycle.pk).update(**fields)
         for k, v in fields.items():
             setattr(self.cycle, k, v)
+        result.resynced, result.drift = len(rows), drift
         if total.rows:
             log.warning("cycle %s: full resync of %d transformations found %d rows of drift (%d added, %d changed, "
                         "%d removed) in %s; repaired", self.cycle.pk, len(rows), total.rows, total.added,

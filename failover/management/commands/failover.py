@@ -27,6 +27,9 @@ class Command(FriendlyCommand):
         cycle.add_argument("--only", choices=rules.KINDS, action="append",
                            help="only these actions (repeatable)")
         cycle.add_argument("--json", action="store_true", help="print the decisions as JSON")
+        cycle.add_argument("--full", action="store_true",
+                           help="a full resync: read every transformation's tasks and jobs in full, report the "
+                                "mirror's drift and repair it")
         imp = sub.add_parser("import-config", help="store the policy found in a DIRAC configuration file")
         imp.add_argument("path")
         imp.add_argument("--name", default=None,
@@ -46,8 +49,16 @@ class Command(FriendlyCommand):
     def handle(self, *args, action: str, **options) -> None:
         getattr(self, "do_" + action.replace("-", "_"))(**options)
 
-    def do_cycle(self, dry_run: bool, transformation, only, json: bool, **_) -> None:
-        result = Engine(dry_run=dry_run, trigger="cli").run_cycle(transformation, only or rules.KINDS)
+    def do_cycle(self, dry_run: bool, transformation, only, json: bool, full: bool = False, **_) -> None:
+        engine = Engine(dry_run=dry_run, trigger="cli")
+        result = engine.run_cycle(transformation, only or rules.KINDS, full=full)
+        if full and engine.cycle is not None and not json:
+            c = engine.cycle
+            d = c.drift or {}
+            where = ", ".join(sorted(d.get("transformations", {}), key=int)) or "none"
+            self.stdout.write(f"full resync of {c.resynced} transformations: drift of {c.drift_rows} rows "
+                              f"({d.get('added', 0)} added, {d.get('changed', 0)} changed, {d.get('removed', 0)} "
+                              f"removed; transformations: {where}), repaired")
         if json:
             # Standard output is the data and nothing else (DIRAC's logging goes to stderr).
             self.stdout.write(_json(result.as_json()))
