@@ -207,7 +207,8 @@ class ChangeDuringRead(SimulatedDirac):
     def jobs_changed_since(self, ids, since):
         answer = super().jobs_changed_since(ids, since)
         if self.job_id:
-            SimJob.objects.filter(id=self.job_id).update(status="Failed", last_update=timezone.now() - timedelta(seconds=1))
+            stamp = timezone.now() - timedelta(seconds=1)
+            SimJob.objects.filter(id=self.job_id).update(status="Failed", last_update=stamp)
             self.job_id = 0
         return answer
 
