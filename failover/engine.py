@@ -288,7 +288,7 @@ class Engine(Reading, Acting, Settling):
                     result.outcomes[t.id] = Outcome(t.id, blockers=[Blocker(**b) for b in ms.plan_blockers])
                     quiet.append((t, ms))
             if quiet and not self.dry_run:
-                self._carry_quiet(quiet)
+                self._carry_quiet(quiet, {tid: st.last_cycle_id for tid, st in states.items() if st.last_cycle_id})
 
     # -- when a transformation is planned again ----------------------------------------------
     def _parent(self, t: TransformationInfo, selection: Selection) -> rules.ParentView | None:
@@ -303,9 +303,13 @@ class Engine(Reading, Acting, Settling):
         """A digest of every input of a transformation's plan but its tasks and jobs: the
         transformation, its file counts, its parent as it is now, its flush and reassign counters,
         the policy and the stall setting."""
+        p = self.rules_policy
+        # Sets sorted: a frozenset's order changes from one process to the next (hash seeds).
+        policy = (sorted(p.complete_types), sorted(p.flush_types), sorted(p.reassign_types), sorted(p.report_types),
+                  p.max_reassign, p.max_flush)
         parts = (
             t, sorted(selection.counts.get(t.id, FileCounts()).by_status.items()), self._parent(t, selection),
-            flush_count, len(counters), sum(counters.values()), self.rules_policy, self.proposing,
+            flush_count, len(counters), sum(counters.values()), policy, self.proposing,
             settings.FAILOVER_STALL_CYCLES,
         )
         return hashlib.sha256(repr(parts).encode()).hexdigest()
@@ -327,7 +331,7 @@ class Engine(Reading, Acting, Settling):
             return False
         return ms.plan_key == self._plan_key(t, selection, inputs.counters.get(t.id, {}), state.flush_count)
 
-    def _carry_quiet(self, quiet: Sequence[tuple[TransformationInfo, MirrorState]]) -> None:
+    def _carry_quiet(self, quiet: Sequence[tuple[TransformationInfo, MirrorState]], previous: dict[int, int]) -> None:
         """The quiet transformations of a batch: one more unchanged cycle, seen now, the same
         aggregates recorded for this cycle: a few statements for the whole batch."""
         ids = [t.id for t, _ in quiet]
@@ -340,7 +344,7 @@ class Engine(Reading, Acting, Settling):
         if self.cycle is not None:
             self.recorder.record_unchanged(
                 self.cycle.pk, self.cycle.started,
-                [recording.SnapshotMeta(t.id, t.production, t.type) for t, _ in quiet],
+                [recording.SnapshotMeta(t.id, t.production, t.type) for t, _ in quiet], previous,
             )
 
     def _skip_unreachable(self, result: CycleResult, batch: Sequence[TransformationInfo]) -> None:

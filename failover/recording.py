@@ -10,7 +10,7 @@ store, SQL or OpenSearch) and registers its factory when the app is ready
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -26,7 +26,9 @@ class SnapshotMeta:
 class CycleRecorder(Protocol):
     def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta) -> None: ...
 
-    def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta]) -> None: ...
+    def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta],
+                         previous: Mapping[int, int] | None = None) -> None:
+        """``previous``: the cycle that last recorded each transformation, where known."""
 
 
 class NoRecorder:
@@ -35,7 +37,8 @@ class NoRecorder:
     def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta) -> None:
         return None
 
-    def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta]) -> None:
+    def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta],
+                         previous: Mapping[int, int] | None = None) -> None:
         return None
 
 

@@ -7,7 +7,7 @@ change since its last snapshot is recorded with the same aggregates again, witho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from failover import mirror
@@ -31,10 +31,11 @@ class StoreRecorder:
     def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta) -> None:
         self.store.write(cycle_id, timestamp, meta, mirror_aggregates(meta.transformation_id))
 
-    def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta]) -> None:
+    def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta],
+                         previous: Mapping[int, int] | None = None) -> None:
         """Transformations whose jobs did not change: this cycle's snapshot is their last one's."""
         carry = getattr(self.store, "carry_forward", None)
-        left = carry(cycle_id, timestamp, metas) if carry is not None else list(metas)
+        left = carry(cycle_id, timestamp, metas, previous or {}) if carry is not None else list(metas)
         for meta in left:
             last = self.store.latest(meta.transformation_id)
             rows = last.rows if last is not None else mirror_aggregates(meta.transformation_id)

@@ -220,8 +220,15 @@ class Reading:
                     refresh.resynced.add(tid)
                     if drift.rows:
                         refresh.drift[tid] = drift
+            # One statement moves every cut; a row of its own only where more than the cut changed.
+            for chunk in mirror.chunks([i for i in ids if i in states]):
+                MirrorState.objects.filter(transformation_id__in=chunk).update(cut=started)
             for tid in ids:
-                fields = {"cut": started, "file_counts": counts[tid].by_status if tid in counts else {}}
+                fields = {"file_counts": counts[tid].by_status if tid in counts else {}}
+                if tid in states and states[tid].file_counts == fields["file_counts"] and not (
+                        tid in refresh.full or tid in refresh.touched):
+                    continue
+                fields["cut"] = started
                 if tid in refresh.full:
                     fields["last_full"] = started
                 if tid in refresh.drift or tid in refresh.resynced:
