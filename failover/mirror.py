@@ -25,10 +25,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from failover.domain import NO_JOB, JobInfo, TaskInfo
+from failover.domain import FINAL_TASK_STATUSES, MISSING_JOB_STATUS, NO_JOB, JobInfo, TaskInfo
 from failover.models import MirrorJob, MirrorState, MirrorTask
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,35 @@ def _job_row(job: JobInfo) -> tuple[str, str, str, str]:
 # -- writes --------------------------------------------------------------------------------------
 
 
+def _upsert(model, columns: Sequence[str], conflict: Sequence[str], rows: Sequence[tuple], now: datetime) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE (SQLite and PostgreSQL), many rows per statement, with
+    ``last_update`` = ``now``: the ORM's bulk_create costs more in Python than the database
+    does in writing a full read of many thousand rows."""
+    if not rows:
+        return
+    q = connection.ops.quote_name
+    cols = [*columns, "last_update"]
+    update = [c for c in cols if c not in conflict]
+    sql = (f"INSERT INTO {q(model._meta.db_table)} ({', '.join(map(q, cols))}) "
+           f"VALUES ({', '.join(['%s'] * len(cols))}) ON CONFLICT ({', '.join(map(q, conflict))}) "
+           f"DO UPDATE SET {', '.join(f'{q(c)} = excluded.{q(c)}' for c in update)}")
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        for chunk in chunks(rows, 2000):
+            cursor.executemany(sql, [(*row, stamp) for row in chunk])
+
+
+def write_tasks(rows: Sequence[tuple[int, int, int, str]], now: datetime) -> None:
+    """(transformation, task, job, status) rows, inserted or updated."""
+    _upsert(MirrorTask, ("transformation_id", "task_id", "job_id", "status"), ("transformation_id", "task_id"),
+            rows, now)
+
+
+def write_jobs(rows: Sequence[tuple], now: datetime) -> None:
+    """(job, transformation, status, minor status, application status, site) rows, inserted or updated."""
+    _upsert(MirrorJob, ("job_id", "transformation_id", *_JOB_FIELDS), ("job_id",), rows, now)
+
+
 def upsert_tasks(tasks: Sequence[TaskInfo], now: datetime) -> set[int]:
     """Write changed and new tasks; the transformations whose tasks really changed."""
     touched: set[int] = set()
@@ -103,12 +133,7 @@ def upsert_tasks(tasks: Sequence[TaskInfo], now: datetime) -> set[int]:
             changed = [t for t in chunk if have.get(t.task) != (t.job, t.status)]
             if changed:
                 touched.add(tid)
-                MirrorTask.objects.bulk_create(
-                    [MirrorTask(transformation_id=tid, task_id=t.task, job_id=t.job, status=t.status, last_update=now)
-                     for t in changed],
-                    update_conflicts=True, unique_fields=["transformation_id", "task_id"],
-                    update_fields=["job_id", "status", "last_update"],
-                )
+                write_tasks([(tid, t.task, t.job, t.status) for t in changed], now)
     return touched
 
 
@@ -138,47 +163,43 @@ def upsert_jobs(jobs: Mapping[int, JobInfo], now: datetime, owner: Mapping[int, 
                 continue
             if tid is not None:
                 touched.add(tid)
-            rows.append(MirrorJob(job_id=j, transformation_id=tid, status=job.status, minor_status=job.minor_status,
-                                  application_status=job.application_status, site=job.site, last_update=now))
-        if rows:
-            MirrorJob.objects.bulk_create(
-                rows, update_conflicts=True, unique_fields=["job_id"],
-                update_fields=["transformation_id", *_JOB_FIELDS, "last_update"],
-            )
+            rows.append((j, tid, *_job_row(job)))
+        write_jobs(rows, now)
     return touched
 
 
 def replace(tid: int, tasks: Sequence[TaskInfo], jobs: Mapping[int, JobInfo], now: datetime, *,
             skip_tasks: Iterable[int] = (), skip_jobs: Iterable[int] = (), resync: bool = False,
-            ) -> tuple[bool, Drift | None]:
+            ) -> tuple[bool, Drift | None, tuple[int, int]]:
     """Make ``tid``'s mirror what a full read showed: ``tasks`` and ``jobs`` (those of the tasks).
 
     ``skip_tasks`` / ``skip_jobs``: rows the delta read after the full read already wrote (they are
     newer than the full read, so they stay, and are not drift). With ``resync``, every other row
     the full read finds different from the mirror (added, changed, removed) is drift, counted and
-    returned; a first fill has none. Returns (anything written, drift or None)."""
+    returned; a first fill has none. Returns (anything written, drift or None, (tasks, jobs) now)."""
     skip_tasks = set(skip_tasks)
     skip_jobs = set(skip_jobs)
     drift = Drift()
     have_tasks = {k: (j, s) for k, j, s in MirrorTask.objects.filter(transformation_id=tid).values_list(
         "task_id", "job_id", "status").iterator(chunk_size=5000)}
     full_tasks = {t.task: (t.job, t.status) for t in tasks if t.transformation == tid}
-    write_tasks: dict[int, tuple[int, str]] = {}
+    task_rows: dict[int, tuple[int, str]] = {}
     for k, row in full_tasks.items():
         if k in skip_tasks:
             continue
         if k not in have_tasks:
             drift.added += 1
-            write_tasks[k] = row
+            task_rows[k] = row
         elif have_tasks[k] != row:
             drift.changed += 1
-            write_tasks[k] = row
+            task_rows[k] = row
     removed_tasks = [k for k in have_tasks if k not in full_tasks and k not in skip_tasks]
     drift.removed += len(removed_tasks)
-    final = {**have_tasks, **write_tasks}
+    final = {**have_tasks, **task_rows}
     for k in removed_tasks:
         del final[k]
     referenced = {j for j, _ in final.values() if j != NO_JOB}
+    n_tasks = len(final)
     del have_tasks, final
 
     # The jobs the mirror holds for this transformation, and the ones its tasks name.
@@ -189,7 +210,7 @@ def replace(tid: int, tasks: Sequence[TaskInfo], jobs: Mapping[int, JobInfo], no
     for chunk in chunks(sorted(referenced - have_jobs.keys())):
         for j, s, m, a, site in MirrorJob.objects.filter(job_id__in=chunk).values_list("job_id", *_JOB_FIELDS):
             have_jobs[j] = (s, m, a, site)
-    write_jobs: dict[int, tuple] = {}
+    job_rows: dict[int, tuple] = {}
     removed_jobs = []
     for j in referenced:
         if j in skip_jobs:
@@ -198,13 +219,15 @@ def replace(tid: int, tasks: Sequence[TaskInfo], jobs: Mapping[int, JobInfo], no
             row = _job_row(jobs[j])
             if j not in have_jobs:
                 drift.added += 1
-                write_jobs[j] = row
+                job_rows[j] = row
             elif have_jobs[j] != row:
                 drift.changed += 1
-                write_jobs[j] = row
+                job_rows[j] = row
         elif j in have_jobs:
             drift.removed += 1  # gone from DIRAC's Job DB
             removed_jobs.append(j)
+    # The tasks' jobs the mirror holds now: those DIRAC showed, in the full read or the delta.
+    n_jobs = sum(1 for j in referenced if j in skip_jobs or j in jobs)
     # Jobs of this transformation no task names any more: dropped, not drift (the tasks were).
     removed_jobs.extend(j for j in have_jobs if j not in referenced and j not in skip_jobs)
     del have_jobs
@@ -213,23 +236,10 @@ def replace(tid: int, tasks: Sequence[TaskInfo], jobs: Mapping[int, JobInfo], no
         MirrorTask.objects.filter(transformation_id=tid, task_id__in=chunk).delete()
     for chunk in chunks(removed_jobs):
         MirrorJob.objects.filter(job_id__in=chunk).delete()
-    items = sorted(write_tasks.items())
-    for chunk in chunks(items):
-        MirrorTask.objects.bulk_create(
-            [MirrorTask(transformation_id=tid, task_id=k, job_id=j, status=s, last_update=now) for k, (j, s) in chunk],
-            update_conflicts=True, unique_fields=["transformation_id", "task_id"],
-            update_fields=["job_id", "status", "last_update"],
-        )
-    items = sorted(write_jobs.items())
-    for chunk in chunks(items):
-        MirrorJob.objects.bulk_create(
-            [MirrorJob(job_id=j, transformation_id=tid, status=s, minor_status=m, application_status=a, site=site,
-                       last_update=now) for j, (s, m, a, site) in chunk],
-            update_conflicts=True, unique_fields=["job_id"],
-            update_fields=["transformation_id", *_JOB_FIELDS, "last_update"],
-        )
-    changed = bool(removed_tasks or removed_jobs or write_tasks or write_jobs)
-    return changed, (drift if resync else None)
+    write_tasks([(tid, k, j, s) for k, (j, s) in sorted(task_rows.items())], now)
+    write_jobs([(j, tid, *row) for j, row in sorted(job_rows.items())], now)
+    changed = bool(removed_tasks or removed_jobs or task_rows or job_rows)
+    return changed, (drift if resync else None), (n_tasks, n_jobs)
 
 
 def forget(tid: int) -> None:
@@ -279,6 +289,24 @@ def job_aggregates(tid: int) -> list[tuple[str, str, str, str, int, int]]:
         for r in MirrorJob.objects.filter(job_id__in=_task_jobs(tid)).values(*_JOB_FIELDS)
         .annotate(n=Count("job_id"), first=Min("job_id")).order_by("first")
     ]
+
+
+def any_synced(tid: int, statuses: Iterable[str]) -> bool:
+    """Whether a task of the transformation has one of ``statuses`` once its job's status is
+    copied into it (``rules.apply_task_updates(tasks, rules.task_updates(tasks, jobs))``: a task
+    takes its job's status, a task whose job is gone from the Job DB becomes Failed unless it is
+    final), asked of the database without reading the tasks."""
+    statuses = list(statuses)
+    tasks = MirrorTask.objects.filter(transformation_id=tid)
+    if MirrorJob.objects.filter(job_id__in=_task_jobs(tid), status__in=statuses).exists():
+        return True
+    if tasks.filter(job_id=NO_JOB, status__in=statuses).exists():
+        return True
+    orphans = tasks.exclude(job_id=NO_JOB).exclude(job_id__in=MirrorJob.objects.values("job_id"))
+    final = [s for s in statuses if s in FINAL_TASK_STATUSES]
+    if final and orphans.filter(status__in=final).exists():
+        return True
+    return MISSING_JOB_STATUS in statuses and orphans.exclude(status__in=FINAL_TASK_STATUSES).exists()
 
 
 def tasks_without_job(tid: int) -> int:

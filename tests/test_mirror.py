@@ -226,3 +226,44 @@ def test_a_change_just_before_the_cut_is_seen_by_the_next_cycle(steady, settings
     # With the margin the next cycle sees it; without, the change would be lost until a resync.
     assert (MirrorJob.objects.get(pk=changed).status == "Failed") is seen
     assert bool([d for d in after.decisions if d.kind == "sync"]) is seen
+
+
+def test_the_mirrors_assigned_files_test_is_the_rules_one():
+    """``read.needs_assigned_files`` (EXISTS in the database) answers as ``rules.needs_assigned_files``
+    (over the tasks and jobs) for every case: a job's status, no job yet, a job gone from the Job DB."""
+    from failover.cycle.read import needs_assigned_files
+    from failover.domain import TransformationInfo
+    from failover.rules import RulesPolicy, needs_assigned_files as rules_needs
+
+    seed_policy()
+    data = {"productions": [], "transformations": [], "files": [], "tasks": [], "jobs": []}
+    cases = {
+        601: [("Running", "Running")], 602: [("Running", "Failed")], 603: [("Running", "Done")],
+        604: [("Running", None)], 605: [("Done", None)], 606: [("Killed", None)], 607: [("Created", 0)],
+        608: [("Done", 0)], 609: [("Failed", "Running")],
+    }
+    job_id = 7000
+    gone = []
+    for tid, tasks in cases.items():
+        data["transformations"].append({"id": tid, "name": f"t{tid}", "type": "Merging", "status": "Active",
+                                        "group_size": 10})
+        for n, (task_status, job_status) in enumerate(tasks, 1):
+            job_id += 1
+            data["tasks"].append({"transformation": tid, "task": n, "job": 0 if job_status == 0 else job_id,
+                                  "status": task_status})
+            if job_status != 0:
+                data["jobs"].append(job(job_id, job_status or "Running"))
+            if job_status is None:
+                gone.append(job_id)
+    load_scenario(data)
+    SimJob.objects.filter(id__in=gone).delete()  # gone from the Job DB
+    backend = SimulatedDirac()
+    Engine(backend, dry_run=True).run_cycle()  # fills the mirror, acts on nothing
+    assert MirrorTask.objects.count() == len(cases)
+    for reassign in (frozenset({"Merging"}), frozenset()):
+        policy = RulesPolicy(reassign_types=reassign)
+        for tid in cases:
+            t = TransformationInfo(tid, f"t{tid}", "Merging", "Active", 10)
+            tasks = backend.tasks([tid])
+            jobs = backend.jobs([x.job for x in tasks if x.job])
+            assert needs_assigned_files(t, policy) == rules_needs(t, tasks, jobs, policy), (tid, reassign)

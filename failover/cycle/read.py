@@ -22,7 +22,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from failover import mirror, rules
-from failover.domain import ASSIGNED, FileCounts, FileInfo, JobInfo, TaskInfo, TransformationInfo
+from failover.domain import (
+    ASSIGNED,
+    DONE_TASK_STATUSES,
+    FAILED_TASK_STATUSES,
+    FileCounts,
+    FileInfo,
+    JobInfo,
+    TaskInfo,
+    TransformationInfo,
+)
 from failover.errors import BackendError, FailoverError, UnknownTransformation
 from failover.models import ActionLog, MirrorJob, MirrorState, ReassignCounter
 
@@ -155,10 +164,7 @@ class Reading:
         """Read, in one call, the Assigned files of those of ``batch`` whose rules look at them."""
         todo = [t for t in batch if t.id not in inputs.assigned_read]
         inputs.assigned_read.update(t.id for t in todo)
-        need = [
-            t.id for t in todo
-            if rules.needs_assigned_files(t, mirror.tasks_of(t.id), mirror.jobs_of(t.id), self.rules_policy)
-        ]
+        need = [t.id for t in todo if needs_assigned_files(t, self.rules_policy)]
         if need:
             try:
                 for f in self._retrying(self.backend.files, need, statuses=[ASSIGNED]):
@@ -208,8 +214,9 @@ class Reading:
             skip_tasks: dict[int, set[int]] = defaultdict(set)
             for t in delta_tasks:
                 skip_tasks[t.transformation].add(t.task)
+            sizes: dict[int, tuple[int, int]] = {}
             for tid in whole:
-                changed, drift = mirror.replace(
+                changed, drift, sizes[tid] = mirror.replace(
                     tid, full_tasks.get(tid, []), full_jobs, started, skip_tasks=skip_tasks.get(tid, ()),
                     skip_jobs=delta_jobs.keys(), resync=tid in states,
                 )
@@ -235,8 +242,8 @@ class Reading:
                     fields["drift"] = refresh.drift[tid].as_dict() if tid in refresh.drift else {}
                     fields["drift_at"] = started
                     fields["resync_cycle"] = self.cycle.pk if getattr(self, "cycle", None) is not None else None
-                if tid in refresh.touched or tid not in states:
-                    fields["tasks"], fields["jobs"] = mirror.counts(tid)
+                if tid in sizes:
+                    fields["tasks"], fields["jobs"] = sizes[tid]
                 if tid in states:
                     MirrorState.objects.filter(transformation_id=tid).update(**fields)
                 else:
@@ -245,6 +252,13 @@ class Reading:
             log.warning("mirror of transformation %s drifted from DIRAC: %d rows added, %d changed, %d removed; "
                         "repaired", tid, drift.added, drift.changed, drift.removed)
         return refresh
+
+
+def needs_assigned_files(t: TransformationInfo, policy: rules.RulesPolicy) -> bool:
+    """``rules.needs_assigned_files`` asked of the mirror (a few EXISTS, no task read)."""
+    if t.type in policy.reassign_types and mirror.any_synced(t.id, FAILED_TASK_STATUSES):
+        return True
+    return mirror.any_synced(t.id, DONE_TASK_STATUSES)
 
 
 def _by_cut(cuts: Sequence[tuple[int, datetime]], margin: timedelta) -> list[tuple[datetime, list[int]]]:
