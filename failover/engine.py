@@ -376,8 +376,7 @@ class Engine(Reading, Acting, Settling):
             parent_id = rules.parent_of(t)
             parent = self._parent(t, selection)
             key = self._plan_key(t, selection, counters, flush_count)
-            tasks = inputs.tasks_of(t.id)
-            t_jobs = inputs.jobs_of(t.id)
+            tasks, t_jobs = mirror_store.tasks_and_jobs(t.id)
             assigned = inputs.assigned.get(t.id, [])
             plan = rules.plan_transformation(
                 t,
@@ -446,14 +445,19 @@ class Engine(Reading, Acting, Settling):
                 if action.state in (ActionLog.State.FAILED, ActionLog.State.PENDING, ActionLog.State.INTERRUPTED):
                     outcome.state = "error"
                     outcome.message = action.error or "no answer from DIRAC; will be reconciled"
-            if self.cycle is not None:
-                self.recorder.record(
-                    self.cycle.pk, self.cycle.started, recording.SnapshotMeta(t.id, t.production, t.type),
-                )
             del tasks, t_jobs, synced
             plan.tasks = []
+            # The report's aggregates and the overview's counters: one GROUP BY over the mirror.
+            aggregates = mirror_store.job_aggregates(t.id)
+            if self.cycle is not None:
+                self.recorder.record(
+                    self.cycle.pk, self.cycle.started, recording.SnapshotMeta(t.id, t.production, t.type), aggregates,
+                )
+            jobs_by_status: dict[str, int] = {}
+            for row in aggregates:
+                jobs_by_status[row[0]] = jobs_by_status.get(row[0], 0) + row[4]
             now = known.get(t.id, t)
-            mirror = self._mirror(now, t_counts, mirror_store.jobs_by_status(t.id), state)
+            mirror = self._mirror(now, t_counts, dict(sorted(jobs_by_status.items())), state)
             mirror["tasks_without_job"] = no_job
             # Conditions seen after the actions, on what the cycle just read and kept.
             plan.blockers.extend(after_acting(now, known.get(parent_id) if parent_id else None, t_counts,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Count, Min
+from django.db.models import Count
 from django.utils import timezone
 
 from failover.domain import FINAL_TASK_STATUSES, MISSING_JOB_STATUS, NO_JOB, JobInfo, TaskInfo
@@ -242,6 +242,17 @@ def replace(tid: int, tasks: Sequence[TaskInfo], jobs: Mapping[int, JobInfo], no
     return changed, (drift if resync else None), (n_tasks, n_jobs)
 
 
+def fill(tid: int, tasks: Sequence[TaskInfo], jobs: Mapping[int, JobInfo], now: datetime) -> tuple[int, int]:
+    """A first fill of a transformation that has no row in the mirror: its tasks and the jobs
+    they name, written as they are (no comparison to make). Returns (tasks, jobs) written."""
+    task_rows = [(tid, t.task, t.job, t.status) for t in tasks if t.transformation == tid]
+    named = {t[2] for t in task_rows if t[2] != NO_JOB}
+    job_rows = [(j, tid, *_job_row(jobs[j])) for j in sorted(named) if j in jobs]
+    write_tasks(task_rows, now)
+    write_jobs(job_rows, now)
+    return len(task_rows), len(job_rows)
+
+
 def forget(tid: int) -> None:
     """Drop a transformation's mirror (the next cycle reads it in full)."""
     MirrorState.objects.filter(transformation_id=tid).delete()
@@ -264,6 +275,26 @@ def tasks_of(tid: int) -> list[TaskInfo]:
     ]
 
 
+def tasks_and_jobs(tid: int) -> tuple[list[TaskInfo], dict[int, JobInfo]]:
+    """What the rules plan from: the transformation's tasks, and the jobs of those tasks that
+    DIRAC's Job DB has (as ``tasks()`` and ``jobs()`` answer), in one query."""
+    q = connection.ops.quote_name
+    task_table, job_table = q(MirrorTask._meta.db_table), q(MirrorJob._meta.db_table)
+    sql = (f"SELECT t.task_id, t.job_id, t.status, j.job_id, j.status, j.minor_status, j.application_status, j.site "
+           f"FROM {task_table} t LEFT JOIN {job_table} j ON j.job_id = t.job_id AND t.job_id <> {NO_JOB} "
+           f"WHERE t.transformation_id = %s ORDER BY t.task_id")
+    tasks: list[TaskInfo] = []
+    jobs: dict[int, JobInfo] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tid])
+        while rows := cursor.fetchmany(5000):
+            for k, j, s, jid, js, m, a, site in rows:
+                tasks.append(TaskInfo(tid, k, j, s))
+                if jid is not None:
+                    jobs[jid] = JobInfo(jid, js, m, a, site)
+    return tasks, jobs
+
+
 def jobs_of(tid: int) -> dict[int, JobInfo]:
     """The jobs of the transformation's tasks that DIRAC's Job DB has (as ``jobs()`` answers)."""
     return {
@@ -283,30 +314,46 @@ def jobs_by_status(tid: int) -> dict[str, int]:
 
 def job_aggregates(tid: int) -> list[tuple[str, str, str, str, int, int]]:
     """The report's aggregates of one transformation: (Status, MinorStatus, ApplicationStatus,
-    Site, count, lowest job id), one GROUP BY, ordered by the lowest job id (first appearance)."""
-    return [
-        (r["status"], r["minor_status"], r["application_status"], r["site"], r["n"], r["first"])
-        for r in MirrorJob.objects.filter(job_id__in=_task_jobs(tid)).values(*_JOB_FIELDS)
-        .annotate(n=Count("job_id"), first=Min("job_id")).order_by("first")
-    ]
+    Site, count, lowest job id), one GROUP BY over the jobs of its tasks, ordered by the lowest
+    job id (the order in which the combinations first appear)."""
+    q = connection.ops.quote_name
+    task_table, job_table = q(MirrorTask._meta.db_table), q(MirrorJob._meta.db_table)
+    sql = (f"SELECT j.status, j.minor_status, j.application_status, j.site, COUNT(*), MIN(j.job_id) "
+           f"FROM {job_table} j WHERE j.job_id IN (SELECT t.job_id FROM {task_table} t "
+           f"WHERE t.transformation_id = %s AND t.job_id <> {NO_JOB}) "
+           f"GROUP BY j.status, j.minor_status, j.application_status, j.site ORDER BY MIN(j.job_id)")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tid])
+        return [tuple(row) for row in cursor.fetchall()]
 
 
-def any_synced(tid: int, statuses: Iterable[str]) -> bool:
-    """Whether a task of the transformation has one of ``statuses`` once its job's status is
-    copied into it (``rules.apply_task_updates(tasks, rules.task_updates(tasks, jobs))``: a task
-    takes its job's status, a task whose job is gone from the Job DB becomes Failed unless it is
-    final), asked of the database without reading the tasks."""
-    statuses = list(statuses)
-    tasks = MirrorTask.objects.filter(transformation_id=tid)
-    if MirrorJob.objects.filter(job_id__in=_task_jobs(tid), status__in=statuses).exists():
-        return True
-    if tasks.filter(job_id=NO_JOB, status__in=statuses).exists():
-        return True
-    orphans = tasks.exclude(job_id=NO_JOB).exclude(job_id__in=MirrorJob.objects.values("job_id"))
-    final = [s for s in statuses if s in FINAL_TASK_STATUSES]
-    if final and orphans.filter(status__in=final).exists():
-        return True
-    return MISSING_JOB_STATUS in statuses and orphans.exclude(status__in=FINAL_TASK_STATUSES).exists()
+def _in(values: Iterable[str]) -> str:
+    return "(" + ", ".join("%s" for _ in values) + ")"
+
+
+def synced_flags(ids: Sequence[int], failed: Iterable[str], done: Iterable[str]) -> dict[int, tuple[bool, bool]]:
+    """Per transformation: whether a task has a status in ``failed``, and one in ``done``, once
+    its job's status is copied into it (as ``rules.apply_task_updates(tasks, rules.task_updates(
+    tasks, jobs))``: a task takes its job's status, a task whose job is gone from the Job DB
+    becomes Failed unless it is final), in one query for all of ``ids``, reading no task."""
+    failed, done, final = sorted(failed), sorted(done), sorted(FINAL_TASK_STATUSES)
+    q = connection.ops.quote_name
+    task_table, job_table = q(MirrorTask._meta.db_table), q(MirrorJob._meta.db_table)
+    out: dict[int, tuple[bool, bool]] = {}
+    for chunk in chunks(list(ids)):
+        synced = (f"CASE WHEN t.job_id = {NO_JOB} THEN t.status WHEN j.job_id IS NULL THEN "
+                  f"(CASE WHEN t.status IN {_in(final)} THEN t.status ELSE %s END) ELSE j.status END")
+        sql = (f"SELECT s.tid, MAX(CASE WHEN s.synced IN {_in(failed)} THEN 1 ELSE 0 END), "
+               f"MAX(CASE WHEN s.synced IN {_in(done)} THEN 1 ELSE 0 END) FROM ("
+               f"SELECT t.transformation_id AS tid, {synced} AS synced FROM {task_table} t "
+               f"LEFT JOIN {job_table} j ON j.job_id = t.job_id AND t.job_id <> {NO_JOB} "
+               f"WHERE t.transformation_id IN {_in(chunk)}) s GROUP BY s.tid")
+        params = [*failed, *done, *final, MISSING_JOB_STATUS, *chunk]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for tid, f, d in cursor.fetchall():
+                out[tid] = (bool(f), bool(d))
+    return out
 
 
 def tasks_without_job(tid: int) -> int:

@@ -24,7 +24,8 @@ class SnapshotMeta:
 
 
 class CycleRecorder(Protocol):
-    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta) -> None: ...
+    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, aggregates: Sequence[tuple]) -> None:
+        """``aggregates``: ``failover.mirror.job_aggregates`` of the transformation, computed once."""
 
     def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta],
                          previous: Mapping[int, int] | None = None) -> None:
@@ -34,7 +35,7 @@ class CycleRecorder(Protocol):
 class NoRecorder:
     """Records nothing: failover without the reports app."""
 
-    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta) -> None:
+    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, aggregates: Sequence[tuple]) -> None:
         return None
 
     def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta],

@@ -28,8 +28,9 @@ class StoreRecorder:
     def __init__(self, store: AggregateStore | None = None):
         self.store = store if store is not None else get_store()
 
-    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta) -> None:
-        self.store.write(cycle_id, timestamp, meta, mirror_aggregates(meta.transformation_id))
+    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, aggregates: Sequence[tuple]) -> None:
+        """``aggregates``: the mirror's GROUP BY for this transformation (the engine computes it once)."""
+        self.store.write(cycle_id, timestamp, meta, [AggregateRow(*row) for row in aggregates])
 
     def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta],
                          previous: Mapping[int, int] | None = None) -> None:

@@ -229,10 +229,11 @@ def test_a_change_just_before_the_cut_is_seen_by_the_next_cycle(steady, settings
 
 
 def test_the_mirrors_assigned_files_test_is_the_rules_one():
-    """``read.needs_assigned_files`` (EXISTS in the database) answers as ``rules.needs_assigned_files``
+    """``read.needs_assigned_files`` (one query over the mirror) answers as ``rules.needs_assigned_files``
     (over the tasks and jobs) for every case: a job's status, no job yet, a job gone from the Job DB."""
+    from failover import mirror
     from failover.cycle.read import needs_assigned_files
-    from failover.domain import TransformationInfo
+    from failover.domain import DONE_TASK_STATUSES, FAILED_TASK_STATUSES, TransformationInfo
     from failover.rules import RulesPolicy, needs_assigned_files as rules_needs
 
     seed_policy()
@@ -266,4 +267,5 @@ def test_the_mirrors_assigned_files_test_is_the_rules_one():
             t = TransformationInfo(tid, f"t{tid}", "Merging", "Active", 10)
             tasks = backend.tasks([tid])
             jobs = backend.jobs([x.job for x in tasks if x.job])
-            assert needs_assigned_files(t, policy) == rules_needs(t, tasks, jobs, policy), (tid, reassign)
+            flags = mirror.synced_flags([tid], FAILED_TASK_STATUSES, DONE_TASK_STATUSES)[tid]
+            assert needs_assigned_files(t, policy, flags) == rules_needs(t, tasks, jobs, policy), (tid, reassign)

@@ -33,7 +33,7 @@ from failover.domain import (
     TransformationInfo,
 )
 from failover.errors import BackendError, FailoverError, UnknownTransformation
-from failover.models import ActionLog, MirrorJob, MirrorState, ReassignCounter
+from failover.models import ActionLog, MirrorJob, MirrorState, MirrorTask, ReassignCounter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -164,7 +164,8 @@ class Reading:
         """Read, in one call, the Assigned files of those of ``batch`` whose rules look at them."""
         todo = [t for t in batch if t.id not in inputs.assigned_read]
         inputs.assigned_read.update(t.id for t in todo)
-        need = [t.id for t in todo if needs_assigned_files(t, self.rules_policy)]
+        flags = mirror.synced_flags([t.id for t in todo], FAILED_TASK_STATUSES, DONE_TASK_STATUSES)
+        need = [t.id for t in todo if needs_assigned_files(t, self.rules_policy, flags.get(t.id, (False, False)))]
         if need:
             try:
                 for f in self._retrying(self.backend.files, need, statuses=[ASSIGNED]):
@@ -215,7 +216,21 @@ class Reading:
             for t in delta_tasks:
                 skip_tasks[t.transformation].add(t.task)
             sizes: dict[int, tuple[int, int]] = {}
+            # A first fill with nothing of it left in the mirror is written as read.
+            leftover = set()
+            for chunk in mirror.chunks(fill):
+                leftover.update(MirrorTask.objects.filter(transformation_id__in=chunk).values_list(
+                    "transformation_id", flat=True).distinct())
+                leftover.update(MirrorJob.objects.filter(transformation_id__in=chunk).values_list(
+                    "transformation_id", flat=True).distinct())
+            for tid in fill:
+                if tid not in leftover:
+                    sizes[tid] = mirror.fill(tid, full_tasks.get(tid, []), full_jobs, started)
+                    refresh.full.add(tid)
+                    refresh.touched.add(tid)
             for tid in whole:
+                if tid in sizes:
+                    continue
                 changed, drift, sizes[tid] = mirror.replace(
                     tid, full_tasks.get(tid, []), full_jobs, started, skip_tasks=skip_tasks.get(tid, ()),
                     skip_jobs=delta_jobs.keys(), resync=tid in states,
@@ -254,11 +269,11 @@ class Reading:
         return refresh
 
 
-def needs_assigned_files(t: TransformationInfo, policy: rules.RulesPolicy) -> bool:
-    """``rules.needs_assigned_files`` asked of the mirror (a few EXISTS, no task read)."""
-    if t.type in policy.reassign_types and mirror.any_synced(t.id, FAILED_TASK_STATUSES):
-        return True
-    return mirror.any_synced(t.id, DONE_TASK_STATUSES)
+def needs_assigned_files(t: TransformationInfo, policy: rules.RulesPolicy, flags: tuple[bool, bool]) -> bool:
+    """``rules.needs_assigned_files`` from the mirror's ``synced_flags`` (a failed task, a done
+    task once job statuses are copied), without reading a task."""
+    failed, done = flags
+    return (t.type in policy.reassign_types and failed) or done
 
 
 def _by_cut(cuts: Sequence[tuple[int, datetime]], margin: timedelta) -> list[tuple[datetime, list[int]]]:
