@@ -269,3 +269,21 @@ def test_the_mirrors_assigned_files_test_is_the_rules_one():
             jobs = backend.jobs([x.job for x in tasks if x.job])
             flags = mirror.synced_flags([tid], FAILED_TASK_STATUSES, DONE_TASK_STATUSES)[tid]
             assert needs_assigned_files(t, policy, flags) == rules_needs(t, tasks, jobs, policy), (tid, reassign)
+
+
+def test_the_full_cycle_command_says_what_it_found(steady):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    steady.shift(600)
+    out = StringIO()
+    call_command("failover", "cycle", "--full", stdout=out)
+    assert "full resync of 3 transformations: no drift" in out.getvalue()
+    SimJob.objects.filter(id=job_of(502, 3)).update(site="LCG.Moved.fr")  # no new LastUpdateTime
+    steady.shift(600)
+    out = StringIO()
+    call_command("failover", "cycle", "--full", stdout=out)
+    assert ("full resync of 3 transformations: drift of 1 rows (0 added, 1 changed, 0 removed; "
+            "transformations: 502), repaired") in out.getvalue()
+    assert Cycle.objects.order_by("-pk").first().full

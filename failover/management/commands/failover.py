@@ -56,9 +56,12 @@ class Command(FriendlyCommand):
             c = engine.cycle
             d = c.drift or {}
             where = ", ".join(sorted(d.get("transformations", {}), key=int)) or "none"
-            self.stdout.write(f"full resync of {c.resynced} transformations: drift of {c.drift_rows} rows "
-                              f"({d.get('added', 0)} added, {d.get('changed', 0)} changed, {d.get('removed', 0)} "
-                              f"removed; transformations: {where}), repaired")
+            if c.drift_rows:
+                self.stdout.write(f"full resync of {c.resynced} transformations: drift of {c.drift_rows} rows "
+                                  f"({d.get('added', 0)} added, {d.get('changed', 0)} changed, "
+                                  f"{d.get('removed', 0)} removed; transformations: {where}), repaired")
+            else:
+                self.stdout.write(f"full resync of {c.resynced} transformations: no drift")
         if json:
             # Standard output is the data and nothing else (DIRAC's logging goes to stderr).
             self.stdout.write(_json(result.as_json()))
