@@ -287,3 +287,30 @@ def test_the_full_cycle_command_says_what_it_found(steady):
     assert ("full resync of 3 transformations: drift of 1 rows (0 added, 1 changed, 0 removed; "
             "transformations: 502), repaired") in out.getvalue()
     assert Cycle.objects.order_by("-pk").first().full
+
+
+def test_the_mirrors_aggregates_are_the_reports_over_dirac(time_machine):
+    """The report's rows by GROUP BY over the mirror equal ``aggregate_jobs`` over DIRAC's jobs
+    (the live report), order included, and the overview's counters add up to them."""
+    from reports.aggregation import aggregate_jobs
+    from reports.recording import mirror_aggregates
+    from tests.factories import chain_scenario
+
+    time_machine.move_to(START, tick=False)
+    seed_policy()
+    data = chain_scenario()
+    data["jobs"].append(job(104, "Failed", site="LCG.CNAF.it"))
+    data["jobs"].append(job(105, "Done"))
+    data["tasks"] += [{"transformation": 4847, "task": 4, "job": 104, "status": "Running"},
+                      {"transformation": 4847, "task": 5, "job": 105, "status": "Done"},
+                      {"transformation": 4848, "task": 1, "job": 0, "status": "Created"}]
+    load_scenario(data)
+    backend = SimulatedDirac()
+    run(backend)
+    for tid in (4846, 4847, 4848):
+        jobs = backend.jobs([t.job for t in backend.tasks([tid]) if t.job])
+        assert mirror_aggregates(tid) == aggregate_jobs(jobs.values()), tid
+        by_status: dict[str, int] = {}
+        for j in jobs.values():
+            by_status[j.status] = by_status.get(j.status, 0) + 1
+        assert TransformationState.objects.get(pk=tid).jobs == by_status
