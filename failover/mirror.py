@@ -253,6 +253,17 @@ def fill(tid: int, tasks: Sequence[TaskInfo], jobs: Mapping[int, JobInfo], now: 
     return len(task_rows), len(job_rows)
 
 
+def prune(cutoff: datetime) -> list[tuple[int, str]]:
+    """Mirrors of transformations no cycle has read since ``cutoff`` (no longer selected): dropped;
+    one selected again is read in full."""
+    ids = list(MirrorState.objects.filter(cut__lt=cutoff).values_list("transformation_id", flat=True))
+    for chunk in chunks(ids):
+        MirrorTask.objects.filter(transformation_id__in=chunk).delete()
+        MirrorJob.objects.filter(transformation_id__in=chunk).delete()
+        MirrorState.objects.filter(transformation_id__in=chunk).delete()
+    return [(len(ids), "mirrors of transformations not read since")]
+
+
 def forget(tid: int) -> None:
     """Drop a transformation's mirror (the next cycle reads it in full)."""
     MirrorState.objects.filter(transformation_id=tid).delete()

@@ -314,3 +314,14 @@ def test_the_mirrors_aggregates_are_the_reports_over_dirac(time_machine):
         for j in jobs.values():
             by_status[j.status] = by_status.get(j.status, 0) + 1
         assert TransformationState.objects.get(pk=tid).jobs == by_status
+
+
+def test_prune_drops_the_mirror_of_transformations_no_longer_read(steady):
+    from failover.maintenance import prune
+
+    MirrorState.objects.filter(pk=503).update(cut=timezone.now() - timedelta(days=100))
+    result = prune(90)
+    assert "1 mirrors of transformations not read since" in str(result)
+    assert set(MirrorState.objects.values_list("transformation_id", flat=True)) == {501, 502}
+    assert not MirrorTask.objects.filter(transformation_id=503).exists()
+    assert not MirrorJob.objects.filter(transformation_id=503).exists()
