@@ -144,6 +144,15 @@ FAILOVER_LOCK_SECONDS = env_int("FAILOVER_LOCK_SECONDS", 900, minimum=10, maximu
 FAILOVER_ACTION_LOCK_WAIT = env_int("FAILOVER_ACTION_LOCK_WAIT", 30, minimum=0, maximum=3_600)
 # Transformations read together in one batch of backend calls during a cycle.
 FAILOVER_BATCH_SIZE = env_int("FAILOVER_BATCH_SIZE", 200, minimum=1, maximum=100_000)
+# The mirror (failover/mirror.py): a delta read asks DIRAC for what changed since the previous
+# read's start less this margin, for clocks that disagree (ours, DIRAC's database server's).
+FAILOVER_MIRROR_MARGIN_SECONDS = env_int("FAILOVER_MIRROR_MARGIN_SECONDS", 120, minimum=0, maximum=86_400)
+# Hours between full resyncs of a transformation's mirror (a full read compared with the mirror,
+# drift reported and repaired); 0: every cycle.
+FAILOVER_RESYNC_HOURS = env_float("FAILOVER_RESYNC_HOURS", 24, minimum=0, maximum=24 * 365)
+# A transformation with nothing to plan is planned again at least this often (minutes), so that
+# what follows the clock (insight's stall alerts, forecasts) moves on; 0: only on change.
+FAILOVER_REPLAN_MINUTES = env_float("FAILOVER_REPLAN_MINUTES", 30, minimum=0, maximum=24 * 60 * 7)
 
 # -- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -86,5 +86,16 @@ class Blocker:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def as_json(self) -> dict:
+        """``as_dict`` with ``since`` as ISO text, for a JSON field (``from_json`` reads it back)."""
+        d = asdict(self)
+        d["since"] = self.since.isoformat() if self.since else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> Blocker:
+        since = d.get("since")
+        return cls(**{**d, "since": datetime.fromisoformat(since) if since else None})
+
     def __str__(self) -> str:
         return self.text

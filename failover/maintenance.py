@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from failover import mirror
 from failover.models import Cycle, ProgressSample
 
 # A pruner removes what is older than the cutoff and says how many of what: [(count, "what"), ...].
@@ -45,6 +46,8 @@ def prune(keep_days: int) -> PruneResult:
         samples, _ = ProgressSample.objects.filter(at__lt=cutoff).delete()
         if samples:
             others.append((samples, "history samples"))
+        # The mirror of a transformation no cycle read since (failover/mirror.py).
+        others.extend(mirror.prune(cutoff))
         # Cycles still running are left alone, however old: the health check reports them.
         cycles = Cycle.objects.filter(started__lt=cutoff).exclude(state=Cycle.State.RUNNING)
         cycle_count = cycles.count()

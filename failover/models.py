@@ -107,6 +107,13 @@ class Cycle(models.Model):
     # Per transformation: {id: "ok" | "skipped: ..." | "error: ..."}.
     outcomes = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
+    # A full resync (FAILOVER_RESYNC_HOURS, or ``failover cycle --full``) of some transformations'
+    # mirror: how many, and the drift found (rows of the mirror DIRAC did not show as changed),
+    # {"added": n, "changed": n, "removed": n, "transformations": {id: {...}}}; repaired at once.
+    full = models.BooleanField(default=False)
+    resynced = models.PositiveIntegerField(default=0)
+    drift_rows = models.PositiveIntegerField(default=0)
+    drift = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-started"]
@@ -655,3 +662,77 @@ class TaskFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transformation_id} task {self.task}: {self.lfn}"
+
+
+# -- the mirror: what the rules and pages need of DIRAC, kept up to date from deltas ------------
+
+
+class MirrorState(models.Model):
+    """A transformation's mirror: when it was read, what DIRAC's file counts were, and what its
+    last plan saw (failover/mirror.py). No row: no mirror yet, the next cycle reads it in full."""
+
+    transformation_id = models.IntegerField(primary_key=True)
+    # When the last read of its tasks and jobs started (our clock): the next delta read asks for
+    # what changed since this, less FAILOVER_MIRROR_MARGIN_SECONDS.
+    cut = models.DateTimeField()
+    # When its tasks and jobs were last read in full (the first fill or a resync).
+    last_full = models.DateTimeField()
+    file_counts = models.JSONField(default=dict, blank=True)  # status -> count, as last read
+    tasks = models.IntegerField(default=0)
+    jobs = models.IntegerField(default=0)
+    # What the last plan was made from (a digest of every input but the tasks and jobs) and
+    # whether it found nothing to do that could change by itself: then, while no task or job
+    # changes and the digest stays, the cycle does not plan it again.
+    plan_key = models.CharField(max_length=64, blank=True)
+    quiet = models.BooleanField(default=False)
+    # The blockers of that plan (before the ones seen after acting), as stored blocker values.
+    plan_blockers = models.JSONField(default=list, blank=True)
+    # When it was last planned: a quiet one is planned again every FAILOVER_REPLAN_MINUTES all
+    # the same, so that what follows the clock (insight's stall alerts, forecasts) moves on.
+    planned = models.DateTimeField(null=True, blank=True)
+    # The last resync's drift: {"added": n, "changed": n, "removed": n} and when.
+    drift = models.JSONField(default=dict, blank=True)
+    drift_at = models.DateTimeField(null=True, blank=True)
+    # The cycle of the last resync (its record sums the drift of its transformations).
+    resync_cycle = models.IntegerField(null=True, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"mirror of {self.transformation_id} (cut {self.cut:%Y-%m-%d %H:%M:%S})"
+
+
+class MirrorTask(models.Model):
+    """One task of a mirrored transformation, as DIRAC last showed it."""
+
+    transformation_id = models.IntegerField()
+    task_id = models.IntegerField()
+    job_id = models.IntegerField(default=0)
+    status = models.CharField(max_length=32)
+    # When the mirror last saw this row change (our clock).
+    last_update = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["transformation_id", "task_id"], name="mirror_task_unique")]
+        indexes = [models.Index(fields=["transformation_id", "job_id"], name="mirror_task_job")]
+
+    def __str__(self) -> str:
+        return f"{self.transformation_id}/{self.task_id}: job {self.job_id} {self.status}"
+
+
+class MirrorJob(models.Model):
+    """One job of a mirrored transformation's JobGroup, as DIRAC last showed it."""
+
+    job_id = models.IntegerField(primary_key=True)
+    # NULL for a job of a delta read that no task of the mirror names yet.
+    transformation_id = models.IntegerField(null=True, blank=True)
+    status = models.CharField(max_length=32)
+    minor_status = models.CharField(max_length=128, blank=True)
+    application_status = models.CharField(max_length=255, blank=True)
+    site = models.CharField(max_length=128, blank=True)
+    # When the mirror last saw this row change (our clock).
+    last_update = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["transformation_id", "status"], name="mirror_job_status")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} of {self.transformation_id}: {self.status}"

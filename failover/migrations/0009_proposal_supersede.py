@@ -25,7 +25,7 @@ def supersede_stacked(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('failover', '0007_cycle_item_lease'),
+        ('failover', '0008_mirror'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

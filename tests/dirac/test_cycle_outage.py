@@ -150,7 +150,13 @@ def test_parent_links_are_read_once_across_processes(site):
     assert second.returncode == 0, second.stderr[-3000:]
     calls2 = json.loads(second.stdout)["calls"]
     assert not {"getProductions", "getProductionTransformations", "get_parent_transformation"} & set(calls2)
-    assert sum(calls2.values()) == sum(calls.values()) - 5
+    # Otherwise the same reads, but the tasks and jobs changed since the first cycle's read (the
+    # mirror, failover/mirror.py): JobMonitoring's getJobs by JobGroup before the states and sites.
+    parent_calls = {"getProductions", "getProductionTransformations", "get_parent_transformation"}
+    assert sum(v for k, v in calls.items() if k in parent_calls) == 5
+    assert {k: v for k, v in calls2.items() if k != "getJobs"} == {
+        k: v for k, v in calls.items() if k not in parent_calls}
+    assert calls2["getJobs"] >= 1
     assert json.loads(second.stdout)["transformations"] == json.loads(first.stdout)["transformations"]
     assert len(query(site.db, "SELECT * FROM failover_parentlink WHERE production_id IS NOT NULL")) == 3
 

@@ -27,6 +27,9 @@ class Command(FriendlyCommand):
         cycle.add_argument("--only", choices=rules.KINDS, action="append",
                            help="only these actions (repeatable)")
         cycle.add_argument("--json", action="store_true", help="print the decisions as JSON")
+        cycle.add_argument("--full", action="store_true",
+                           help="a full resync: read every transformation's tasks and jobs in full, report the "
+                                "mirror's drift and repair it")
         recover = sub.add_parser("recover", help="run the recovery checks (DIRAC's DataRecoveryAgent) once now")
         recover.add_argument("--transformation", "-t", type=int, action="append", metavar="ID",
                              help="only this transformation (repeatable)")
@@ -51,8 +54,19 @@ class Command(FriendlyCommand):
     def handle(self, *args, action: str, **options) -> None:
         getattr(self, "do_" + action.replace("-", "_"))(**options)
 
-    def do_cycle(self, dry_run: bool, transformation, only, json: bool, **_) -> None:
-        result = Engine(dry_run=dry_run, trigger="cli").run_cycle(transformation, only or rules.KINDS)
+    def do_cycle(self, dry_run: bool, transformation, only, json: bool, full: bool = False, **_) -> None:
+        engine = Engine(dry_run=dry_run, trigger="cli")
+        result = engine.run_cycle(transformation, only or rules.KINDS, full=full)
+        if full and engine.cycle is not None and not json:
+            c = engine.cycle
+            d = c.drift or {}
+            where = ", ".join(sorted(d.get("transformations", {}), key=int)) or "none"
+            if c.drift_rows:
+                self.stdout.write(f"full resync of {c.resynced} transformations: drift of {c.drift_rows} rows "
+                                  f"({d.get('added', 0)} added, {d.get('changed', 0)} changed, "
+                                  f"{d.get('removed', 0)} removed; transformations: {where}), repaired")
+            else:
+                self.stdout.write(f"full resync of {c.resynced} transformations: no drift")
         if json:
             # Standard output is the data and nothing else (DIRAC's logging goes to stderr).
             self.stdout.write(_json(result.as_json()))
