@@ -490,8 +490,9 @@ class Engine(Reading, Acting, Settling):
                 "plan_key": key,
                 "planned": timezone.now(),
                 # Nothing to do that could change by itself: planned again only when an input moves.
+                # Only a plan of every kind can say so (an operator's sync-only run cannot).
                 "quiet": (not plan.decisions and not no_job and not inputs.assigned_error
-                          and outcome.state == "ok"),
+                          and outcome.state == "ok" and run.kinds == frozenset(KINDS) and run.approving is None),
                 "plan_blockers": [b.as_json() for b in plan.blockers],
             }
         except FailoverError as exc:

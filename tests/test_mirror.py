@@ -344,3 +344,19 @@ def test_prune_drops_the_mirror_of_transformations_no_longer_read(steady):
     assert set(MirrorState.objects.values_list("transformation_id", flat=True)) == {501, 502}
     assert not MirrorTask.objects.filter(transformation_id=503).exists()
     assert not MirrorJob.objects.filter(transformation_id=503).exists()
+
+
+def test_a_run_of_some_kinds_only_does_not_make_a_transformation_quiet(steady, plans):
+    """A sync-only run (an operator's button) plans without reassign: nothing found to do then
+    says nothing of the next full cycle, which must plan the transformation again."""
+    steady.shift(600)
+    SimJob.objects.filter(id=job_of(502, 2)).update(status="Failed", minor_status="Application Finished With Errors",
+                                                     last_update=timezone.now())
+    run(kinds=["sync"])
+    assert 502 in plans
+    plans.clear()
+    steady.shift(600)
+    result = run()
+    # Every transformation the sync-only run planned is planned again in full, and 502's failed
+    # task is reassigned now.
+    assert sorted(plans) == list(IDS) and [d.kind for d in result.decisions] == ["reassign"]
