@@ -132,6 +132,9 @@ DIRAC_CIRCUIT_FAILURES = env_int("DIRAC_CIRCUIT_FAILURES", 3, minimum=0, maximum
 FAILOVER_LOCK_SECONDS = env_int("FAILOVER_LOCK_SECONDS", 900, minimum=10, maximum=86_400 * 365)
 # Transformations read together in one batch of backend calls during a cycle.
 FAILOVER_BATCH_SIZE = env_int("FAILOVER_BATCH_SIZE", 200, minimum=1, maximum=100_000)
+# DIRAC writes of one cycle in flight at once (failover/cycle/act.py: one transformation's writes stay
+# in order, different transformations' overlap); 1: one after another.
+FAILOVER_DIRAC_CONCURRENCY = env_int("FAILOVER_DIRAC_CONCURRENCY", 8, minimum=1, maximum=64)
 
 # -- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -275,6 +278,9 @@ if FAILOVER_LEASE_SECONDS >= FAILOVER_STUCK_SECONDS:
 FAILOVER_KEEP_DAYS = env_int("FAILOVER_KEEP_DAYS", 90, minimum=1, maximum=36_500)
 # Fan a cycle out as one task per transformation (a chain per production), or run it as one task.
 FAILOVER_FANOUT = env_bool("FAILOVER_FANOUT", True)
+# Transformations per task of a fanned-out cycle: whole productions (parents first) packed into one
+# task up to this many, the transformations outside productions likewise; 1: one task per production.
+FAILOVER_FANOUT_GROUP = env_int("FAILOVER_FANOUT_GROUP", 50, minimum=1, maximum=100_000)
 
 # == security: HTTPS, proxy, login throttling (README: "Running behind a proxy") ===============
 # One switch, FAILOVER_HTTPS, turns on the production defaults below. DEBUG cannot be that switch:

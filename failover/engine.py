@@ -29,7 +29,7 @@ from failover import attention, blockers, circuit as circuit_breaker, leases, lo
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
 from failover.blockers import Blocker
-from failover.cycle.act import Acting
+from failover.cycle.act import Acting, Turn
 from failover.cycle.read import BatchInputs, Reading, Selection, policy_selects, read_counters, topological
 from failover.cycle.results import CycleResult, Outcome
 from failover.cycle.settle import Settling
@@ -87,6 +87,7 @@ class Engine(Reading, Acting, Settling):
         request_key: str | None = None,
         lock_owner: str | None = None,
         circuit_failures: int | None = None,
+        concurrency: int | None = None,
     ):
         # Every DIRAC call goes through a circuit breaker (failover/circuit.py): after a few
         # calls in a row without an answer, the cycle stops calling DIRAC.
@@ -103,6 +104,8 @@ class Engine(Reading, Acting, Settling):
         self.recorder = recorder if recorder is not None else recording.new_recorder()
         self.retries = settings.DIRAC_RETRIES if retries is None else retries
         self.backoff = settings.DIRAC_RETRY_BACKOFF if backoff is None else backoff
+        # DIRAC writes in flight at once across the transformations of a batch (cycle/act.py).
+        self.concurrency = settings.FAILOVER_DIRAC_CONCURRENCY if concurrency is None else concurrency
         # A fanned-out task passes an owner derived from its cycle item and attempt (see
         # cycles.treat_in_cycle): a later attempt takes the lock only once the earlier one's lease ran out.
         self.owner = lock_owner or locks.new_owner(actor if actor != "system" else "cycle")
@@ -226,15 +229,16 @@ class Engine(Reading, Acting, Settling):
                 for t in batch:
                     result.outcomes[t.id] = Outcome(t.id, "error", f"reading DIRAC failed: {exc}")
                 continue
-            for t in batch:
-                result.outcomes[t.id] = self._treat(run, t, selection, inputs)
+            # Each transformation's turn; their DIRAC writes overlap (cycle/act.py: treat_batch).
+            result.outcomes.update(self.treat_batch(batch, lambda t: self._treat(run, t, selection, inputs)))
 
     def _skip_unreachable(self, result: CycleResult, batch: Sequence[TransformationInfo]) -> None:
         for t in batch:
             result.outcomes[t.id] = Outcome(t.id, "skipped", circuit_breaker.SKIPPED)
 
     # -- one transformation: plan, act, settle, mirror -----------------------------------------
-    def _treat(self, run: Run, t: TransformationInfo, selection: Selection, inputs: BatchInputs) -> Outcome:
+    def _treat(self, run: Run, t: TransformationInfo, selection: Selection, inputs: BatchInputs) -> Turn[Outcome]:
+        """One transformation's turn: a generator that yields its DIRAC writes (cycle/act.py)."""
         outcome = Outcome(t.id)
         if self.circuit.is_open:
             # DIRAC stopped answering earlier in this cycle: not a word more to it this cycle.
@@ -319,7 +323,7 @@ class Engine(Reading, Acting, Settling):
                     if proposal is not None:
                         outcome.actions.append(proposal.pk)
                     continue
-                action = self._act(t, decision, run.approving)
+                action = yield from self._act_steps(t, decision, run.approving)
                 outcome.actions.append(action.pk)
                 if action.state == ActionLog.State.DONE and decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                     # The child treated after us must see the status we just wrote.
