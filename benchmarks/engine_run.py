@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--simulator", choices=("orm", "fast"), default="orm",
                    help="orm: SimulatedDirac as shipped; fast: failover.simulated.fastpath (plain SQL bulk reads)")
     p.add_argument("--profile", type=Path, help="write a pyinstrument HTML profile of cycle 1 here")
+    p.add_argument("--change-before", type=int, default=None,
+                   help="apply benchmarks/change.py to the simulated DIRAC before this cycle (0-based)")
+    p.add_argument("--change-fraction", type=float, default=0.01)
+    p.add_argument("--change-seed", type=int, default=7)
+    p.add_argument("--concurrency", type=int, default=None, help="FAILOVER_DIRAC_CONCURRENCY (default: the setting)")
     args = p.parse_args(argv)
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -75,9 +80,14 @@ def main(argv: list[str] | None = None) -> None:
     simulator = time_simulator(backend)
     rss_before = rss_now_mb()
     cycles = []
+    changed = None
     for n in range(args.cycles):
+        if args.change_before is not None and n == args.change_before:
+            from benchmarks import change
+
+            changed = change.apply(args.sim_db, args.change_fraction, args.change_seed)
         profiler = None
-        if args.profile and n == 0:
+        if args.profile and n == (args.change_before or 0):
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.005)
@@ -85,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         simulator.update(busy=0.0, waited=0.0)
         cpu0 = cpu_seconds()
         t0 = time.perf_counter()
-        result = Engine(backend, policy, trigger="benchmark").run_cycle()
+        result = Engine(backend, policy, trigger="benchmark", concurrency=args.concurrency).run_cycle()
         wall = time.perf_counter() - t0
         cpu = cpu_seconds() - cpu0
         if profiler is not None:
@@ -118,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
             "rss_before_cycles_mb": rss_before,
             "peak_rss_mb": peak_rss_mb(),
             "cycles": cycles,
+            "changed": changed,
         }
     )
 

@@ -214,7 +214,7 @@ class Acting:
             self._reconcile(action)
         except BackendError as exc:
             settle(action, ActionLog.State.FAILED, "DIRAC refused", error=str(exc))
-        action.refresh_from_db()
+        # Every settlement refreshed the instance (ActionLog.settle); one left pending has its error.
         return action
 
     # -- a batch's turns, overlapped ----------------------------------------------------------
