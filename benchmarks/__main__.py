@@ -49,7 +49,9 @@ WORKLOADS = {"small": (100, 100_000), "large": (1000, 1_000_000), "single": (1, 
 # transformation is large. Ours only: the agent treats one transformation in one thread, so its
 # catch-up there would be 200,000 sequential calls (over half an hour at 10 ms).
 OURS_ONLY = {"single"}
-CONTENDERS = ("ours", "ours-fastsim", "agent")
+# ours-fanout: the same cycle fanned out (one task per production group, run in-process): its calls
+# against the one-task cycle's.
+CONTENDERS = ("ours", "ours-fastsim", "ours-fanout", "agent")
 STATES = ("steady", "warm", "catchup")
 # warm: cycle 0 cold, the change, the warm cycle, a nothing-changed cycle.
 WARM_CYCLES, CHANGE_BEFORE = 3, 1
@@ -158,10 +160,12 @@ def run_contender(contender: str, state: Path, run_dir: Path, latency: float, cy
     sim = run_dir / "sim.sqlite3"
     shutil.copyfile(state, sim)
     out = run_dir / "output.log"
-    if contender in ("ours", "ours-fastsim"):
+    if contender in ("ours", "ours-fastsim", "ours-fanout"):
         cmd = [sys.executable, "-m", "benchmarks.engine_run", "--sim-db", str(sim), "--work", str(run_dir),
                "--latency-ms", str(latency), "--cycles", str(cycles),
-               "--simulator", "fast" if contender == "ours-fastsim" else "orm"]
+               "--simulator", "orm" if contender == "ours" else "fast"]
+        if contender == "ours-fanout":
+            cmd.append("--fanout")
         if concurrency is not None:
             cmd += ["--concurrency", str(concurrency)]
         prefix: list[str] = []
@@ -509,8 +513,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="ours: FAILOVER_DIRAC_CONCURRENCY (default: the setting's default)")
     p.add_argument("--latency", default="0,2,10", help="milliseconds per DIRAC call, comma-separated")
     p.add_argument("--contenders", default="ours,ours-fastsim,agent",
-                   help="ours: the engine on SimulatedDirac as shipped; ours-fastsim: the same engine on "
-                        "failover.simulated.fastpath; agent: CTADIRAC's agent (default: all three)")
+                   help="ours: the engine on SimulatedDirac (ORM reads); ours-fastsim: the same engine on "
+                        "failover.simulated.fastpath (what get_backend() ships); ours-fanout: the fastsim cycle "
+                        "fanned out, its group tasks run in-process; agent: CTADIRAC's agent "
+                        "(default: ours,ours-fastsim,agent)")
     p.add_argument("--cycles", type=int, default=2, help="cycles per run, with no change in DIRAC between")
     p.add_argument("--agent-subset", type=int, default=AGENT_SUBSET,
                    help="large catch-up: measure the agent on this many transformations and extrapolate "
