@@ -224,7 +224,7 @@ class Acting:
         Up to ``self.concurrency`` turns wait for DIRAC at once; a child's turn starts after its
         parent's (when both are in the batch) has ended."""
         limit = self.concurrency
-        if limit <= 1 or self.dry_run or not getattr(self.backend, "concurrent_calls", True):
+        if limit <= 1 or len(batch) < 2 or self.dry_run or not getattr(self.backend, "concurrent_calls", True):
             return {t.id: run_inline(turn(t)) for t in batch}
         outcomes: dict[int, Any] = {}
         waiting = list(batch)
