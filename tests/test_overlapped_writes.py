@@ -188,3 +188,27 @@ def test_inside_an_open_transaction_the_simulator_is_called_from_this_thread_onl
     result = cycle(backend, 8)
     assert not result.failed and backend.intervals
     assert {thread for *_, thread in backend.intervals} == {threading.get_ident()}
+
+
+def test_writes_that_time_out_open_the_circuit_and_the_rest_is_skipped_not_lost():
+    workload()
+    # Every file-status write times out (DIRAC acted or not: unknown), three in a row open the circuit.
+    backend = Recording(FastSimulatedDirac(latency_ms=10, faults="set_file_status:timeout%1.0,seed=1"))
+    result = Engine(backend, retries=0, backoff=0, concurrency=8, circuit_failures=3).run_cycle()
+    reassigns = ActionLog.objects.filter(kind="reassign")
+    # A write that got no answer stays pending (its reconcile could not read DIRAC either, the
+    # circuit being open) or was settled from what DIRAC shows; none is lost or counted twice.
+    assert reassigns.exists()
+    assert set(reassigns.values_list("state", flat=True)) <= {"pending", "interrupted", "failed", "done"}
+    for action in reassigns.filter(state="pending"):
+        assert "outcome unknown" in action.error
+    for action in reassigns.filter(state="failed"):
+        assert action.outcome == "not sent: DIRAC unreachable"
+    assert not ReassignCounter.objects.exists()  # nothing reached Unused
+    skipped = [o for o in result.outcomes.values() if o.state == "skipped"]
+    assert skipped and all(o.message == "DIRAC unreachable" for o in skipped)
+    # Every transformation has its outcome, and no lock is left behind.
+    assert len(result.outcomes) == 24
+    from failover.models import TransformationState
+
+    assert not TransformationState.objects.exclude(locked_by="").exists()
