@@ -103,6 +103,13 @@ STATES = {
 }
 
 
+# The pages the issue sets a bound on with 16 concurrent clients (p95, ms), per state.
+CONCURRENT = {
+    "overview": [("/", "overview, page 1", 200), ("/productions/", "productions list", None)],
+    "big": [("/transformations/1/", "transformation page, 100,000 jobs", 50)],
+}
+
+
 def log(msg: str) -> None:
     print(msg, flush=True)
 
@@ -217,7 +224,8 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def measure(name: str, state_dir: Path, requests: int, heavy_requests: int, warmup: int) -> tuple[dict, list[dict]]:
+def measure(name: str, state_dir: Path, requests: int, heavy_requests: int, warmup: int,
+            clients: int = 0, concurrent_requests: int = 0) -> tuple[dict, list[dict], list[dict]]:
     server = Server(state_dir)
     try:
         client = Client(server.base)
@@ -243,9 +251,60 @@ def measure(name: str, state_dir: Path, requests: int, heavy_requests: int, warm
                    "p95": percentile(times, 95), "max": max(times), "bytes": size}
             rows.append(row)
             log(f"[{name}] {target.path:45} n={n:3} median {row['median']:8.1f} ms  p95 {row['p95']:8.1f} ms")
-        return facts, rows
+        concurrent = (measure_concurrent(name, server.base, clients, concurrent_requests, warmup)
+                      if clients else [])
+        return facts, rows, concurrent
     finally:
         server.stop()
+
+
+def measure_concurrent(name: str, base: str, clients: int, requests: int, warmup: int) -> list[dict]:
+    """Each URL of CONCURRENT[name] by ``clients`` signed-in clients at once, each sending
+    ``requests`` GETs back to back after ``warmup`` of its own (warm: the server's caches and
+    each client's session are set up before timing)."""
+    import threading
+
+    rows = []
+    pool = []
+    for _ in range(clients):
+        c = Client(base)
+        c.login()
+        pool.append(c)
+    for path, what, bound in CONCURRENT[name]:
+        times: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        start = threading.Barrier(clients + 1)
+
+        def work(c: Client) -> None:
+            for _ in range(warmup):
+                c.get(path)
+            start.wait()
+            mine = []
+            for _ in range(requests):
+                seconds, status, _ = c.get(path)
+                if status != 200:
+                    errors.append(f"HTTP {status}")
+                mine.append(seconds * 1000)
+            with lock:
+                times.extend(mine)
+
+        threads = [threading.Thread(target=work, args=(c,)) for c in pool]
+        for t in threads:
+            t.start()
+        start.wait()
+        began = time.perf_counter()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - began
+        if errors:
+            raise SystemExit(f"{path}: {errors[0]} under {clients} clients")
+        row = {"path": path, "what": what, "clients": clients, "n": len(times), "median": statistics.median(times),
+               "p95": percentile(times, 95), "max": max(times), "rate": len(times) / wall, "bound": bound}
+        rows.append(row)
+        log(f"[{name}] {clients} clients {path:30} median {row['median']:8.1f} ms  p95 {row['p95']:8.1f} ms  "
+            f"{row['rate']:.0f} req/s")
+    return rows
 
 
 def machine() -> str:
@@ -261,7 +320,8 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
         "100,000 jobs. Produced by:",
         "",
         "```",
-        f"python -m benchmarks.bench_pages --requests {args.requests} --heavy-requests {args.heavy_requests}",
+        f"python -m benchmarks.bench_pages --requests {args.requests} --heavy-requests {args.heavy_requests}"
+        + (f" --clients {args.clients} --concurrent-requests {args.concurrent_requests}" if args.clients else ""),
         "```",
         "",
         f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}. SQLite databases (the",
@@ -270,7 +330,7 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
         f"{args.warmup} warm-up requests per URL. Times are wall-clock per request, as the client sees them.",
         "",
     ]
-    for name, (info, (facts, rows)) in results.items():
+    for name, (info, (facts, rows, concurrent)) in results.items():
         title = {"overview": "10,000 transformations", "big": "one transformation of 100,000 jobs"}[name]
         facts_text = ", ".join(f"{v:,} {k.replace('transformations', 'transformation') if v == 1 else k}"
                                for k, v in facts.items())
@@ -283,6 +343,17 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
             lines.append(f"| `{r['path']}` | {r['what']} | {r['n']} | {r['median']:.1f} | {r['p95']:.1f} | "
                          f"{r['max']:.1f} | {r['bytes'] / 1024:.0f} KiB |")
         lines.append("")
+        if concurrent:
+            lines += [f"With {concurrent[0]['clients']} clients at once (each signed in, warmed up, then "
+                      f"{args.concurrent_requests} requests back to back):", "",
+                      "| URL | what | requests | median ms | p95 ms | max ms | requests/s | bound on p95 |",
+                      "|---|---|---:|---:|---:|---:|---:|---|"]
+            for r in concurrent:
+                bound = "" if r["bound"] is None else (
+                    f"{r['bound']} ms: {'met' if r['p95'] <= r['bound'] else '**not met**'}")
+                lines.append(f"| `{r['path']}` | {r['what']} | {r['n']} | {r['median']:.1f} | {r['p95']:.1f} | "
+                             f"{r['max']:.1f} | {r['rate']:.0f} | {bound} |")
+            lines.append("")
     lines += [
         "## Reading the numbers",
         "",
@@ -309,6 +380,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--heavy-requests", type=int, default=10, help="for pages that read DIRAC live (default 10)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--only", choices=tuple(STATES), help="one state only")
+    p.add_argument("--clients", type=int, default=16,
+                   help="clients at once for the pages with a bound (default 16; 0: sequential only)")
+    p.add_argument("--concurrent-requests", type=int, default=20, help="requests per concurrent client (default 20)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached states")
     p.add_argument("--no-doc", action="store_true", help=f"do not write {DOC.relative_to(ROOT)}")
     args = p.parse_args(argv)
@@ -317,7 +391,8 @@ def main(argv: list[str] | None = None) -> None:
     results = {}
     for name in ([args.only] if args.only else list(STATES)):
         state_dir, info = build(name, args.rebuild)
-        results[name] = (info, measure(name, state_dir, args.requests, args.heavy_requests, args.warmup))
+        results[name] = (info, measure(name, state_dir, args.requests, args.heavy_requests, args.warmup,
+                                       args.clients, args.concurrent_requests))
     text = markdown(results, args)
     if not args.no_doc:
         # The browser load benchmark's section (benchmarks/bench_load.py) is kept as it is.

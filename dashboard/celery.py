@@ -24,6 +24,9 @@ def _schedule(sender: Celery, **kwargs) -> None:
     tick = settings.FAILOVER_TICK_SECONDS
     sender.add_periodic_task(tick, sender.signature("failover.tick"), name="failover tick",
                              expires=tick)
+    # Recovery (DIRAC's DataRecoveryAgent merged in) every PollingTime of its policy, asked each tick.
+    sender.add_periodic_task(tick, sender.signature("failover.recovery_tick"), name="recovery tick",
+                             expires=tick)
     sender.add_periodic_task(24 * 3600, sender.signature("failover.prune"), name="failover prune",
                              expires=3600)
     if settings.OPENSEARCH_URL:

@@ -13,26 +13,11 @@ from collections.abc import Sequence
 
 from failover.domain import FAILED_TASK_STATUSES
 from reports.aggregation import AggregateRow
+from reports.colours import STATUS_COLOURS, minor_colour, status_colour, status_key
 from reports.stores import StoredAggregates
 
-# One colour per job status, the same on every chart and chip (see static/css/dashboard.css).
-STATUS_COLOURS = {
-    "Done": "#2e8540",
-    "Completed": "#4aa564",
-    "Running": "#1f6fb2",
-    "Waiting": "#8fb8de",
-    "Matched": "#6aa1d1",
-    "Received": "#b9cfe4",
-    "Checking": "#b9cfe4",
-    "Staging": "#a7a7d6",
-    "Stalled": "#d9822b",
-    "Rescheduled": "#e0b44c",
-    "Failed": "#c0392b",
-    "Killed": "#7d3c98",
-    "Deleted": "#7f8c8d",
-}
-STATUS_ORDER = list(STATUS_COLOURS)
-PALETTE = ("#c0392b", "#e67e22", "#7d3c98", "#d35400", "#a93226", "#9b59b6", "#af7ac5", "#f1948a")
+# The colours are reports/colours.py's, the same on every chart, the report table and the digests.
+__all__ = ["STATUS_COLOURS", "failures_by_site", "plotly_text", "states_over_time", "status_key"]
 FAILED = FAILED_TASK_STATUSES
 _LAYOUT = {
     "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
@@ -61,10 +46,6 @@ def _template_text(text: str) -> str:
     return plotly_text(text).replace("%", "&#37;")
 
 
-def status_key(status: str) -> tuple[int, str]:
-    return (STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER), status)
-
-
 def states_over_time(series: Sequence[StoredAggregates]) -> dict | None:
     """Stacked area of jobs by status, one point per stored cycle."""
     if not series:
@@ -84,7 +65,8 @@ def states_over_time(series: Sequence[StoredAggregates]) -> dict | None:
             "y": counts,
             "customdata": cycles,
             "stackgroup": "jobs",
-            "line": {"width": 0.5, "color": STATUS_COLOURS.get(status, "#95a5a6")},
+            "line": {"width": 0.5, "color": status_colour(status)},
+            "fillcolor": status_colour(status),
             "hovertemplate": f"{_template_text(status)}: %{{y}} (cycle %{{customdata}})<extra></extra>",
         }
         for status, counts in sorted(by_status.items(), key=lambda kv: status_key(kv[0]))
@@ -99,19 +81,21 @@ def failures_by_site(rows: Sequence[AggregateRow]) -> dict | None:
     if not failed:
         return None
     sites = sorted({r.site for r in failed})
-    by_minor: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_minor: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in failed:
-        by_minor[f"{r.status}: {r.minor_status}"][r.site] += r.count
+        by_minor[(r.status, r.minor_status)][r.site] += r.count
+    # Biggest first (ties by name), each pair in its own colour whatever its rank.
+    ordered = sorted(by_minor.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
     data = [
         {
             "type": "bar",
-            "name": plotly_text(minor),
+            "name": plotly_text(f"{status}: {minor}"),
             "x": [plotly_text(site) for site in sites],
             "y": [counts.get(site, 0) for site in sites],
-            "marker": {"color": PALETTE[i % len(PALETTE)]},
-            "hovertemplate": f"{_template_text(minor)}<br>%{{x}}: %{{y}}<extra></extra>",
+            "marker": {"color": minor_colour(status, minor)},
+            "hovertemplate": f"{_template_text(f'{status}: {minor}')}<br>%{{x}}: %{{y}}<extra></extra>",
         }
-        for i, (minor, counts) in enumerate(sorted(by_minor.items(), key=lambda kv: -sum(kv[1].values())))
+        for (status, minor), counts in ordered
     ]
     layout = {**_LAYOUT, "barmode": "stack", "hovermode": "closest", "yaxis": {"title": {"text": "jobs"}}}
     return {"data": data, "layout": layout}

@@ -22,6 +22,16 @@ def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def env_url(name: str, default: str = "") -> str:
+    """An http(s) address without its trailing slash, or "" when unset or empty."""
+    raw = os.environ.get(name, default).strip()
+    if not raw:
+        return ""
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", raw):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an http:// or https:// address (e.g. https://host/DIRAC)")
+    return raw.rstrip("/")
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
     if raw is None:

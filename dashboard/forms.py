@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.validators import RegexValidator
+from django.template.defaultfilters import pluralize
 
 from dashboard.ids import BIGINT_MAX, BadNumber, IdField, parse_id
 from failover import actions
@@ -54,7 +55,7 @@ class _Choices:
 
 
 SORT_COLUMNS = ("id", "name", "type", "status", "parent", "production", "files", "jobs", "failed",
-                "reassigned", "action", "attention")
+                "reassigned", "action", "forecast", "attention")
 
 
 class OverviewFilterForm(forms.Form):
@@ -94,7 +95,7 @@ class SelectionForm(forms.Form):
             "transformation_id", flat=True))
         unknown = [str(i) for i in ids if i not in known]
         if unknown:
-            raise forms.ValidationError(f"Unknown transformation{'s' if len(unknown) > 1 else ''}: "
+            raise forms.ValidationError(f"Unknown transformation{pluralize(len(unknown))}: "
                                         f"{', '.join(unknown)}.")
         return ids
 
@@ -123,6 +124,14 @@ class JobFilterForm(forms.Form):
     minor_status = forms.CharField(required=False, max_length=128)
     application_status = forms.CharField(required=False, max_length=255)
     site = forms.CharField(required=False, max_length=64)
+    task = IdField(required=False, what="task number", widget=forms.NumberInput(attrs={"placeholder": "any"}))
+    sort = forms.CharField(required=False, max_length=32)
+
+
+class ProductionFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search",
+                        widget=forms.TextInput(attrs={"placeholder": "id or step name", "type": "search"}))
+    sort = forms.CharField(required=False, max_length=32)
 
 
 class AuditFilterForm(forms.Form):
@@ -141,25 +150,6 @@ class AuditFilterForm(forms.Form):
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             raise forms.ValidationError("“Since” is after “until”.")
         return data
-
-    def filter(self, qs):
-        """``qs`` narrowed by the valid fields (an invalid field is shown as an error and ignored)."""
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        if data.get("transformation") is not None:
-            qs = qs.filter(transformation_id=data["transformation"])
-        if data.get("kind"):
-            qs = qs.filter(kind=data["kind"])
-        if data.get("state"):
-            qs = qs.filter(state=data["state"])
-        if data.get("actor"):
-            qs = qs.filter(actor__iexact=data["actor"])
-        if data.get("since"):
-            qs = qs.filter(created__date__gte=data["since"])
-        if data.get("until"):
-            qs = qs.filter(created__date__lte=data["until"])
-        return qs
-
 
 class ProposalChoiceField(forms.ModelMultipleChoiceField):
     """Proposal numbers checked by the one id parser before the database sees them."""

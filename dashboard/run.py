@@ -69,23 +69,41 @@ def prepare(demo_polling: int) -> tuple[str, str | None]:
             user.groups.add(g)
     _say(f"{'created' if created else 'existing'} operator account: {name} / {password or '(unchanged)'}")
 
+    for line in ensure_policies(demo_polling):
+        _say(line)
+
+    from failover.simulated.models import SimTransformation
+
+    if not SimTransformation.objects.exists():
+        from failover.simulated.demo import load_demo
+
+        files = int(os.environ.get("DEMO_FILES", "1000"))
+        load_demo(files)
+        _say(f"loaded the demo into the simulated DIRAC: two seed-like productions ({files} input files each) "
+             "and five small ones that need attention")
+    return name, password
+
+
+PROPOSE_POLICY = "demo-propose"
+
+
+def ensure_policies(demo_polling: int) -> list[str]:
+    """The seed's agent configuration as the policy in use (act mode, a demo PollingTime), and
+    the same options in propose mode as a second policy, disabled: ``manage.py failover policy
+    --use demo-propose`` switches to it (the cycle then proposes, an operator approves)."""
     from failover.config_import import parse_path
     from failover.models import Policy
 
+    said = []
     if not Policy.objects.exists():
         imported = parse_path(ROOT / "examples" / "seed-agent.cfg")
-        Policy.objects.create(name="default", source=imported.path, **{**imported.values, "polling_time": demo_polling})
-        _say(f"policy imported from examples/seed-agent.cfg with a demo PollingTime of {demo_polling} s")
-
-    from failover.simulated.generate import GenerateOptions, generate
-    from failover.simulated.models import SimTransformation
-    from failover.simulated.store import load
-
-    if not SimTransformation.objects.exists():
-        files = int(os.environ.get("DEMO_FILES", "2000"))
-        load(generate(GenerateOptions(productions=2, files=files)))
-        _say(f"loaded two seed-like demo productions ({files} input files each) into the simulated DIRAC")
-    return name, password
+        values = {**imported.values, "polling_time": demo_polling}
+        Policy.objects.create(name="default", source=imported.path, **values)
+        Policy.objects.create(name=PROPOSE_POLICY, source=imported.path, enabled=False,
+                              mode=Policy.Mode.PROPOSE, **values)
+        said.append(f"policy imported from examples/seed-agent.cfg with a demo PollingTime of {demo_polling} s; "
+                    f"`manage.py failover policy --use {PROPOSE_POLICY}` switches to propose mode")
+    return said
 
 
 @dataclass
@@ -185,6 +203,10 @@ def main() -> int:
     bind = os.environ.get("RUN_BIND", "127.0.0.1:8000")
     # At most this many jobs move per step, so the demo productions take several minutes.
     jobs_per_step = int(os.environ.get("DEMO_JOBS_PER_STEP", "40"))
+    # A new production arrives this often, this many times (about 24 minutes of arrivals).
+    arrival_every = float(os.environ.get("DEMO_ARRIVAL_SECONDS", "60"))
+    arrivals = int(os.environ.get("DEMO_ARRIVALS", "24"))
+    arrival_files = int(os.environ.get("DEMO_ARRIVAL_FILES", "300"))
     os.environ.setdefault("FAILOVER_TICK_SECONDS", "2")
     _setup_django()
     prepare(demo_polling)
@@ -212,8 +234,10 @@ def main() -> int:
     from django.db import close_old_connections
 
     from failover.simulated.advance import advance
+    from failover.simulated.demo import arrive
 
     next_advance = time.monotonic() + advance_every
+    next_arrival = time.monotonic() + arrival_every
     try:
         while not stopping:
             time.sleep(0.2)
@@ -225,6 +249,15 @@ def main() -> int:
                 except Exception as exc:  # a busy database must not stop the demo
                     _say(f"simulated DIRAC did not move this time: {exc.__class__.__name__}: {exc}")
                 next_advance = time.monotonic() + advance_every
+            if time.monotonic() >= next_arrival and not stopping:
+                try:
+                    close_old_connections()
+                    pid = arrive(arrival_files, arrivals)
+                    if pid is not None:
+                        _say(f"simulated DIRAC: production {pid} arrived")
+                except Exception as exc:  # a busy database must not stop the demo
+                    _say(f"simulated DIRAC: no production arrived this time: {exc.__class__.__name__}: {exc}")
+                next_arrival = time.monotonic() + arrival_every
     finally:
         supervisor.stop()
         _say("stopped")

@@ -14,6 +14,7 @@ from dashboard.env import (
     env_list,
     env_log_level,
     env_str,
+    env_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -34,6 +35,9 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# DIRAC's web portal (WebAppDIRAC), e.g. https://host/DIRAC: the jobs page links each job to its
+# Job Monitor. Empty: no link.
+DIRAC_WEBAPP_URL = env_url("DIRAC_WEBAPP_URL")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -41,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "failover",
@@ -48,6 +53,10 @@ INSTALLED_APPS = [
     "reports",
     "reports.digests",
     "dashboard",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc, served from our static files (no CDN)
 ]
 
 MIDDLEWARE = [
@@ -130,11 +139,23 @@ DIRAC_CIRCUIT_FAILURES = env_int("DIRAC_CIRCUIT_FAILURES", 3, minimum=0, maximum
 # -- failover ----------------------------------------------------------------------------------
 # A transformation lock is a lease: a crashed holder's lock expires after this many seconds.
 FAILOVER_LOCK_SECONDS = env_int("FAILOVER_LOCK_SECONDS", 900, minimum=10, maximum=86_400 * 365)
+# How long an operator's action waits for a transformation's lock (a cycle treating it) before it
+# reports the transformation locked.
+FAILOVER_ACTION_LOCK_WAIT = env_int("FAILOVER_ACTION_LOCK_WAIT", 30, minimum=0, maximum=3_600)
 # Transformations read together in one batch of backend calls during a cycle.
 FAILOVER_BATCH_SIZE = env_int("FAILOVER_BATCH_SIZE", 200, minimum=1, maximum=100_000)
 # DIRAC writes of one cycle in flight at once (failover/cycle/act.py: one transformation's writes stay
 # in order, different transformations' overlap); 1: one after another.
 FAILOVER_DIRAC_CONCURRENCY = env_int("FAILOVER_DIRAC_CONCURRENCY", 8, minimum=1, maximum=64)
+# The mirror (failover/mirror.py): a delta read asks DIRAC for what changed since the previous
+# read's start less this margin, for clocks that disagree (ours, DIRAC's database server's).
+FAILOVER_MIRROR_MARGIN_SECONDS = env_int("FAILOVER_MIRROR_MARGIN_SECONDS", 120, minimum=0, maximum=86_400)
+# Hours between full resyncs of a transformation's mirror (a full read compared with the mirror,
+# drift reported and repaired); 0: every cycle.
+FAILOVER_RESYNC_HOURS = env_float("FAILOVER_RESYNC_HOURS", 24, minimum=0, maximum=24 * 365)
+# A transformation with nothing to plan is planned again at least this often (minutes), so that
+# what follows the clock (insight's stall alerts, forecasts) moves on; 0: only on change.
+FAILOVER_REPLAN_MINUTES = env_float("FAILOVER_REPLAN_MINUTES", 30, minimum=0, maximum=24 * 60 * 7)
 
 # -- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -262,6 +283,28 @@ FAILOVER_STUCK_SECONDS = env_int("FAILOVER_STUCK_SECONDS", 1800, minimum=10, max
 # A transformation whose file and job counts stayed the same over this many cycles in a row is
 # flagged "no progress" (an attention item).
 FAILOVER_STALL_CYCLES = env_int("FAILOVER_STALL_CYCLES", 6, minimum=2, maximum=1_000_000)
+# Insight (failover/insight.py; README "Insight" explains each figure).
+# Site hints: a site is named when its failure share over the latest FAILOVER_INSIGHT_WINDOW_JOBS
+# finished jobs beats the other sites' by FAILOVER_SITE_HINT_MIN_EXCESS or more, it has at least
+# FAILOVER_SITE_HINT_MIN_JOBS of them, and a one-sided Fisher exact test gives p below
+# FAILOVER_SITE_HINT_P divided by the number of sites tested.
+FAILOVER_SITE_HINT_P = env_float("FAILOVER_SITE_HINT_P", 0.001, minimum=1e-300, maximum=0.5)
+FAILOVER_SITE_HINT_MIN_JOBS = env_int("FAILOVER_SITE_HINT_MIN_JOBS", 20, minimum=1, maximum=1_000_000)
+FAILOVER_SITE_HINT_MIN_EXCESS = env_float("FAILOVER_SITE_HINT_MIN_EXCESS", 0.2, minimum=0.0, maximum=1.0)
+FAILOVER_INSIGHT_WINDOW_JOBS = env_int("FAILOVER_INSIGHT_WINDOW_JOBS", 500, minimum=10, maximum=10_000_000)
+# Forecasts: the rate is measured over the samples of the last FAILOVER_FORECAST_WINDOW_HOURS,
+# and at least FAILOVER_FORECAST_MIN_CYCLES of them are needed.
+FAILOVER_FORECAST_MIN_CYCLES = env_int("FAILOVER_FORECAST_MIN_CYCLES", 3, minimum=2, maximum=10_000)
+FAILOVER_FORECAST_WINDOW_HOURS = env_float("FAILOVER_FORECAST_WINDOW_HOURS", 24.0, minimum=0.01, maximum=8760.0)
+# Alerts: no file Processed for this long; the last N finished jobs all failed; more than P % of
+# the recent finished jobs failed (with at least this many of them); tasks not submitted for this
+# long; a child still Active this long after its parent became final.
+FAILOVER_STALL_HOURS = env_float("FAILOVER_STALL_HOURS", 6.0, minimum=0.01, maximum=8760.0)
+FAILOVER_ALL_FAILED_JOBS = env_int("FAILOVER_ALL_FAILED_JOBS", 20, minimum=2, maximum=1_000_000)
+FAILOVER_FAILED_PERCENT = env_float("FAILOVER_FAILED_PERCENT", 50.0, minimum=0.0, maximum=100.0)
+FAILOVER_FAILED_MIN_JOBS = env_int("FAILOVER_FAILED_MIN_JOBS", 50, minimum=1, maximum=1_000_000)
+FAILOVER_UNSUBMITTED_HOURS = env_float("FAILOVER_UNSUBMITTED_HOURS", 6.0, minimum=0.01, maximum=8760.0)
+FAILOVER_CHILD_LATE_HOURS = env_float("FAILOVER_CHILD_LATE_HOURS", 24.0, minimum=0.01, maximum=8760.0)
 # The lease of a cycle item and of the transformation lock a cycle or an action holds: renewed
 # every third of it while its worker works, so a worker that is gone loses both after this long,
 # and beat's next tick puts the item back on the queue.
@@ -281,6 +324,70 @@ FAILOVER_FANOUT = env_bool("FAILOVER_FANOUT", True)
 # Transformations per task of a fanned-out cycle: whole productions (parents first) packed into one
 # task up to this many, the transformations outside productions likewise; 1: one task per production.
 FAILOVER_FANOUT_GROUP = env_int("FAILOVER_FANOUT_GROUP", 50, minimum=1, maximum=100_000)
+
+# -- the JSON API (dashboard/api.py, README: "The JSON API") ---------------------------------
+# Django REST framework. Scripts authenticate with a token (`manage.py users token NAME`), the
+# browser with its session; HTTP Basic with an account's password stays on unless API_BASIC_AUTH
+# is false. Throttling: requests per account (API_THROTTLE_USER) and per client address before
+# sign-in (API_THROTTLE_ANON), "N/s", "N/min", "N/hour" or "N/day", or "off"; counted in each web
+# server process's memory.
+API_BASIC_AUTH = env_bool("API_BASIC_AUTH", True)
+
+
+def _rate(name: str, default: str) -> str | None:
+    import re
+
+    value = env_str(name, default).strip().lower()
+    if value == "off":
+        return None
+    if not re.fullmatch(r"[1-9][0-9]{0,8}/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate: say e.g. 600/min, 10/s, 5000/hour, or off")
+    return value
+
+
+API_THROTTLE_USER = _rate("API_THROTTLE_USER", "600/min")
+API_THROTTLE_ANON = _rate("API_THROTTLE_ANON", "60/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        *(["dashboard.api_access.BasicAuthentication"] if API_BASIC_AUTH else []),
+        "dashboard.api_access.TokenAuthentication",
+        "dashboard.api_access.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["dashboard.api_access.IsViewer"],
+    "DEFAULT_THROTTLE_CLASSES": ["dashboard.api_access.AccountThrottle", "dashboard.api_access.AddressThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],  # read-only
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "dashboard.api_access.AlwaysJson",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "dashboard.api_access.exception_handler",
+    "URL_FORMAT_OVERRIDE": None,  # ?format= is not ours to take
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Failover Dashboard API",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "DESCRIPTION": (
+        "Read-only JSON for what the dashboard pages show: transformations, reports, attention items, the "
+        "action log and proposals. Same roles as the pages: any viewer, operator or administrator. "
+        "Authenticate with a token (`Authorization: Token KEY`, from `manage.py users token NAME`), the "
+        "browser session, or HTTP Basic with an account's password (`curl -u name:password`) unless "
+        "API_BASIC_AUTH is false. Invalid parameters are 400 with the field names; unknown ids 404; too many "
+        "requests 429 with Retry-After."
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "COMPONENT_SPLIT_REQUEST": False,
+    "PREPROCESSING_HOOKS": ["dashboard.api.expand_report_downloads"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Swagger UI would send the document to validator.swagger.io for its badge: never.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": False},
+    "ENUM_NAME_OVERRIDES": {},
+}
 
 # == security: HTTPS, proxy, login throttling (README: "Running behind a proxy") ===============
 # One switch, FAILOVER_HTTPS, turns on the production defaults below. DEBUG cannot be that switch:

@@ -17,15 +17,22 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from failover import rules
-from failover.domain import COMPLETE, FLUSH_ACTION, REASSIGN, SYNC
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from failover import leases, locks, rules, standing
+from failover.cycle.recover import Recovery
+from failover.domain import COMPLETE, FLUSH_ACTION, REASSIGN, RECOVERY_KINDS, SYNC
 from failover.engine import Engine, Outcome
 from failover.errors import DuplicateRequest, FailoverError, StaleProposal
-from failover.models import ActionLog, Cycle
+from failover.models import ActionLog, ActionRequest, Cycle, Policy, TransformationState
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,11 @@ class Result:
     state: str  # done, failed, pending, nothing, skipped, error, duplicate
     message: str
     action: ActionLog | None = None
+
+    def as_dict(self) -> dict:
+        """As an ActionRequest keeps it (plain data: the action by its id)."""
+        return {"transformation": self.transformation, "state": self.state, "message": self.message,
+                "action": self.action.pk if self.action is not None else None}
 
 
 def preview(transformation_ids: Sequence[int], kind: str, *, engine_factory=Engine) -> Preview:
@@ -112,9 +124,132 @@ def execute(transformation_ids: Sequence[int], kind: str, *, user, request_key: 
         elif outcome.state == "error":
             results.append(Result(tid, "error", outcome.message))
         else:
-            why = "; ".join(b.text for b in outcome.blockers) or "its preconditions do not hold now"
+            why = "; ".join(b.text for b in outcome.blockers) or _why_nothing(kind, tid)
             results.append(Result(tid, "nothing", f"nothing to do: {why}"))
     return results
+
+
+# -- in the background: the request a confirmation writes, carried out by a worker ---------------
+
+
+def request_action(transformation_ids: Sequence[int], kind: str, *, user, request_key: str
+                   ) -> tuple[ActionRequest, bool]:
+    """The request of a confirmed form, written once per key: (request, whether it is new).
+
+    The caller enqueues ``failover.run_action_request`` after its commit when it is new; a second
+    submit of the same form finds the request and enqueues nothing.
+    """
+    if kind not in BUTTONS:
+        raise ValueError(kind)
+    return ActionRequest.objects.get_or_create(
+        key=request_key,
+        defaults={"kind": kind, "transformation_ids": list(transformation_ids), "user": user,
+                  "actor": user.get_username()},
+    )
+
+
+def _claim(pk: int) -> bool:
+    """Take the request for a lease: queued, or running under a lease that ran out (its worker is gone)."""
+    now = timezone.now()
+    lease = timedelta(seconds=leases.lease_seconds())
+    return bool(ActionRequest.objects.filter(pk=pk).filter(
+        Q(state=ActionRequest.State.QUEUED) | Q(state=ActionRequest.State.RUNNING, lease_until__lt=now)
+    ).update(state=ActionRequest.State.RUNNING, lease_until=now + lease, attempts=F("attempts") + 1,
+             started=now))
+
+
+def _renew(pk: int) -> None:
+    ActionRequest.objects.filter(pk=pk, state=ActionRequest.State.RUNNING).update(
+        lease_until=timezone.now() + timedelta(seconds=leases.lease_seconds()))
+
+
+def _wait_for_lock(req: ActionRequest, tid: int) -> None:
+    """A cycle treating the transformation holds its lock for seconds: wait for it (the page says
+    so) up to FAILOVER_ACTION_LOCK_WAIT, then let the engine find it locked and say by whom."""
+    deadline = time.monotonic() + settings.FAILOVER_ACTION_LOCK_WAIT
+    shown = ""
+    while (holder := locks.holder(tid)) and time.monotonic() < deadline:
+        if holder != shown:  # written when it changes, not at every look
+            shown = holder
+            ActionRequest.objects.filter(pk=req.pk).update(waiting_for=holder[:64])
+        time.sleep(0.5)
+    if shown:
+        ActionRequest.objects.filter(pk=req.pk).update(waiting_for="")
+
+
+HELD = "held"
+
+
+def run_request(pk: int, *, engine_factory=Engine) -> str:
+    """Carry out a confirmed request, one transformation at a time, recording each outcome.
+
+    Idempotent: a transformation already in ``results`` is not treated again, and one treated by a
+    worker that died before recording it finds its key taken (``execute`` reports it duplicate).
+    Returns ``HELD`` when another worker holds it under a live lease (the task then looks again
+    once that lease could have run out, so a request whose worker died is finished by another).
+    """
+    if not _claim(pk):
+        state = ActionRequest.objects.filter(pk=pk).values_list("state", flat=True).first()
+        if state == ActionRequest.State.RUNNING:
+            return HELD
+        return f"action request {pk} is over ({state or 'gone'})"
+    req = ActionRequest.objects.select_related("user").get(pk=pk)
+    user = req.user
+    if user is None:  # the account was deleted after confirming: nobody to act as
+        ActionRequest.objects.filter(pk=pk).update(
+            state=ActionRequest.State.FAILED, finished=timezone.now(),
+            message=f"not carried out: the account {req.actor} that confirmed it no longer exists")
+        return f"action request {pk}: its account is gone"
+    done = {r["transformation"] for r in req.results}
+    try:
+        with leases.Keeper(lambda: _renew(pk), name=f"action request {pk}"):
+            for tid in req.transformation_ids:
+                if tid in done:
+                    continue
+                ActionRequest.objects.filter(pk=pk).update(current=tid)
+                _wait_for_lock(req, tid)
+                result = execute([tid], req.kind, user=user, request_key=req.key, engine_factory=engine_factory)[0]
+                req.results.append(result.as_dict())
+                ActionRequest.objects.filter(pk=pk).update(results=req.results)
+    except Exception as exc:
+        log.exception("action request %s stopped", pk)
+        ActionRequest.objects.filter(pk=pk).update(
+            state=ActionRequest.State.FAILED, finished=timezone.now(), current=None, waiting_for="",
+            message=f"stopped: {type(exc).__name__}: {exc}"[:2000])
+        return f"action request {pk} failed: {exc}"
+    ActionRequest.objects.filter(pk=pk).update(state=ActionRequest.State.FINISHED, finished=timezone.now(),
+                                               current=None, lease_until=None)
+    return f"action request {pk}: {len(req.results)} of {len(req.transformation_ids)} treated"
+
+
+def _why_nothing(kind: str, tid: int) -> str:
+    state = TransformationState.objects.filter(transformation_id=tid).first()
+    return standing.why_nothing(kind, state, Policy.current(), standing.completions([tid]).get(tid))
+
+
+def stalled_requests(now=None):
+    """Requests nobody works on: queued for longer than a lease (the message was lost, say the
+    broker was down at the confirmation), or running under a lease that ran out (the worker is
+    gone; on Redis its message would come back only after the visibility timeout, an hour)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=leases.lease_seconds())
+    return ActionRequest.objects.filter(
+        Q(state=ActionRequest.State.QUEUED, created__lt=cutoff)
+        | Q(state=ActionRequest.State.RUNNING, lease_until__lt=now)
+    ).filter(Q(requeued_at__isnull=True) | Q(requeued_at__lt=cutoff))
+
+
+def requeue_stalled(send, now=None) -> list[int]:
+    """Put stalled requests back on the queue, each at most once per lease (beat's tick calls this
+    with the task's ``delay``); a copy that finds the request taken meanwhile does nothing."""
+    now = now or timezone.now()
+    pks = list(stalled_requests(now).values_list("pk", flat=True))
+    for pk in pks:
+        if ActionRequest.objects.filter(pk=pk).filter(
+                Q(requeued_at__isnull=True) | Q(requeued_at__lt=now - timedelta(seconds=leases.lease_seconds()))
+        ).update(requeued_at=now):
+            send(pk)
+    return pks
 
 
 def actions_for_key(request_key: str):
@@ -129,9 +264,13 @@ def approve(proposals: Sequence[ActionLog], *, user, engine_factory=Engine) -> l
     """Approve each proposal; stale ones are refused by the engine with the reason."""
     results = []
     for proposal in proposals:
-        engine = engine_factory(actor=user.get_username(), user=user, trigger=Cycle.Trigger.WEB)
         try:
-            settled = approve_proposal(engine, proposal)
+            if proposal.kind in RECOVERY_KINDS:
+                # Recovery's proposals (failover/cycle/recover.py): checked again, then carried out.
+                settled = Recovery(actor=user.get_username(), user=user).approve(proposal)
+            else:
+                engine = engine_factory(actor=user.get_username(), user=user, trigger=Cycle.Trigger.WEB)
+                settled = approve_proposal(engine, proposal)
         except StaleProposal as exc:
             proposal.refresh_from_db()
             results.append(Result(proposal.transformation_id, "stale", str(exc), proposal))
@@ -151,6 +290,9 @@ def approve_proposal(engine: Engine, proposal: ActionLog) -> ActionLog:
     the proposed files that still qualify, a flush or complete only if still decided. A
     proposal whose preconditions no longer hold is marked stale with the reason.
     """
+    if proposal.state == ActionLog.State.SUPERSEDED:
+        raise StaleProposal(f"proposal {proposal.pk} was superseded by proposal {proposal.superseded_by_id}, "
+                            "not waiting for approval")
     if proposal.state != ActionLog.State.PROPOSED:
         raise StaleProposal(f"proposal {proposal.pk} is {proposal.state}, not waiting for approval")
     result = engine.run_cycle([proposal.transformation_id], [proposal.kind, SYNC], approving=proposal)

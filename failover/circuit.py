@@ -28,6 +28,8 @@ CALLS = frozenset({
     "transformations", "file_counts", "tasks", "files", "jobs",
     "tasks_changed_since", "jobs_changed_since",
     "set_task_status", "set_file_status", "set_transformation_status",
+    "job_input_data", "job_output_data", "catalogue_available", "catalogue_exists", "catalogue_files_by_job",
+    "job_requests", "set_job_status", "remove_catalogue_files",
 })  # fmt: skip
 
 SKIPPED = "DIRAC unreachable"

@@ -18,6 +18,12 @@ COMPLETED = "Completed"
 FINAL_TRANSFORMATION_STATUSES = frozenset(
     {"Completed", "Archived", "Cleaning", "Cleaned", "TransformationCleaned", "Deleted"}
 )
+# Every transformation status DIRAC writes (TransformationStatus, and RemovingFiles/RemovedFiles
+# that agents write besides), in the order of its life: what a policy's TransformationStatus may name.
+TRANSFORMATION_STATUSES = (
+    "New", "Idle", "Active", "Flush", "Completing", "Stopped", "Completed", "RemovingFiles", "RemovedFiles",
+    "Archived", "Cleaning", "Cleaned", "TransformationCleaned", "Deleted",
+)
 
 # Job statuses whose payload is over (DIRAC JobStatus), as the agent sees task ExternalStatus:
 # the one home of these sets (rules, attention, aggregation, charts and pages use them).
@@ -42,7 +48,14 @@ COMPLETE = "complete"
 FLUSH_ACTION = "flush"
 REASSIGN = "reassign"
 KINDS = (SYNC, COMPLETE, FLUSH_ACTION, REASSIGN)
-KIND_LABELS = {SYNC: "Copy job statuses", COMPLETE: "Complete", FLUSH_ACTION: "Flush", REASSIGN: "Reassign failed"}
+# Recovery's kinds (failover/recovery.py, failover/cycle/recover.py): not planned by the cycle, but by
+# the recovery check. RECOVER sets jobs, tasks and input files of one case; REMOVE_OUTPUTS deletes
+# registered outputs and is always a proposal an operator must approve.
+RECOVER = "recover"
+REMOVE_OUTPUTS = "remove_outputs"
+RECOVERY_KINDS = (RECOVER, REMOVE_OUTPUTS)
+KIND_LABELS = {SYNC: "Copy job statuses", COMPLETE: "Complete", FLUSH_ACTION: "Flush", REASSIGN: "Reassign failed",
+               RECOVER: "Recover jobs and files", REMOVE_OUTPUTS: "Remove registered outputs"}
 
 # ExternalID of a task that has no job yet.
 NO_JOB = 0

@@ -15,17 +15,30 @@ Guarantees:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
-from failover import attention, blockers, circuit as circuit_breaker, leases, locks, recording, rules
+from failover import (
+    attention,
+    blockers,
+    circuit as circuit_breaker,
+    history,
+    leases,
+    locks,
+    mirror as mirror_store,
+    recording,
+    rules,
+)
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
 from failover.blockers import Blocker
@@ -35,6 +48,7 @@ from failover.cycle.results import CycleResult, Outcome
 from failover.cycle.settle import Settling
 from failover.domain import (
     ACTIVE,
+    ASSIGNED,
     COMPLETE,
     FAILED_TASK_STATUSES,
     FINAL_TASK_STATUSES,
@@ -50,7 +64,8 @@ from failover.domain import (
     TransformationInfo,
 )
 from failover.errors import FailoverError
-from failover.models import ActionLog, Cycle, Policy, ReassignCounter, TransformationState
+from failover.models import ActionLog, Cycle, MirrorState, MirrorTask, Policy, ReassignCounter, TransformationState
+from failover.outcomes import count
 
 __all__ = ["CycleResult", "Engine", "Outcome", "Run", "topological"]
 
@@ -69,6 +84,14 @@ class Run:
     selected_only: bool = False
     # Parents a caller knows about, read in the same call as ``ids``.
     also_read: tuple[int, ...] = ()
+    # A full resync of the mirror (``failover cycle --full``): every transformation read in full.
+    full: bool = False
+
+    def plans_everything(self) -> bool:
+        """Whether every transformation is planned even if nothing changed: a dry run, an
+        operator's button (some kinds, an approval) or a cycle of given transformations."""
+        return (self.approving is not None or self.kinds != frozenset(KINDS)
+                or (self.ids is not None and not self.selected_only))
 
 
 class Engine(Reading, Acting, Settling):
@@ -126,6 +149,7 @@ class Engine(Reading, Acting, Settling):
         cycle: Cycle | None = None,
         selected_only: bool = False,
         also_read: Sequence[int] = (),
+        full: bool = False,
     ) -> CycleResult:
         """Run a cycle over ``ids`` (default: the policy's selection).
 
@@ -139,6 +163,7 @@ class Engine(Reading, Acting, Settling):
             approving=approving,
             selected_only=selected_only,
             also_read=tuple(i for i in also_read if i not in (ids or ())),
+            full=full,
         )
         calls_before = self.backend.calls.snapshot()
         result = CycleResult(cycle_id=None, dry_run=self.dry_run, started=time.monotonic())
@@ -149,7 +174,7 @@ class Engine(Reading, Acting, Settling):
             self.circuit = circuit_breaker.for_cycle(cycle.pk, cycle.started, self.circuit_failures)
             self.backend = circuit_breaker.guard(self.backend, self.circuit)
         elif not self.dry_run:
-            self.cycle = Cycle.objects.create(trigger=self.trigger, backend=self.backend.name)
+            self.cycle = Cycle.objects.create(trigger=self.trigger, backend=self.backend.name, full=full)
             result.cycle_id = self.cycle.pk
         # The locks this cycle takes are leases, renewed while this process works on them.
         renewals = () if self.dry_run else (lambda: locks.renew(self.owner, self.lock_seconds),)
@@ -176,6 +201,8 @@ class Engine(Reading, Acting, Settling):
         result.finished = time.monotonic()
         after = self.backend.calls.snapshot()
         result.calls = {k: after[k] - calls_before.get(k, 0) for k in after if after[k] != calls_before.get(k, 0)}
+        if self.cycle is not None:
+            self._record_drift(result)
         if self.cycle is not None and cycle is None:
             self.cycle.finished = timezone.now()
             self.cycle.state = Cycle.State.FAILED if result.message else Cycle.State.FINISHED
@@ -190,6 +217,29 @@ class Engine(Reading, Acting, Settling):
             self.cycle.message = result.message
             self.cycle.save()
         return result
+
+    def _record_drift(self, result: CycleResult) -> None:
+        """The cycle record's resync and drift figures, summed from the mirror's rows of this cycle
+        (so the tasks of a fanned-out cycle add up without overwriting each other)."""
+        rows = list(MirrorState.objects.filter(resync_cycle=self.cycle.pk).values_list("transformation_id", "drift"))
+        if not rows:
+            return
+        total = mirror_store.Drift()
+        by_t = {}
+        for tid, d in rows:
+            if d and any(d.values()):
+                total.add(mirror_store.Drift(**d))
+                by_t[str(tid)] = d
+        drift = {**total.as_dict(), "transformations": by_t}
+        fields = {"resynced": len(rows), "drift_rows": total.rows, "drift": drift}
+        Cycle.objects.filter(pk=self.cycle.pk).update(**fields)
+        for k, v in fields.items():
+            setattr(self.cycle, k, v)
+        result.resynced, result.drift = len(rows), drift
+        if total.rows:
+            log.warning("cycle %s: full resync of %d transformations found %d rows of drift (%d added, %d changed, "
+                        "%d removed) in %s; repaired", self.cycle.pk, len(rows), total.rows, total.added,
+                        total.changed, total.removed, ", ".join(sorted(by_t, key=int)))
 
     def _record_death(self, given: Cycle | None, exc: BaseException) -> None:
         if self.cycle is None or given is not None:
@@ -220,8 +270,15 @@ class Engine(Reading, Acting, Settling):
             if self.circuit.is_open:
                 self._skip_unreachable(result, batch)
                 continue
+            # The batch's history for insight, in one query (failover/history.py).
+            history.prefetch([t.id for t in batch])
+            states = {s.transformation_id: s for s in TransformationState.objects.filter(
+                transformation_id__in=[t.id for t in batch])}
             try:
-                inputs = self.read_batch(batch)
+                inputs = self.read_batch(
+                    batch, selection, full=run.full,
+                    replan=lambda t, inputs: not self._is_quiet(run, t, selection, inputs, states.get(t.id)),
+                )
             except circuit_breaker.CircuitOpen:
                 self._skip_unreachable(result, batch)
                 continue
@@ -229,8 +286,84 @@ class Engine(Reading, Acting, Settling):
                 for t in batch:
                     result.outcomes[t.id] = Outcome(t.id, "error", f"reading DIRAC failed: {exc}")
                 continue
-            # Each transformation's turn; their DIRAC writes overlap (cycle/act.py: treat_batch).
-            result.outcomes.update(self.treat_batch(batch, lambda t: self._treat(run, t, selection, inputs)))
+            quiet: list[tuple[TransformationInfo, MirrorState]] = []
+
+            def turn(t: TransformationInfo, inputs: BatchInputs = inputs) -> Turn[Outcome]:
+                # Decided when the turn starts, after its parent's turn (treat_batch's order).
+                if not self._is_quiet(run, t, selection, inputs, states.get(t.id)):
+                    if t.id not in inputs.assigned_read:
+                        # Its parent moved on in this cycle: planned after all.
+                        self.read_assigned(inputs, [t])
+                    return (yield from self._treat(run, t, selection, inputs))
+                ms = inputs.states[t.id]
+                quiet.append((t, ms))
+                return Outcome(t.id, blockers=[Blocker.from_json(b) for b in ms.plan_blockers])
+
+            # Each transformation's turn; the DIRAC writes of different ones overlap (cycle/act.py).
+            result.outcomes.update(self.treat_batch(batch, turn))
+            if quiet and not self.dry_run:
+                self._carry_quiet(quiet, {tid: st.last_cycle_id for tid, st in states.items() if st.last_cycle_id})
+
+    # -- when a transformation is planned again ----------------------------------------------
+    def _parent(self, t: TransformationInfo, selection: Selection) -> rules.ParentView | None:
+        parent_id = rules.parent_of(t)
+        if parent_id is None:
+            return None
+        p = selection.known.get(parent_id)
+        return (rules.parent_view(p, selection.counts.get(parent_id)) if p
+                else rules.ParentView(parent_id, "Unknown", "Unknown", False))
+
+    def _plan_key(self, t: TransformationInfo, selection: Selection, counters: dict[str, int], flush_count: int) -> str:
+        """A digest of every input of a transformation's plan but its tasks and jobs: the
+        transformation, its file counts, its parent as it is now, its flush and reassign counters,
+        the policy and the stall setting."""
+        p = self.rules_policy
+        # Sets sorted: a frozenset's order changes from one process to the next (hash seeds).
+        policy = (sorted(p.complete_types), sorted(p.flush_types), sorted(p.reassign_types), sorted(p.report_types),
+                  p.max_reassign, p.max_flush)
+        parts = (
+            t, sorted(selection.counts.get(t.id, FileCounts()).by_status.items()), self._parent(t, selection),
+            flush_count, len(counters), sum(counters.values()), policy, self.proposing,
+            settings.FAILOVER_STALL_CYCLES,
+        )
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+    def _is_quiet(self, run: Run, t: TransformationInfo, selection: Selection, inputs: BatchInputs,
+                  state: TransformationState | None) -> bool:
+        """Whether the transformation needs no plan this cycle: its last plan found nothing to do
+        that could change by itself (no decision, no task waiting for its job, no failed read),
+        none of its tasks or jobs changed in the mirror since, no action of it is pending, every
+        other input is the same (``_plan_key``) and its "no progress" count does not reach
+        FAILOVER_STALL_CYCLES now. Such a transformation costs no DIRAC call and no read of its
+        tasks or jobs: the cycle only counts one more unchanged cycle for it."""
+        if self.dry_run or run.plans_everything() or state is None or state.last_seen is None:
+            return False
+        ms = inputs.states.get(t.id)
+        if ms is None or not ms.quiet or t.id in inputs.refresh.touched or t.id in inputs.pending:
+            return False
+        if state.unchanged_cycles + 1 == settings.FAILOVER_STALL_CYCLES - 1:
+            return False
+        replan = settings.FAILOVER_REPLAN_MINUTES
+        if replan and (ms.planned is None or timezone.now() - ms.planned >= timedelta(minutes=replan)):
+            # What follows the clock (insight's alerts and forecast) is looked at again.
+            return False
+        return ms.plan_key == self._plan_key(t, selection, inputs.counters.get(t.id, {}), state.flush_count)
+
+    def _carry_quiet(self, quiet: Sequence[tuple[TransformationInfo, MirrorState]], previous: dict[int, int]) -> None:
+        """The quiet transformations of a batch: one more unchanged cycle, seen now, the same
+        aggregates recorded for this cycle: a few statements for the whole batch."""
+        ids = [t.id for t, _ in quiet]
+        with transaction.atomic():
+            for chunk in mirror_store.chunks(ids):
+                TransformationState.objects.filter(transformation_id__in=chunk).update(
+                    unchanged_cycles=F("unchanged_cycles") + 1, last_seen=timezone.now(),
+                    **({"last_cycle": self.cycle} if self.cycle is not None else {}),
+                )
+        if self.cycle is not None:
+            self.recorder.record_unchanged(
+                self.cycle.pk, self.cycle.started,
+                [recording.SnapshotMeta(t.id, t.production, t.type) for t, _ in quiet], previous,
+            )
 
     def _skip_unreachable(self, result: CycleResult, batch: Sequence[TransformationInfo]) -> None:
         for t in batch:
@@ -250,6 +383,8 @@ class Engine(Reading, Acting, Settling):
             return outcome
         known, counts = selection.known, selection.counts
         mirror: dict = {}
+        observed: history.Observation | None = None
+        plan_state: dict = {"quiet": False}
         try:
             counters = inputs.counters.get(t.id, {})
             if not self.dry_run:
@@ -259,16 +394,9 @@ class Engine(Reading, Acting, Settling):
             flush_count = state.flush_count if state else 0
             t_counts = counts.get(t.id, FileCounts())
             parent_id = rules.parent_of(t)
-            parent = None
-            if parent_id is not None:
-                p = known.get(parent_id)
-                parent = (
-                    rules.parent_view(p, counts.get(parent_id))
-                    if p
-                    else rules.ParentView(parent_id, "Unknown", "Unknown", False)
-                )
-            tasks = inputs.tasks_of(t.id)
-            t_jobs = inputs.jobs_of(t.id)
+            parent = self._parent(t, selection)
+            key = self._plan_key(t, selection, counters, flush_count)
+            tasks, t_jobs = mirror_store.tasks_and_jobs(t.id)
             assigned = inputs.assigned.get(t.id, [])
             plan = rules.plan_transformation(
                 t,
@@ -281,6 +409,7 @@ class Engine(Reading, Acting, Settling):
                 flush_count=flush_count,
                 policy=self.rules_policy,
                 kinds=run.kinds,
+                registered=inputs.registered_of(t.id),
             )
             synced = plan.tasks
             for decision in plan.decisions:
@@ -292,20 +421,20 @@ class Engine(Reading, Acting, Settling):
                     }
             stuck = rules.assigned_to_done_tasks(assigned, synced)
             if stuck:
-                plan.blockers.append(Blocker(
-                    blockers.ASSIGNED_FINAL, f"{stuck} Assigned files belong to tasks whose job is final (Done)",
-                    count=stuck, fix=REASSIGN,
-                ))
+                text = (f"{count(stuck, 'Assigned file')} belong{pluralize(stuck, 's,')} "
+                        "to tasks whose job is final (Done)")
+                plan.blockers.append(Blocker(blockers.ASSIGNED_FINAL, text, count=stuck, fix=REASSIGN))
             no_job = rules.tasks_without_job(tasks)
             previous_no_job = state.tasks_without_job if state else 0
             if no_job and previous_no_job:
                 # New tasks have no job for a moment; only a second cycle in a row is news.
                 n = min(no_job, previous_no_job)
-                plan.blockers.append(Blocker(
-                    blockers.TASKS_WITHOUT_JOB, f"{n} tasks have no job for two cycles or more", count=n,
-                ))
+                text = f"{count(n, 'task')} {pluralize(n, 'has,have')} no job for two cycles or more"
+                plan.blockers.append(Blocker(blockers.TASKS_WITHOUT_JOB, text, count=n))
             if inputs.assigned_error:
                 plan.blockers.append(Blocker(blockers.READ_FAILED, inputs.assigned_error))
+            if inputs.registered_error and inputs.registered_of(t.id):
+                plan.blockers.append(Blocker(blockers.READ_FAILED, inputs.registered_error))
             outcome.decisions = plan.decisions
             outcome.blockers = plan.blockers
             outcome.at_cap = plan.at_cap
@@ -315,6 +444,7 @@ class Engine(Reading, Acting, Settling):
                     if decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                         known[t.id] = _with_status(t, decision.status)
                 return outcome
+            moved: set[str] = set()
             for decision in plan.decisions:
                 if self.proposing and decision.kind != rules.SYNC:
                     # Copying job statuses is bookkeeping and always done; the rest waits for
@@ -325,23 +455,53 @@ class Engine(Reading, Acting, Settling):
                     continue
                 action = yield from self._act_steps(t, decision, run.approving)
                 outcome.actions.append(action.pk)
+                if action.state == ActionLog.State.DONE and decision.kind == rules.REASSIGN:
+                    moved.update(action.details.get("moved", []))
+                if action.state == ActionLog.State.DONE and decision.kind == rules.SYNC:
+                    # What we wrote, in the mirror now: the next delta brings it back unchanged.
+                    for status, task_ids in decision.tasks.items():
+                        for chunk in mirror_store.chunks(task_ids):
+                            MirrorTask.objects.filter(transformation_id=t.id, task_id__in=chunk).update(
+                                status=status, last_update=timezone.now())
                 if action.state == ActionLog.State.DONE and decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                     # The child treated after us must see the status we just wrote.
                     known[t.id] = _with_status(t, decision.status)
                 if action.state in (ActionLog.State.FAILED, ActionLog.State.PENDING, ActionLog.State.INTERRUPTED):
                     outcome.state = "error"
                     outcome.message = action.error or "no answer from DIRAC; will be reconciled"
+            # The report's aggregates and the overview's counters: one GROUP BY over the mirror.
+            aggregates = mirror_store.job_aggregates(t.id)
             if self.cycle is not None:
                 self.recorder.record(
-                    self.cycle.pk, self.cycle.started, recording.SnapshotMeta(t.id, t.production, t.type),
-                    list(t_jobs.values()),
+                    self.cycle.pk, self.cycle.started, recording.SnapshotMeta(t.id, t.production, t.type), aggregates,
                 )
+            jobs_by_status: dict[str, int] = {}
+            for row in aggregates:
+                jobs_by_status[row[0]] = jobs_by_status.get(row[0], 0) + row[4]
             now = known.get(t.id, t)
-            mirror = self._mirror(now, t_counts, t_jobs.values(), state)
+            mirror = self._mirror(now, t_counts, dict(sorted(jobs_by_status.items())), state)
             mirror["tasks_without_job"] = no_job
+            mirror["failed_waiting"] = _failed_waiting(
+                synced, assigned if rules.needs_assigned_files(t, tasks, t_jobs, self.rules_policy) else None, moved)
             # Conditions seen after the actions, on what the cycle just read and kept.
             plan.blockers.extend(after_acting(now, known.get(parent_id) if parent_id else None, t_counts,
                                               mirror["jobs"], mirror["unchanged_cycles"]))
+            # Insight from what was just read and the stored history: site hints, alerts, forecast.
+            observed = history.observe(now, t_counts, t_jobs.values(), tasks,
+                                       known.get(parent_id) if parent_id else None,
+                                       self.cycle.pk if self.cycle else None)
+            plan.blockers.extend(observed.blockers)
+            mirror.update(observed.fields)
+            del tasks, t_jobs, synced
+            plan.tasks = []
+            plan_state = {
+                "plan_key": key,
+                "planned": timezone.now(),
+                # Nothing to do that could change by itself: planned again only when an input moves.
+                "quiet": (not plan.decisions and not no_job and not inputs.assigned_error
+                          and outcome.state == "ok"),
+                "plan_blockers": [b.as_json() for b in plan.blockers],
+            }
         except FailoverError as exc:
             outcome.state = "error"
             outcome.message = str(exc)
@@ -356,13 +516,14 @@ class Engine(Reading, Acting, Settling):
                     locks.release(t.id, self.owner, **mirror)
                     if mirror:
                         attention.save_blockers(t.id, plan.blockers)
+                    if observed is not None:
+                        history.save(observed)
+                    MirrorState.objects.filter(transformation_id=t.id).update(**plan_state)
         return outcome
 
-    def _mirror(self, t: TransformationInfo, counts: FileCounts, jobs: Iterable[JobInfo], state) -> dict:
-        """The transformation's row for the pages (TransformationState), written with the lock's release."""
-        jobs_by_status: dict[str, int] = defaultdict(int)
-        for job in jobs:
-            jobs_by_status[job.status] += 1
+    def _mirror(self, t: TransformationInfo, counts: FileCounts, jobs_by_status: dict[str, int], state) -> dict:
+        """The transformation's row for the pages (TransformationState), written with the lock's release;
+        ``jobs_by_status`` is the mirror's GROUP BY."""
         total = sum(jobs_by_status.values())
         failed = sum(n for s, n in jobs_by_status.items() if s in FAILED_TASK_STATUSES)
         fields = {
@@ -414,6 +575,15 @@ def after_acting(t: TransformationInfo, parent: TransformationInfo | None, count
         out.append(Blocker(blockers.NO_PROGRESS, f"no job changed state over the last {stall} cycles",
                            count=stall))
     return out
+
+
+def _failed_waiting(tasks: Sequence[TaskInfo], assigned: Sequence | None, moved: set[str]) -> int:
+    """Failed or Killed tasks whose files still wait in them (Assigned, not reassigned by this run).
+    Without the Assigned files read (``None``: the rules did not need them), every one waits."""
+    failed = {task.task for task in tasks if task.status in FAILED_TASK_STATUSES}
+    if assigned is None:
+        return len(failed)
+    return len({f.task for f in assigned if f.task in failed and f.status == ASSIGNED and f.lfn not in moved})
 
 
 def _job_context(task: TaskInfo | None, jobs: dict[int, JobInfo]) -> dict:

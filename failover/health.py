@@ -34,6 +34,8 @@ class Check:
     age: float | None = None
     # What the check means, in a sentence (filled in from the registry).
     explanation: str = ""
+    # Figures behind the detail, as data (the mirror's drift by transformation), or None.
+    data: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -240,3 +242,58 @@ def check_last_cycle() -> Check:
         parts.append(f"cycle {running.pk} running since {age_in_words(running.started)}{' (stuck)' if stuck else ''}")
         ok = ok and not stuck
     return Check("cycle", ok, "; ".join(parts), age)
+
+
+@register("actions", order=70, explanation="Operators' confirmed actions are taken by a worker: none waits for one "
+          "longer than a lease (FAILOVER_LEASE_SECONDS). Shown only while one waits.")
+def check_action_requests() -> Check | None:
+    from failover.actions import stalled_requests
+    from failover.models import ActionRequest
+
+    waiting = ActionRequest.objects.filter(state__in=[ActionRequest.State.QUEUED, ActionRequest.State.RUNNING])
+    if not waiting.exists():
+        return None
+    stalled = stalled_requests().order_by("created").first()
+    if stalled is None:
+        return Check("actions", True, f"{waiting.count()} being carried out or about to be")
+    return Check("actions", False, f"action request {stalled.pk} ({stalled.kind}, by {stalled.actor}) has waited "
+                 f"since {stalled.created:%Y-%m-%d %H:%M:%S} UTC: is a worker running?", age_of(stalled.created))
+
+
+@register("mirror", order=65, explanation="The mirror of DIRAC's tasks and jobs in our database: the last full "
+                                         "resync (every FAILOVER_RESYNC_HOURS, or failover cycle --full) and the "
+                                         "drift it found and repaired; failing when a resync is overdue.")
+def check_mirror() -> Check | None:
+    from django.db.models import Min
+
+    from failover.models import Cycle, MirrorState
+
+    mirrored = MirrorState.objects.count()
+    if not mirrored:
+        return Check("mirror", True, "no transformation mirrored yet (the first cycle reads them in full)")
+    parts = [f"{mirrored} transformations mirrored"]
+    data = None
+    last = Cycle.objects.filter(resynced__gt=0).order_by("-started").first()
+    if last is None:
+        parts.append("no full resync yet")
+    else:
+        data = {"cycle": last.pk, "at": last.started.isoformat(), "resynced": last.resynced,
+                "rows": last.drift_rows, **last.drift}
+        when = f"last full resync: cycle {last.pk}, {age_in_words(last.started)}, {last.resynced} transformations"
+        if last.drift_rows:
+            d = last.drift
+            ids = ", ".join(sorted(d.get("transformations", {}), key=int))
+            parts.append(f"{when}: drift of {last.drift_rows} rows ({d.get('added', 0)} added, "
+                         f"{d.get('changed', 0)} changed, {d.get('removed', 0)} removed) in {ids}, repaired")
+        else:
+            parts.append(f"{when}: no drift")
+    ok = True
+    hours = settings.FAILOVER_RESYNC_HOURS
+    if hours:
+        # Of the transformations read in the last day, the one whose full read is oldest.
+        now = timezone.now()
+        oldest = MirrorState.objects.filter(cut__gte=now - timedelta(days=1)).aggregate(m=Min("last_full"))["m"]
+        if oldest is not None and now - oldest > timedelta(hours=2 * hours):
+            ok = False
+            parts.append(f"resync overdue: a full read is {age_in_words(oldest)} old (FAILOVER_RESYNC_HOURS={hours:g})")
+    return Check("mirror", ok, "; ".join(parts), data=data)

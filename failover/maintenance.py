@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from failover.models import Cycle
+from failover import mirror
+from failover.models import Cycle, ProgressSample
 
 # A pruner removes what is older than the cutoff and says how many of what: [(count, "what"), ...].
 Pruner = Callable[[datetime], list[tuple[int, str]]]
@@ -41,6 +42,12 @@ def prune(keep_days: int) -> PruneResult:
     cutoff = timezone.now() - timedelta(days=keep_days)
     with transaction.atomic():
         others = [item for pruner in _pruners for item in pruner(cutoff)]
+        # The history the forecasts and stall alerts read (failover/insight.py).
+        samples, _ = ProgressSample.objects.filter(at__lt=cutoff).delete()
+        if samples:
+            others.append((samples, "history samples"))
+        # The mirror of a transformation no cycle read since (failover/mirror.py).
+        others.extend(mirror.prune(cutoff))
         # Cycles still running are left alone, however old: the health check reports them.
         cycles = Cycle.objects.filter(started__lt=cutoff).exclude(state=Cycle.State.RUNNING)
         cycle_count = cycles.count()

@@ -1,19 +1,19 @@
 """What the engine hands on about each transformation a cycle treated: an interface failover owns.
 
-The engine calls ``record`` once per treated transformation of a recorded cycle, with the jobs it
-read. The reports app implements it (it aggregates the jobs and writes a snapshot to the aggregate
+The engine calls ``record`` once per transformation a recorded cycle planned, once its mirror
+(``failover/mirror.py``) is up to date, and ``record_unchanged`` for the transformations of a batch
+whose tasks and jobs did not change (their aggregates are the last ones). The reports app
+implements it (it aggregates the mirror's jobs with a GROUP BY and writes a snapshot to the aggregate
 store, SQL or OpenSearch) and registers its factory when the app is ready
 (``reports/apps.py``). Without a registered recorder (failover on its own), nothing is recorded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
-
-from failover.domain import JobInfo
 
 
 @dataclass(frozen=True)
@@ -24,13 +24,22 @@ class SnapshotMeta:
 
 
 class CycleRecorder(Protocol):
-    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, jobs: Sequence[JobInfo]) -> None: ...
+    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, aggregates: Sequence[tuple]) -> None:
+        """``aggregates``: ``failover.mirror.job_aggregates`` of the transformation, computed once."""
+
+    def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta],
+                         previous: Mapping[int, int] | None = None) -> None:
+        """``previous``: the cycle that last recorded each transformation, where known."""
 
 
 class NoRecorder:
     """Records nothing: failover without the reports app."""
 
-    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, jobs: Sequence[JobInfo]) -> None:
+    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, aggregates: Sequence[tuple]) -> None:
+        return None
+
+    def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta],
+                         previous: Mapping[int, int] | None = None) -> None:
         return None
 
 

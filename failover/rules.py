@@ -8,10 +8,12 @@ The engine (failover/engine.py) reads DIRAC, calls these, and carries out what t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
 
-from failover.blockers import AT_CAP, CANNOT_COMPLETE, FLUSH_LIMIT, WAITING, Blocker
+from django.template.defaultfilters import pluralize
+
+from failover.blockers import AT_CAP, CANNOT_COMPLETE, FLUSH_LIMIT, RECOVERABLE, WAITING, Blocker
 from failover.domain import (
     ACTIVE,
     ASSIGNED,
@@ -103,6 +105,8 @@ class Plan:
     blockers: list[Blocker] = field(default_factory=list)
     # The tasks as they are once job statuses are copied into them.
     tasks: list[TaskInfo] = field(default_factory=list)
+    # Failed or Killed tasks whose job registered outputs: left to recovery, not reassigned.
+    recoverable: list[int] = field(default_factory=list)
 
 
 def fmt_size(group_size: float) -> str:
@@ -172,7 +176,7 @@ def decide_complete(
     if parent is not None and not parent_done(parent):
         return None, Blocker(WAITING, f"all files Processed; waiting for {parent.id} to complete", related=parent.id)
     where = f"parent {parent.id} is done" if parent is not None else "no parent step to wait for"
-    reason = f"all {counts.total} files Processed and {where}"
+    reason = f"all {counts.total} file{pluralize(counts.total)} Processed and {where}"
     return Decision(COMPLETE, t.id, reason, status=COMPLETED, expected=t.status), None
 
 
@@ -199,18 +203,20 @@ def decide_flush(
     if unused == 0:
         return None, None
     if unused < t.group_size:
-        reason = f"{unused} Unused files, fewer than the group size {fmt_size(t.group_size)}"
+        reason = f"{unused} Unused file{pluralize(unused)}, fewer than the group size {fmt_size(t.group_size)}"
     elif tasks and all(task.status in FINAL_TASK_STATUSES for task in tasks):
-        reason = f"{unused} Unused files and all {len(tasks)} tasks are final"
+        n = len(tasks)
+        reason = f"{unused} Unused file{pluralize(unused)} and all {n} task{pluralize(n)} are final"
     else:
         return None, None
     # A parent still running may feed more files: a flush now would make a small task early.
     # (An MCSimulation parent keeps producing, so its children wait until someone completes it.)
     if parent is not None and parent.status not in FINAL_TRANSFORMATION_STATUSES:
-        return None, Blocker(WAITING, f"{unused} Unused files; waiting for {parent.id} to complete before flushing",
-                             count=unused, related=parent.id)
+        text = f"{unused} Unused file{pluralize(unused)}; waiting for {parent.id} to complete before flushing"
+        return None, Blocker(WAITING, text, count=unused, related=parent.id)
     if flush_count >= policy.max_flush:
-        text = f"flush limit reached ({flush_count} of {policy.max_flush}) with {unused} Unused files"
+        text = (f"flush limit reached ({flush_count} of {policy.max_flush}) "
+                f"with {unused} Unused file{pluralize(unused)}")
         return None, Blocker(FLUSH_LIMIT, text, count=unused, limit=policy.max_flush)
     return Decision(FLUSH_ACTION, t.id, reason, status=FLUSH, expected=t.status), None
 
@@ -224,6 +230,7 @@ def decide_reassign(
     task_status: Mapping[int, str],
     counters: Mapping[str, int],
     policy: RulesPolicy,
+    registered: AbstractSet[int] | None = None,
 ) -> tuple[Decision | None, list[str]]:
     """Set back to Unused the Assigned files of Failed or Killed tasks, each at most MaxReassign
     times: (decision, LFNs at their cap).
@@ -232,6 +239,14 @@ def decide_reassign(
     so its own MaxReset protection stays (fixes 5.5). The counter is per (transformation, LFN)
     (fixes 5.6), allows exactly MaxReassign resets (fixes 5.3), and moves only when DIRAC accepted
     the change (the engine's job, fixes 5.4).
+
+    How it combines with recovery (failover/recovery.py): ``registered`` is the set of tasks whose
+    job registered outputs in the catalogue (CTADIRAC's jobID metadata, or ProductionOutputData
+    found in the catalogue), or None when no catalogue can be read. A failed task in that set is
+    left alone: setting its inputs back to Unused would process the same data twice. Recovery's
+    case instead (DataRecoveryAgent case 6: job Done, inputs Processed) applies to it, and the plan
+    lists it (``Plan.recoverable``). With None (no catalogue configured), reassign is exactly the
+    agent's, as before.
     """
     if t.type not in policy.reassign_types:
         return None, []
@@ -242,16 +257,22 @@ def decide_reassign(
             continue
         if task_status.get(f.task) not in FAILED_TASK_STATUSES:
             continue
+        if registered is not None and f.task in registered:
+            continue
         if counters.get(f.lfn, 0) >= policy.max_reassign:
             at_cap.append(f.lfn)
         else:
             by_task[f.task].append(f.lfn)
     if not by_task:
         return None, sorted(at_cap)
-    n = sum(len(v) for v in by_task.values())
-    reason = f"{n} Assigned files of {len(by_task)} failed or killed tasks"
     tasks = {task: sorted(lfns) for task, lfns in sorted(by_task.items())}
-    return Decision(REASSIGN, t.id, reason, tasks=tasks), sorted(at_cap)
+    return Decision(REASSIGN, t.id, reassign_reason(tasks), tasks=tasks), sorted(at_cap)
+
+
+def reassign_reason(tasks: Mapping[int, Sequence[str]]) -> str:
+    """The reason of a reassign, from its files: also said again for what an approval carries out."""
+    n = sum(len(v) for v in tasks.values())
+    return f"{n} Assigned file{pluralize(n)} of {len(tasks)} failed or killed task{pluralize(len(tasks))}"
 
 
 # -- the whole plan -----------------------------------------------------------------------------
@@ -269,15 +290,19 @@ def plan_transformation(
     flush_count: int,
     policy: RulesPolicy,
     kinds: Iterable[str] = KINDS,
+    registered: AbstractSet[int] | None = None,
 ) -> Plan:
     """The agent's steps in its order: sync, complete (and stop), stop if processed, flush,
-    reassign unless flushed. ``kinds`` limits the plan to some actions (an operator's button)."""
+    reassign unless flushed. ``kinds`` limits the plan to some actions (an operator's button).
+    ``registered``: the tasks whose job registered outputs, None without a catalogue
+    (``decide_reassign`` says how reassign and recovery combine)."""
     kinds = set(kinds)
     plan = Plan(t.id)
     updates = task_updates(tasks, jobs)
     if updates and SYNC in kinds:
         n = sum(len(ids) for ids in updates.values())
-        reason = f"{n} tasks behind their jobs: " + ", ".join(f"{len(v)} to {k}" for k, v in updates.items())
+        reason = f"{n} task{pluralize(n)} behind {'its job' if n == 1 else 'their jobs'}: " + ", ".join(
+            f"{len(v)} to {k}" for k, v in updates.items())
         plan.decisions.append(Decision(SYNC, t.id, reason, tasks=updates))
     synced = plan.tasks = apply_task_updates(tasks, updates)
 
@@ -298,10 +323,25 @@ def plan_transformation(
         plan.decisions.append(flush)
         return plan
 
-    reassign, at_cap = decide_reassign(t, assigned_files, {x.task: x.status for x in synced}, counters, policy)
+    status_of = {x.task: x.status for x in synced}
+    reassign, at_cap = decide_reassign(t, assigned_files, status_of, counters, policy, registered)
     plan.at_cap = at_cap
+    if registered and t.type in policy.reassign_types:
+        plan.recoverable = sorted(
+            {f.task for f in assigned_files if f.status == ASSIGNED and f.task in registered
+             and status_of.get(f.task) in FAILED_TASK_STATUSES}
+        )
+        if plan.recoverable:
+            n = len(plan.recoverable)
+            plan.blockers.append(Blocker(
+                RECOVERABLE, f"{n} failed job{pluralize(n)} registered {pluralize(n, 'its,their')} outputs: "
+                f"not reassigned; recovery sets {pluralize(n, 'it,them')} Done and "
+                f"{pluralize(n, 'its,their')} inputs Processed", count=n,
+            ))
     if at_cap:
-        text = f"{len(at_cap)} files reached MaxReassign ({policy.max_reassign}) and stay Assigned"
+        n = len(at_cap)
+        text = (f"{n} file{pluralize(n)} reached MaxReassign ({policy.max_reassign}) "
+                f"and stay{pluralize(n, 's,')} Assigned")
         plan.blockers.append(Blocker(AT_CAP, text, count=len(at_cap), limit=policy.max_reassign))
     if reassign and REASSIGN in kinds:
         plan.decisions.append(reassign)

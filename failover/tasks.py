@@ -8,7 +8,7 @@ import socket
 from celery import shared_task
 from django.conf import settings
 
-from failover import cycles, maintenance
+from failover import actions, cycles, maintenance
 from failover.engine import Engine
 from failover.models import Cycle, Heartbeat
 
@@ -25,9 +25,12 @@ def tick() -> str:
     Heartbeat.beat("beat")
     # The work of workers that are gone goes back on the queue first (a tick plus the lease).
     requeued = cycles.requeue_expired()
+    stalled = actions.requeue_stalled(run_action_request.delay)
     due, why = cycles.is_due()
     if requeued:
         why = f"{why}; {len(requeued)} chain(s) of gone workers put back on the queue"
+    if stalled:
+        why = f"{why}; {len(stalled)} operator action request(s) put back on the queue"
     if not due:
         return why
     if settings.FAILOVER_FANOUT:
@@ -79,6 +82,54 @@ def treat_group(self, cycle_id: int, transformation_ids: list[int]) -> str:
     return cycles.treat_group(cycle_id, [int(t) for t in transformation_ids], worker=worker)
 
 
+@shared_task(name="failover.run_action_request", bind=True, ignore_result=True, acks_late=True,
+             reject_on_worker_lost=True, max_retries=None)
+def run_action_request(self, request_id: int) -> str:
+    """An operator's confirmed action (failover.models.ActionRequest). Idempotent: see actions.run_request.
+
+    A copy of the message (redelivered after its worker died) that finds the request held under a
+    live lease looks again one lease later: by then the holder has finished it, or is gone and
+    its lease ran out, and this copy takes it over.
+    """
+    outcome = actions.run_request(request_id)
+    if outcome == actions.HELD:
+        raise self.retry(countdown=settings.FAILOVER_LEASE_SECONDS + 1)
+    return outcome
+
+
 @shared_task(name="failover.prune", ignore_result=True)
 def prune() -> str:
     return str(maintenance.prune(settings.FAILOVER_KEEP_DAYS))
+
+
+@shared_task(name="failover.recovery_tick", ignore_result=True)
+def recovery_tick() -> str:
+    """Start the recovery checks when the recovery policy's PollingTime has passed since the last
+    start. Only with a stored, enabled recovery policy (``failover import-config`` of a cfg with a
+    DataRecoveryAgent section, or the admin): without one, recovery runs only when asked."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from failover.models import RecoveryPolicy
+
+    policy = RecoveryPolicy.objects.filter(enabled=True).order_by("id").first()
+    if policy is None:
+        return "no recovery policy stored"
+    last = Heartbeat.objects.filter(name="recovery").first()
+    now = timezone.now()
+    if last is not None and now - last.at < timedelta(seconds=policy.polling_time):
+        return f"next recovery check in {(last.at + timedelta(seconds=policy.polling_time) - now).seconds} s"
+    Heartbeat.beat("recovery", "started")
+    run_recovery.delay()
+    return f"recovery queued (PollingTime {policy.polling_time} s)"
+
+
+@shared_task(name="failover.run_recovery", ignore_result=True, acks_late=True)
+def run_recovery() -> str:
+    """One recovery check over the recovery policy's selection, in its mode (failover/cycle/recover.py)."""
+    from failover.cycle.recover import run_recovery as run
+
+    result = run()
+    Heartbeat.beat("recovery", result.summary())
+    return result.summary()

@@ -12,12 +12,9 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from failover.domain import DONE_TASK_STATUSES, FAILED_TASK_STATUSES, JobInfo
+from failover.domain import JobInfo
 from reports import csvsafe
-
-# Row styles by the domain's status sets (failover/domain.py).
-FAILED_STYLE = FAILED_TASK_STATUSES
-DONE_STYLE = DONE_TASK_STATUSES
+from reports.colours import minor_colour, status_colour, style_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +62,7 @@ class StatusGroup:
 
     @property
     def style(self) -> str:
-        if self.status in FAILED_STYLE:
-            return "failed"
-        if self.status in DONE_STYLE:
-            return "done"
-        return "other"
+        return style_of(self.status)
 
 
 @dataclass
@@ -114,22 +107,27 @@ class Report:
         }
 
     def table_rows(self) -> list[dict]:
-        """The mail's rows in order, each with a kind: data, minor (subtotal), status (total), total."""
+        """The mail's rows in order, each with a kind: data, minor (subtotal), status (total), total.
+
+        Each row also carries the colours of its status and minor status (reports/colours.py),
+        the very ones the charts use ("" where the row has none)."""
         rows: list[dict] = []
         for s in self.statuses:
+            colour = status_colour(s.status)
             for m in s.minor_statuses:
+                minor = minor_colour(s.status, m.minor_status)
                 for r in m.rows:
                     rows.append({"kind": "data", "status": s.status, "minor_status": m.minor_status,
                                  "application_status": r.application_status, "site": r.site,
-                                 "total": str(r.count), "style": s.style})
+                                 "total": str(r.count), "style": s.style, "colour": colour, "minor_colour": minor})
                 rows.append({"kind": "minor", "status": s.status, "minor_status": f"Total: {m.minor_status}",
                              "application_status": "-", "site": "-", "total": f"{m.count} ({m.percent}%)",
-                             "style": s.style})
+                             "style": s.style, "colour": colour, "minor_colour": minor})
             rows.append({"kind": "status", "status": f"Total: {s.status}", "minor_status": "-",
                          "application_status": "-", "site": "-", "total": f"{s.count} ({s.percent}%)",
-                         "style": s.style})
+                         "style": s.style, "colour": colour, "minor_colour": ""})
         rows.append({"kind": "total", "status": "Total # tasks:", "minor_status": "-", "application_status": "-",
-                     "site": "-", "total": str(self.total), "style": "total"})
+                     "site": "-", "total": str(self.total), "style": "total", "colour": "", "minor_colour": ""})
         return rows
 
 

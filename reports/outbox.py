@@ -51,7 +51,7 @@ BREAKER_SECONDS = 60
 # A document OpenSearch refused waits before the next try: 10 s, 20 s, ... up to an hour.
 MAX_BACKOFF_SECONDS = 3600
 SEND_ORDER = {Outbox.Kind.ROW: 0, Outbox.Kind.ACTION: 1, Outbox.Kind.SNAPSHOT: 2}
-FINAL_ACTION_STATES = ("done", "failed", "interrupted", "rejected", "stale")
+FINAL_ACTION_STATES = ("done", "failed", "interrupted", "rejected", "stale", "superseded")
 
 
 # -- versions -----------------------------------------------------------------------------------

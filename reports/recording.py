@@ -1,25 +1,46 @@
-"""The reports side of ``failover.recording``: a cycle's jobs, aggregated, into the aggregate store."""
+"""The reports side of ``failover.recording``: a cycle's aggregates, from the mirror, into the aggregate store.
+
+The aggregates are one GROUP BY over the mirror's jobs of a transformation (``failover.mirror.
+job_aggregates``), never a walk over job objects. A transformation whose tasks and jobs did not
+change since its last snapshot is recorded with the same aggregates again, without reading a job.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from failover.domain import JobInfo
+from failover import mirror
 from failover.recording import SnapshotMeta
-from reports.aggregation import aggregate_jobs
+from reports.aggregation import AggregateRow
 from reports.models import AggregateSet, Snapshot
 from reports.stores import AggregateStore, get_store
 
 
+def mirror_aggregates(transformation_id: int) -> list[AggregateRow]:
+    """The report's rows of a transformation, from the mirror (one GROUP BY in the database)."""
+    return [AggregateRow(*row) for row in mirror.job_aggregates(transformation_id)]
+
+
 class StoreRecorder:
-    """Aggregates the jobs of a treated transformation and writes the snapshot to ``store``."""
+    """Aggregates the mirror's jobs of a treated transformation and writes the snapshot to ``store``."""
 
     def __init__(self, store: AggregateStore | None = None):
         self.store = store if store is not None else get_store()
 
-    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, jobs: Sequence[JobInfo]) -> None:
-        self.store.write(cycle_id, timestamp, meta, aggregate_jobs(jobs))
+    def record(self, cycle_id: int, timestamp: datetime, meta: SnapshotMeta, aggregates: Sequence[tuple]) -> None:
+        """``aggregates``: the mirror's GROUP BY for this transformation (the engine computes it once)."""
+        self.store.write(cycle_id, timestamp, meta, [AggregateRow(*row) for row in aggregates])
+
+    def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta],
+                         previous: Mapping[int, int] | None = None) -> None:
+        """Transformations whose jobs did not change: this cycle's snapshot is their last one's."""
+        carry = getattr(self.store, "carry_forward", None)
+        left = carry(cycle_id, timestamp, metas, previous or {}) if carry is not None else list(metas)
+        for meta in left:
+            last = self.store.latest(meta.transformation_id)
+            rows = last.rows if last is not None else mirror_aggregates(meta.transformation_id)
+            self.store.write(cycle_id, timestamp, meta, rows)
 
 
 def prune_aggregates(cutoff: datetime) -> list[tuple[int, str]]:

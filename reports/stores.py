@@ -71,6 +71,42 @@ class SqlAggregateStore:
                 },
             )
 
+    def carry_forward(self, cycle_id, timestamp, metas, previous=None) -> list:
+        """Snapshots of ``cycle_id`` that share each transformation's last aggregate set (its jobs
+        did not change), in one bulk write; returns the metas that had no snapshot yet.
+
+        ``previous``: the cycle that last recorded each transformation, so that their sets are
+        read in one query; the others are looked up one by one (the latest by time)."""
+        previous = previous or {}
+        sets: dict[int, int] = {}
+        metas = list(metas)
+        for start in range(0, len(metas), 500):
+            chunk = [m.transformation_id for m in metas[start : start + 500] if m.transformation_id in previous]
+            if chunk:
+                for tid, c, agg in Snapshot.objects.filter(
+                    transformation_id__in=chunk, cycle_id__in={previous[t] for t in chunk}
+                ).values_list("transformation_id", "cycle_id", "aggregate_set_id"):
+                    if previous.get(tid) == c:
+                        sets[tid] = agg
+        rows, left = [], []
+        for meta in metas:
+            last = sets.get(meta.transformation_id)
+            if last is None:
+                last = (Snapshot.objects.filter(transformation_id=meta.transformation_id)
+                        .order_by("-timestamp", "-cycle_id").values_list("aggregate_set_id", flat=True).first())
+            if last is None:
+                left.append(meta)
+                continue
+            rows.append(Snapshot(cycle_id=cycle_id, transformation_id=meta.transformation_id, timestamp=timestamp,
+                                 aggregate_set_id=last, production_id=meta.production_id,
+                                 transformation_type=meta.transformation_type))
+        if rows:
+            Snapshot.objects.bulk_create(
+                rows, update_conflicts=True, unique_fields=["cycle_id", "transformation_id"],
+                update_fields=["timestamp", "aggregate_set", "production_id", "transformation_type"],
+            )
+        return left
+
     def _load(self, snapshot) -> StoredAggregates:
         rows = [
             AggregateRow(r.status, r.minor_status, r.application_status, r.site, r.count, r.first_job)

@@ -6,6 +6,10 @@ and ``admin``; each ``*_client`` is a Django test client signed in as that perso
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 from django.test import Client
 
@@ -35,6 +39,36 @@ def pytest_configure(config):
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     settings.WHITENOISE_USE_FINDERS = True
+
+
+@pytest.fixture(autouse=True)
+def _fresh_api_throttles():
+    """The API's throttles count in the process's cache: each test starts with none counted."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+def pytest_collection_finish(session):
+    """One pytest session at a time on the real DIRAC services: the machine has one shared set
+    (DIRAC_TEST_ROOT), and every DIRAC test empties its databases (tests/dirac/load_scenario.py
+    reset()), so two sessions at once fail each other's tests. A session that will run DIRAC-marked
+    tests waits for the lock in $DIRAC_TEST_ROOT/run/tests.lock; the lock goes with the process."""
+    root = os.environ.get("DIRAC_TEST_ROOT")
+    if os.environ.get("DIRAC_TEST_SERVICES") != "1" or not root or not (Path(root) / "run").is_dir():
+        return
+    if not any(item.get_closest_marker("dirac") for item in session.items):
+        return
+    import fcntl
+
+    handle = open(Path(root) / "run" / "tests.lock", "a+")  # held until the process exits
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for another pytest session on the DIRAC services ({root}/run/tests.lock)",
+              file=sys.stderr, flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    session.config._dirac_services_lock = handle
 
 
 @pytest.fixture

@@ -90,3 +90,49 @@ def make_user(django_user_model, name: str, role: str | None):
 def run_cycle(kinds=KINDS, **kwargs):
     """One engine cycle on the simulated DIRAC, with no retries."""
     return Engine(SimulatedDirac(), retries=0, backoff=0, **kwargs).run_cycle(None, kinds)
+
+
+# -- a black-hole site: one site failing 60 % of a transformation's jobs, the others 5 % ------------
+
+BLACKHOLE_TID = 5001
+BLACKHOLE = "LCG.BLACKHOLE.xx"
+GOOD_SITES = ("LCG.IN2P3-CC.fr", "LCG.GRIF.fr", "LCG.CNAF.it")
+
+
+def blackhole_fails(site: str, k: int, bad_share: float) -> bool:
+    """Deterministic outcomes: the k-th job at a site fails at the site's rate, spread evenly."""
+    rate = bad_share if site == BLACKHOLE else 0.05
+    return int((k + 1) * rate) > int(k * rate)
+
+
+def blackhole_scenario(per_site: int, final: int, recovered_from: int | None = None) -> dict:
+    """One transformation, ``per_site`` tasks at each of four sites; the first ``final`` jobs of each
+    site are finished (BLACKHOLE fails 60 % of them, the others 5 %), the rest Running. Jobs of BLACKHOLE from
+    ``recovered_from`` on succeed (the site recovered)."""
+    files, tasks, jobs = [], [], []
+    task = 0
+    for site in (BLACKHOLE, *GOOD_SITES):
+        for k in range(per_site):
+            task += 1
+            job_id = 100_000 + k * 10 + (BLACKHOLE, *GOOD_SITES).index(site)  # interleaved: job ids in submission order
+            if k >= final:
+                status, minor, app, fstatus = "Running", "Application", "Executing Step1_ctapipe_process", "Assigned"
+            elif blackhole_fails(site, k, 0.6) and not (
+                site == BLACKHOLE and recovered_from is not None and k >= recovered_from
+            ):
+                status, minor, app, fstatus = ("Failed", "Application Finished With Errors",
+                                               f"Operation not permitted ( {k % 3 + 1} : cta-prod-setup-software "
+                                               f"Exited With Status {k % 3 + 1})", "Assigned")
+            else:
+                status, minor, app, fstatus = "Done", "Execution Complete", "Workflow successful", "Processed"
+            jobs.append({"id": job_id, "status": status, "minor_status": minor, "application_status": app,
+                         "site": site})
+            tasks.append({"transformation": BLACKHOLE_TID, "task": task, "job": job_id, "status": status})
+            files.append({"transformation": BLACKHOLE_TID, "lfn": f"/ctao/in/{task:06d}.h5", "status": fstatus,
+                          "task": task})
+    return {
+        "productions": [{"id": 50, "name": "blackhole production", "status": "Active"}],
+        "transformations": [{"id": BLACKHOLE_TID, "name": "blackhole", "type": "DataReprocessing", "status": "Active",
+                             "group_size": 1, "production": 50, "parent": -1}],
+        "files": files, "tasks": tasks, "jobs": jobs,
+    }

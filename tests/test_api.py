@@ -157,5 +157,6 @@ def test_it_describes_every_endpoint_in_openapi(viewer_client):
     for pattern in api.url_patterns:
         assert isinstance(pattern, URLPattern)
         route = "/api/" + str(pattern.pattern).lstrip("^").rstrip("$").replace("<id:tid>", "{tid}")
+        route = route.replace("<id:pid>", "{pid}")
         route = route.replace(r"(?P<tid>[0-9]{1,10})", "{tid}").replace(r"\.(?P<fmt>csv|json)", ".csv")
         assert route in documented, route

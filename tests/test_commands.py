@@ -32,7 +32,7 @@ def test_cycle_dry_run_prints_decisions_and_changes_nothing(chain):
     before = to_json(dump())
     out = run("failover", "cycle", "--dry-run")
     assert "4846: complete: all 3 files Processed" in out
-    assert "4847: flush: 1 Unused files, fewer than the group size 50" in out
+    assert "4847: flush: 1 Unused file, fewer than the group size 50" in out
     assert "Dry run: 3 transformations, would do 1 complete, 1 flush, 1 sync" in out
     assert to_json(dump()) == before and not Cycle.objects.exists()
 
@@ -44,7 +44,7 @@ def test_cycle_json_is_data(chain):
     assert [d["kind"] for d in by_t[4847]["decisions"]] == ["sync", "flush"]
     assert by_t[4847]["decisions"][1] == {
         "kind": "flush", "transformation": 4847, "status": "Flush", "expected": "Active",
-        "reason": "1 Unused files, fewer than the group size 50",
+        "reason": "1 Unused file, fewer than the group size 50",
     }
     [waiting] = by_t[4848]["blockers"]
     assert (waiting["code"], waiting["count"], waiting["related"]) == ("waiting", 1, 4847)

@@ -106,6 +106,13 @@ def test_it_sends_the_seed_report_of_4848_with_both_parts_and_links(
     assert "Reassigned 2 LFNs on transformation 4848" in text and "Reassigned 2 LFNs on transformation 4848" in html
     assert "Flush (done, by system): status Active -> Flush" in text
 
+    # The top failure signatures under the report, normalised, with their sites, in both parts.
+    assert ("* 325 jobs: Maximum of reschedulings reached | Failed Input Data Resolution "
+            "(at LCG.GRIF.fr, LCG.IN2P3-CC.fr, LCG.LANCASTER.uk)") in text
+    assert ("* 1 job: Application Finished With Errors | Operation not permitted ( N : cta-prod-setup-software "
+            "Exited With Status N) (at LCG.LANCASTER.uk)") in text
+    assert "Top failure signatures" in html and "Received Kill signal | Executing Step1_ctapipe_process" in html
+
     # The summary comes first.
     assert text.index("SUMMARY") < text.index("TRANSFORMATION 4847") < text.index("Transformation: 4848")
     assert "2 actions taken (1 flush, 1 reassignment); 2 files set back to Unused" in text

@@ -21,11 +21,12 @@ def test_it_is_open_without_login_and_says_what_is_missing(client):
     assert response.status_code == 503  # no beat tick and no cycle yet
     data = response.json()
     names = {c["name"]: c for c in data["checks"]}
-    assert set(names) == {"database", "broker", "beat", "dirac", "cycle", "mail"}  # no OpenSearch configured
+    assert set(names) == {"database", "broker", "beat", "dirac", "cycle", "mirror", "mail"}  # no OpenSearch configured
     assert names["mail"]["ok"]  # mail is optional; the test runner uses a local mailbox
     assert names["database"]["ok"] and names["dirac"]["ok"]
     assert not names["beat"]["ok"] and "no tick" in names["beat"]["detail"]
     assert not names["cycle"]["ok"] and "no finished cycle" in names["cycle"]["detail"]
+    assert names["mirror"]["ok"] and "no transformation mirrored yet" in names["mirror"]["detail"]
 
 
 def test_it_is_healthy_after_a_tick_and_a_cycle(client, settings):
@@ -115,7 +116,7 @@ def test_it_answers_json_to_machines(client, settings, how):
     data = r.json()
     assert data["ok"] is True
     names = checks_of(r)
-    assert set(names) == {"database", "broker", "workers", "beat", "dirac", "cycle", "mail"}
+    assert set(names) == {"database", "broker", "workers", "beat", "dirac", "cycle", "mirror", "mail"}
     assert all(c["explanation"] for c in data["checks"])
     assert "w1@host" in names["workers"]["detail"] and names["workers"]["age"] < 5
 

@@ -339,7 +339,7 @@ def test_it_reports_no_jobs():
     assert report.as_json() == {"transformation": 4849, "total": 0, "statuses": []}
     assert report.table_rows() == [
         {"kind": "total", "status": "Total # tasks:", "minor_status": "-", "application_status": "-", "site": "-",
-         "total": "0", "style": "total"}
+         "total": "0", "style": "total", "colour": "", "minor_colour": ""}
     ]
     lines = render_text(report).splitlines()
     assert lines[0] == "Transformation: 4849"

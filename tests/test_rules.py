@@ -610,7 +610,7 @@ def test_it_reports_every_blocker():
     assert p.at_cap == ["/a"]
     assert [b.text for b in p.blockers] == [
         "10 Unused files; waiting for 4847 to complete before flushing",
-        "1 files reached MaxReassign (3) and stay Assigned",
+        "1 file reached MaxReassign (3) and stays Assigned",
     ]
     assert [(b.code, b.count, b.limit, b.related) for b in p.blockers] == [
         (blockers.WAITING, 10, None, PARENT), (AT_CAP, 1, 3, None),
@@ -687,7 +687,7 @@ def test_it_plans_the_seed_chain_parents_first():
     # The grandchild waits for 4847, which is neither processed nor final yet.
     p = plan(t=merge10k, file_counts=counts(Unused=1), parent=parent_view(merge50, counts(Processed=50, Unused=10)))
     assert p.decisions == []
-    assert [b.text for b in p.blockers] == ["1 Unused files; waiting for 4847 to complete before flushing"]
+    assert [b.text for b in p.blockers] == ["1 Unused file; waiting for 4847 to complete before flushing"]
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -732,3 +732,34 @@ def test_it_counts_assigned_files_of_done_tasks_and_tasks_without_job():
              FileInfo(4847, "/c", "Assigned", 2), FileInfo(4847, "/d", "Assigned", 3)]
     assert assigned_to_done_tasks(files, tasks) == 1
     assert tasks_without_job(tasks) == 1
+
+
+# -- reassign and recovery combined (issue 16 item 2) -----------------------------------------
+
+
+@pytest.mark.parametrize("registered, expected, recoverable", [
+    # No catalogue configured: reassign exactly as before.
+    (None, {1: ["/a"], 2: ["/b"]}, []),
+    # A catalogue that knows no outputs of either job: both reassigned.
+    (frozenset(), {1: ["/a"], 2: ["/b"]}, []),
+    # Task 1's job registered outputs: its inputs stay Assigned, recovery's case applies.
+    (frozenset({1}), {2: ["/b"]}, [1]),
+    (frozenset({1, 2}), None, [1, 2]),
+    # A Done task's registration changes nothing (reassign never looked at it).
+    (frozenset({3}), {1: ["/a"], 2: ["/b"]}, []),
+])
+def test_reassign_leaves_failed_jobs_with_registered_outputs_to_recovery(registered, expected, recoverable):
+    files = [fi("/a", "Assigned", 1), fi("/b", "Assigned", 2), fi("/c", "Assigned", 3)]
+    tasks = [task(1, 11, "Failed"), task(2, 12, "Killed"), task(3, 13, "Done")]
+    plan = plan_transformation(
+        tr(), counts=counts(Assigned=3), tasks=tasks, jobs=jobs(job(11, "Failed"), job(12, "Killed"), job(13, "Done")),
+        parent=pv(), assigned_files=files, counters={}, flush_count=0, policy=SEED, registered=registered,
+    )
+    reassign = [d for d in plan.decisions if d.kind == REASSIGN]
+    assert (reassign[0].tasks if reassign else None) == expected
+    assert plan.recoverable == recoverable
+    codes = [b.code for b in plan.blockers]
+    assert (blockers.RECOVERABLE in codes) == bool(recoverable)
+    if recoverable:
+        b = next(b for b in plan.blockers if b.code == blockers.RECOVERABLE)
+        assert b.count == len(recoverable) and b.fix is None  # recovery's own finding carries the fix

@@ -104,7 +104,7 @@ INVALID = [
     # the document
     ("not a mapping", None, "scenario: must be a mapping with productions, transformations, files, tasks, jobs"),
     ("unknown section", lambda d: d.update(steps=[]),
-     "steps: unknown section (expected files, jobs, productions, tasks, transformations)"),
+     "steps: unknown section (expected catalog, files, jobs, productions, requests, tasks, transformations)"),
     ("section not a list", lambda d: d.update(jobs={"id": 1}), "jobs: must be a list"),
     ("item not a mapping", lambda d: d["tasks"].insert(0, 5), "tasks[0]: must be a mapping"),
     # productions

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.test import TestCase
 from django.urls import reverse
 
 from failover import actions, locks
@@ -26,6 +27,27 @@ def key_of(response) -> str:
 
 def file_status(lfn: str) -> str:
     return SimFile.objects.get(transformation=4847, lfn=lfn).status
+
+
+@pytest.fixture(autouse=True)
+def eager(settings):
+    """A confirmed request is carried out by the task it enqueues: here, in this process."""
+    from dashboard.celery import app
+
+    settings.FAILOVER_ACTION_LOCK_WAIT = 0
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = False
+
+
+def confirm(client, url, data, follow: bool = False):
+    """POST a confirmation, run what it enqueues after its commit (the request's task), then
+    (``follow``) open the result page it redirects to."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(url, data)
+    if follow and response.status_code == 302:
+        return client.get(response["Location"])
+    return response
 
 
 # -- roles and methods: answered before any data is read, so no cycle is needed ------------------
@@ -79,7 +101,7 @@ def test_it_previews_a_reassign_without_changing_anything(operator_client, chain
 def test_it_carries_out_on_post_once_whatever_the_submits(operator_client, chain_synced):
     url = reverse("action", args=["reassign"])
     key = key_of(operator_client.get(url, {"t": 4847}))
-    first = operator_client.post(url, {"t": 4847, "request_key": key})
+    first = confirm(operator_client, url, {"t": 4847, "request_key": key})
     assert first.status_code == 302 and first["Location"] == reverse("action_result", args=["reassign", key])
     assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Unused"] * 3
     action = ActionLog.objects.get(kind="reassign")
@@ -87,14 +109,14 @@ def test_it_carries_out_on_post_once_whatever_the_submits(operator_client, chain
     assert action.request_key == f"{key}:4847"
     # DIRAC moves on: the files are Assigned to failed tasks again; a double submit must not act.
     SimFile.objects.filter(transformation=4847, lfn__in=FAILED_LFNS).update(status="Assigned")
-    second = operator_client.post(url, {"t": 4847, "request_key": key}, follow=True)
-    assert "already carried out" in text(second)
+    second = confirm(operator_client, url, {"t": 4847, "request_key": key}, follow=True)
+    assert "already confirmed" in text(second)
     assert ActionLog.objects.filter(kind="reassign").count() == 1
     assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
     assert set(ReassignCounter.objects.values_list("count", flat=True)) == {1}
     # The result page lists what the request did, and is safe to reload.
     result = text(operator_client.get(first["Location"]))
-    assert "Reassign failed" in result and "3 files set Unused" in result
+    assert "Reassign failed" in result and "3 files reset to Unused" in result and "Finished" in result
 
 
 def test_it_completes_and_flushes_a_selection(operator_client, chain_synced):
@@ -103,14 +125,14 @@ def test_it_completes_and_flushes_a_selection(operator_client, chain_synced):
     page = text(preview)
     assert "all 3 files Processed and no parent step to wait for" in page
     assert "Nothing to do now." in page  # 4848
-    operator_client.post(url, {"t": [4846, 4848], "request_key": key_of(preview)})
+    confirm(operator_client, url, {"t": [4846, 4848], "request_key": key_of(preview)})
     assert SimTransformation.objects.get(id=4846).status == "Completed"
     assert SimTransformation.objects.get(id=4848).status == "Active"
     # 4846 is now Completed, so 4847 may be flushed (1 Unused file < group size 50).
     url = reverse("action", args=["flush"])
     preview = operator_client.get(url, {"t": "4847"})
-    assert "1 Unused files, fewer than the group size 50" in text(preview)
-    r = operator_client.post(url, {"t": "4847", "request_key": key_of(preview)}, follow=True)
+    assert "1 Unused file, fewer than the group size 50" in text(preview)
+    r = confirm(operator_client, url, {"t": "4847", "request_key": key_of(preview)}, follow=True)
     assert SimTransformation.objects.get(id=4847).status == "Flush"
     assert "status Active to Flush" in text(r)
     assert TransformationState.objects.get(pk=4847).flush_count == 1
@@ -122,8 +144,8 @@ def test_it_copies_job_statuses_on_demand(operator_client, chain_synced):
     SimJob.objects.filter(id=103).update(status="Failed", minor_status="Stalled")
     url = reverse("action", args=["sync"])
     preview = operator_client.get(url, {"t": 4847})
-    assert "1 tasks behind their jobs: 1 to Failed" in text(preview)
-    operator_client.post(url, {"t": 4847, "request_key": key_of(preview)})
+    assert "1 task behind its job: 1 to Failed" in text(preview)
+    confirm(operator_client, url, {"t": 4847, "request_key": key_of(preview)})
     assert SimTask.objects.get(transformation=4847, task=3).status == "Failed"
 
 
@@ -132,15 +154,17 @@ def test_it_says_when_there_is_nothing_to_do(operator_client, chain_synced):
     page = text(r)
     assert "Nothing to do now." in page and "waiting for 4847 to complete" in page
     assert "Confirm:" not in page
-    post = operator_client.post(reverse("action", args=["flush"]), {"t": 4848, "request_key": "c" * 32}, follow=True)
-    assert "4848: nothing to do" in text(post)
+    post = confirm(operator_client, reverse("action", args=["flush"]), {"t": 4848, "request_key": "c" * 32},
+                   follow=True)
+    assert "nothing to do: " in text(post) and "waiting for 4847 to complete" in text(post)
     assert not ActionLog.objects.filter(kind="flush").exists()
 
 
 def test_it_does_not_act_while_another_holds_the_lock(operator_client, chain_synced):
     assert locks.acquire(4847, "cycle-elsewhere")
-    r = operator_client.post(reverse("action", args=["reassign"]), {"t": 4847, "request_key": "d" * 32}, follow=True)
-    assert "4847: locked by cycle-elsewhere" in text(r)
+    r = confirm(operator_client, reverse("action", args=["reassign"]), {"t": 4847, "request_key": "d" * 32},
+                follow=True)
+    assert "locked by cycle-elsewhere" in text(r)
     assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
 
 
@@ -243,3 +267,116 @@ def test_it_refuses_decisions_from_viewers_and_anonymous_users(viewer_client, an
     r = anon_client.post(reverse("proposals_decide"), {"decision": "approve_all"})
     assert r.status_code == 302 and r["Location"].startswith(reverse("login"))
     assert ActionLog.objects.filter(state="proposed").count() == 2
+
+
+# -- in the background: the request, its progress, its outcome -------------------------------------
+
+
+def test_it_enqueues_the_confirmed_action_and_the_result_page_follows_it(operator_client, chain_synced):
+    from failover.models import ActionRequest
+    from failover.tasks import run_action_request
+
+    url = reverse("action", args=["reassign"])
+    key = key_of(operator_client.get(url, {"t": [4846, 4847]}))
+    with TestCase.captureOnCommitCallbacks(execute=False) as enqueued:
+        r = operator_client.post(url, {"t": [4846, 4847], "request_key": key})
+    assert r.status_code == 302 and len(enqueued) == 1  # one task, sent after the commit
+    req = ActionRequest.objects.get(key=key)
+    assert (req.kind, req.transformation_ids, req.actor, req.state) == ("reassign", [4846, 4847], "otto", "queued")
+    # Not carried out yet: the page says it waits for a worker, and keeps polling.
+    progress = reverse("action_progress", args=["reassign", key])
+    page = text(operator_client.get(r["Location"]))
+    assert "Waiting for a worker to take it: 2 transformations" in page and f'data-src="{progress}"' in page
+    assert "data-final" not in text(operator_client.get(progress))
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
+    # A second submit of the form enqueues nothing more.
+    with TestCase.captureOnCommitCallbacks(execute=False) as again:
+        operator_client.post(url, {"t": [4846, 4847], "request_key": key})
+    assert again == [] and ActionRequest.objects.count() == 1
+    # The worker's task: the polled fragment then ends with the outcome and stops the polling.
+    assert run_action_request(req.pk) == f"action request {req.pk}: 2 of 2 treated"
+    fragment = text(operator_client.get(progress))
+    assert "data-final" in fragment and "Finished: 2 transformations treated" in fragment
+    assert "3 files reset to Unused" in fragment and "nothing to do" in fragment
+    action = ActionLog.objects.get(kind="reassign")
+    assert action.request_key == f"{key}:4847" and action.actor == "otto"
+    assert f'href="/audit/{action.pk}/"' in fragment
+    # Run again (a redelivered message): the request is over, nothing is done twice.
+    assert "over" in run_action_request(req.pk)
+    assert ActionLog.objects.filter(kind="reassign").count() == 1
+
+
+def test_a_redelivered_request_acts_once_per_transformation(chain_synced, operator_user):
+    """A worker died after acting on 4847 but before recording it: the next one finds the key taken."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from failover.models import ActionRequest
+
+    req, created = actions.request_action([4847], "reassign", user=operator_user, request_key="f" * 32)
+    assert created
+    actions.execute([4847], "reassign", user=operator_user, request_key=req.key)
+    ActionRequest.objects.filter(pk=req.pk).update(state="running", lease_until=timezone.now() - timedelta(seconds=1))
+    SimFile.objects.filter(transformation=4847, lfn__in=FAILED_LFNS).update(status="Assigned")
+    actions.run_request(req.pk)
+    req.refresh_from_db()
+    assert req.state == "finished" and req.attempts == 1
+    assert [r["state"] for r in req.results] == ["duplicate"]
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
+    assert ActionLog.objects.filter(kind="reassign").count() == 1
+
+
+def test_a_running_request_under_a_live_lease_is_not_taken_twice(chain_synced, operator_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from failover.models import ActionRequest
+
+    req, _ = actions.request_action([4847], "reassign", user=operator_user, request_key="a" * 32)
+    ActionRequest.objects.filter(pk=req.pk).update(state="running", lease_until=timezone.now() + timedelta(minutes=1))
+    assert actions.run_request(req.pk) == actions.HELD
+    assert not ActionLog.objects.filter(kind="reassign").exists()
+
+
+def test_the_result_page_of_an_unknown_request_is_404(operator_client, viewer_client):
+    assert operator_client.get(reverse("action_result", args=["flush", "0" * 32])).status_code == 404
+    assert operator_client.get(reverse("action_progress", args=["flush", "0" * 32])).status_code == 404
+    assert viewer_client.get(reverse("action_progress", args=["flush", "0" * 32])).status_code == 403
+
+
+def test_a_request_whose_account_was_deleted_is_not_carried_out(chain_synced, operator_user):
+
+    req, _ = actions.request_action([4847], "reassign", user=operator_user, request_key="9" * 32)
+    operator_user.delete()
+    actions.run_request(req.pk)
+    req.refresh_from_db()
+    assert req.state == "failed"
+    assert req.message == "not carried out: the account otto that confirmed it no longer exists"
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
+
+
+def test_beat_s_tick_puts_a_stalled_request_back_on_the_queue_once_per_lease(chain_synced, operator_user):
+    """The confirmation's message was lost (the broker was down): the tick sends it again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from failover import health, tasks
+    from failover.models import ActionRequest
+
+    req, _ = actions.request_action([4847], "reassign", user=operator_user, request_key="7" * 32)
+    assert health.check_action_requests().ok  # just confirmed: about to be carried out
+    ActionRequest.objects.filter(pk=req.pk).update(created=timezone.now() - timedelta(minutes=5))
+    check = health.check_action_requests()
+    assert not check.ok and f"action request {req.pk} (reassign, by otto) has waited" in check.detail
+    sent = []
+    assert actions.requeue_stalled(sent.append) == [req.pk] and sent == [req.pk]
+    assert actions.requeue_stalled(sent.append) == [] and sent == [req.pk]  # not again within a lease
+    ActionRequest.objects.filter(pk=req.pk).update(requeued_at=None)
+    tasks.tick()  # eager here: the request is carried out by the task the tick sends
+    req.refresh_from_db()
+    assert req.state == "finished" and [r["state"] for r in req.results] == ["done"]
+    assert health.check_action_requests() is None  # nothing waits: the check does not apply
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Unused"] * 3

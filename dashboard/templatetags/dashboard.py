@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from django import template
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
-from dashboard import charts, roles
+from dashboard import roles
+from failover import outcomes
 from failover.domain import DONE_TASK_STATUSES, FAILED_TASK_STATUSES
 from failover.models import ActionLog, Cycle
+from reports import colours
 
 register = template.Library()
 
@@ -40,12 +46,12 @@ def status_class(status: str) -> str:
 
 @register.filter
 def sorted_jobs(jobs: dict) -> list[tuple[str, int]]:
-    return sorted(((s, n) for s, n in (jobs or {}).items() if n), key=lambda kv: charts.status_key(kv[0]))
+    return sorted(((s, n) for s, n in (jobs or {}).items() if n), key=lambda kv: colours.status_key(kv[0]))
 
 
 @register.filter
 def status_colour(status: str) -> str:
-    return charts.STATUS_COLOURS.get(status, "#95a5a6")
+    return colours.status_colour(status)
 
 
 @register.simple_tag
@@ -95,13 +101,38 @@ def file_tone(status: str) -> str:
 
 
 @register.filter
-def ago(value, now=None) -> str:
-    """"just now", "3 minutes ago", "2 hours ago": how long ago ``value`` was."""
+def lasted(value, now=None) -> str:
+    """How long since ``value``, in two units ("3 hours, 5 minutes"): an attention item's age."""
     if not value:
         return ""
     from django.utils.timesince import timesince
 
     now = now or timezone.now()
     if (now - value).total_seconds() < 60:
-        return "just now"
-    return f"{timesince(value, now, depth=1)} ago"
+        return "under a minute"
+    return timesince(value, now, depth=2)
+
+
+@register.filter
+def ago(value, now=None) -> str:
+    """How long ago ``value`` was: Django's humanize ``naturaltime`` (kept for older templates)."""
+    from django.contrib.humanize.templatetags.humanize import naturaltime
+
+    return naturaltime(value) if value else ""
+
+
+_SEPARATORS = re.compile(r"([_\-./:+])")
+
+
+@register.filter
+def wrap_at_separators(name: str) -> str:
+    """A name that may wrap after its separators (``_ - . / : +``) and nowhere else (``<wbr>``)."""
+    return mark_safe(_SEPARATORS.sub(r"\1<wbr>", escape(name or "")))
+
+
+@register.filter
+def action_phrase(action: ActionLog | None) -> str:
+    """What an action did, from its numbers: "225 files reset to Unused" (failover/outcomes.py)."""
+    if action is None:
+        return ""
+    return outcomes.phrase(action.kind, action.result) or action.get_kind_display()

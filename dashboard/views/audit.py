@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from dashboard.filters import ActionLogFilter
 from dashboard.forms import AuditFilterForm
+from dashboard.models import PolicyChange
+from dashboard.policy_form import OPTION
 from dashboard.views.access import get_action_or_404, viewer_required
 from failover.models import ActionLog
 from reports import csvsafe
@@ -20,8 +21,8 @@ CSV_COLUMNS = ("id", "created", "finished", "transformation", "kind", "state", "
 
 
 def _filtered(request) -> tuple[AuditFilterForm, object]:
-    form = AuditFilterForm(request.GET or None)
-    return form, form.filter(ActionLog.objects.all())
+    found = ActionLogFilter(request.GET or None, queryset=ActionLog.objects.all())
+    return found.form, found.qs
 
 
 @require_GET
@@ -29,15 +30,42 @@ def _filtered(request) -> tuple[AuditFilterForm, object]:
 def audit(request):
     form, qs = _filtered(request)
     page = Paginator(qs.defer("details"), 50).get_page(request.GET.get("page"))
-    return render(request, "dashboard/audit.html", {"form": form, "page": page})
+    return render(request, "dashboard/audit.html", {"form": form, "page": page,
+                                                    "policy_changes": _policy_changes(form)})
+
+
+def _policy_changes(form):
+    """The policy changes the filter lets through (they have no transformation, kind or state)."""
+    data = getattr(form, "cleaned_data", {}) if form.is_bound else {}
+    if data.get("transformation") is not None or data.get("kind") or data.get("state"):
+        return None
+    qs = PolicyChange.objects.all()
+    if data.get("actor"):
+        qs = qs.filter(actor__iexact=data["actor"])
+    if data.get("since"):
+        qs = qs.filter(created__date__gte=data["since"])
+    if data.get("until"):
+        qs = qs.filter(created__date__lte=data["until"])
+    return qs
 
 
 @require_GET
 @viewer_required
 def audit_entry(request, pk: int):
     action = get_action_or_404(pk)
-    details = json.dumps(action.details, indent=1, sort_keys=True)
-    return render(request, "dashboard/audit_entry.html", {"a": action, "details_json": details})
+    return render(request, "dashboard/audit_entry.html", {"a": action})
+
+
+@require_GET
+@viewer_required
+def policy_change(request, pk: int):
+    change = PolicyChange.objects.filter(pk=pk).select_related("policy").first()
+    if change is None:
+        raise Http404(f"Policy change {pk} does not exist.")
+    rows = [{"name": name, "option": OPTION.get(name, name), "before": change.before.get(name),
+             "after": change.after.get(name), "changed": change.before.get(name) != change.after.get(name)}
+            for name in dict.fromkeys([*change.after, *change.before])]
+    return render(request, "dashboard/audit_policy_change.html", {"c": change, "rows": rows})
 
 
 class _Echo:

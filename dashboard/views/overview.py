@@ -13,7 +13,7 @@ from dashboard.forms import PAGE_SIZE, OverviewFilterForm
 from dashboard.ids import parse_id
 from dashboard.roles import can_act
 from dashboard.views.access import viewer_required
-from failover import actions, attention
+from failover import actions, attention, standing
 from failover.models import Policy, TransformationState
 
 # Sort keys of the column headers -> what to order by (ties by id).
@@ -29,6 +29,8 @@ SORTS = {
     "failed": "failed_share",
     "reassigned": "reassigned_files",
     "action": "last_action_at",
+    # The completion forecast the cycle wrote (no estimate: last either way).
+    "forecast": "eta",
     "attention": "needs_attention",
 }
 
@@ -79,13 +81,19 @@ def overview_context(request) -> dict:
     form = OverviewFilterForm(request.GET or None)
     sort = form.value("sort", "id")
     qs = sorted_qs(filtered(form, policy), sort, policy)
+    # The last action's sentence is built from its result; its details (maybe 100,000 ids) stay unread.
+    qs = qs.select_related("last_action_log").defer(
+        "last_action_log__details", "last_action_log__reason", "last_action_log__outcome")
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     items = attention.items_for(rows, policy)
+    done = standing.completions([s.transformation_id for s in rows if s.status == "Completed"])
     return {
         "form": form,
         "page": page,
-        "rows": [(s, items.get(s.transformation_id, [])) for s in rows],
+        # Each row: the state, its attention items, why it is not moving, the actions that can apply.
+        "rows": [(s, items.get(s.transformation_id, []), standing.idle_reason(s, policy, done.get(s.transformation_id)),
+                  " ".join(standing.applicable(s, policy))) for s in rows],
         "sort": sort,
         "can_act": can_act(request.user),
         "kinds": [(k, actions.LABELS[k]) for k in actions.BUTTONS],

@@ -1,18 +1,26 @@
-"""``/productions/<id>/``: a production's chain of steps, parent to child, drawn as a graph."""
+"""``/productions/``: every production, sortable and searchable; ``/productions/<id>/``: its chain of steps,
+parent to child, drawn as a graph."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, F, FloatField, IntegerField, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Cast, Coalesce
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from dashboard.forms import ProductionFilterForm
+from dashboard.ids import parse_id
 from dashboard.views.access import get_production_or_404, viewer_required
+from dashboard.views.insight import production_insight
 from failover import attention
+from failover.backends import get_backend
+from failover.blockers import WAITING
 from failover.domain import FINAL_TASK_STATUSES, FINAL_TRANSFORMATION_STATUSES
-from failover.models import TransformationState
+from failover.errors import FailoverError
+from failover.models import ActionLog, BlockerRecord, TransformationState
 
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 270, 128, 64, 24, 12
 
@@ -91,7 +99,8 @@ def layout(steps: list[TransformationState]) -> list[Step]:
 @require_GET
 @viewer_required
 def production(request, pid: int):
-    steps = layout(get_production_or_404(pid))
+    states = get_production_or_404(pid)
+    steps = layout(states)
     by_id = {s.state.transformation_id: s for s in steps}
     edges = []
     for s in steps:
@@ -105,19 +114,110 @@ def production(request, pid: int):
     height = PAD * 2 + max(s.row + 1 for s in steps) * (BOX_H + GAP_Y) - GAP_Y
     return render(request, "dashboard/production.html", {
         "pid": pid, "steps": steps, "edges": edges, "width": width, "height": height,
-        "box_w": BOX_W, "box_h": BOX_H,
+        "box_w": BOX_W, "box_h": BOX_H, **production_insight(states),
     })
+
+
+# Sort keys of the productions list's column headers -> the annotation to order by (ties by id).
+PRODUCTION_SORTS = {
+    "id": "production_id",
+    "steps": "steps",
+    "progress": "done_share",
+    "jobs": "jobs",
+    "failed": "failed",
+    "attention": "attention",
+}
+
+
+def production_rows(steps_of: dict[int, list[TransformationState]], names: dict[int, dict]) -> dict[int, dict]:
+    """Per production on the page: its name and status, and each step's progress and attention."""
+    states = [s for steps in steps_of.values() for s in steps]
+    items = attention.items_for(states)
+    out = {}
+    for pid, steps in steps_of.items():
+        steps = sorted(steps, key=lambda s: s.transformation_id)
+        final = sum(1 for s in steps if s.status in FINAL_TRANSFORMATION_STATUSES)
+        info = names.get(pid) or {}
+        status = info.get("status") or ("Completed" if final == len(steps) else "Active")
+        by_code: dict[str, int] = {}
+        for s in steps:
+            for item in items.get(s.transformation_id, []):
+                by_code[item.title] = by_code.get(item.title, 0) + 1
+        last = steps[-1] if steps else None
+        out[pid] = {
+            "name": info.get("name") or (steps[0].name if steps else ""),
+            "status": status,
+            "final": final,
+            "step_states": steps,
+            # What a person means by "how far is it": the last step's files, once it has any;
+            # until then, the first step's.
+            "headline": last if last is not None and last.files_total else (steps[0] if steps else None),
+            "attention": sorted(by_code.items()),
+            "attention_total": sum(by_code.values()),
+        }
+    return out
+
+
+def production_names(ids: list[int]) -> tuple[dict[int, dict], str]:
+    """Names and statuses of productions from DIRAC, for the adapters that can read them."""
+    if not ids:
+        return {}, ""
+    try:
+        backend = get_backend()
+        read = getattr(backend, "production_info", None)
+        return (read(ids) if read else {}), ""
+    except FailoverError as exc:
+        return {}, f"DIRAC could not be read for the productions' names: {exc}"
 
 
 @require_GET
 @viewer_required
 def productions(request):
-    qs = (
-        TransformationState.objects.exclude(production_id=None).values("production_id")
-        .annotate(steps=Count("transformation_id"), first=Min("transformation_id"), last=Max("transformation_id"),
-                  files=Sum("files_total"), processed=Sum("files_processed"), jobs=Sum("jobs_total"),
-                  failed=Sum("jobs_failed"))
-        .order_by("-production_id")
+    form = ProductionFilterForm(request.GET or None)
+    form.is_valid()
+    data = getattr(form, "cleaned_data", {})
+    sort = data.get("sort") or "-id"
+    key = sort.lstrip("-")
+    if key not in PRODUCTION_SORTS:
+        sort, key = "-id", "id"
+    states = TransformationState.objects.exclude(production_id=None)
+    q = (data.get("q") or "").strip()
+    if q:
+        match = Q(name__icontains=q)
+        try:
+            match |= Q(production_id=parse_id(q))
+        except ValueError:
+            pass  # not an id: the search is by step name only
+        states = states.filter(production_id__in=states.filter(match).values("production_id"))
+    blockers_of_step = (
+        BlockerRecord.objects.filter(transformation_id=OuterRef("transformation_id")).exclude(code=WAITING)
+        .values("transformation_id").annotate(n=Count("id")).values("n")
     )
+    proposals_of_step = (
+        ActionLog.objects.filter(transformation_id=OuterRef("transformation_id"), state=ActionLog.State.PROPOSED)
+        .values("transformation_id").annotate(n=Count("id")).values("n")
+    )
+    qs = (
+        states.values("production_id")
+        .annotate(steps=Count("transformation_id"), files=Sum("files_total"), jobs=Sum("jobs_total"),
+                  failed=Sum("jobs_failed"),
+                  final=Count("transformation_id", filter=Q(status__in=FINAL_TRANSFORMATION_STATUSES)),
+                  attention=Sum(Coalesce(Subquery(blockers_of_step, output_field=IntegerField()), 0)
+                                + Coalesce(Subquery(proposals_of_step, output_field=IntegerField()), 0)))
+        .annotate(done_share=Cast(F("final"), FloatField()) / Cast(F("steps"), FloatField()))
+    )
+    field = PRODUCTION_SORTS[key]
+    order = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+    qs = qs.order_by(order, "-production_id")
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    return render(request, "dashboard/productions.html", {"page": page})
+    pids = [p["production_id"] for p in page.object_list]
+    steps_of: dict[int, list[TransformationState]] = {pid: [] for pid in pids}
+    for s in TransformationState.objects.filter(production_id__in=pids).order_by("transformation_id"):
+        steps_of[s.production_id].append(s)
+    names, names_error = production_names(pids)
+    rows = production_rows(steps_of, names)
+    return render(request, "dashboard/productions.html", {
+        "page": page, "form": form, "sort": sort, "names_error": names_error,
+        "rows": [{**p, **rows[p["production_id"]]} for p in page.object_list],
+        "filtered": bool(q),
+    })

@@ -14,7 +14,7 @@ from dashboard.views.access import operator_required, viewer_required
 from failover import actions
 from failover.models import ActionLog, Policy
 
-HANDLED = (ActionLog.State.STALE, ActionLog.State.REJECTED)
+HANDLED = (ActionLog.State.STALE, ActionLog.State.REJECTED, ActionLog.State.SUPERSEDED)
 
 
 def _context(request, form=None, t: int | None = None) -> dict:

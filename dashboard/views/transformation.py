@@ -7,7 +7,6 @@ report row, the jobs and sites a reassigned file failed at) read DIRAC live, on 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib import messages
@@ -20,15 +19,16 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import charts
-from dashboard.forms import AcknowledgeForm, CycleForm, JobFilterForm
+from dashboard.forms import AcknowledgeForm, CycleForm
 from dashboard.models import Acknowledgement
 from dashboard.roles import can_act
 from dashboard.views.access import get_state_or_404, operator_required, viewer_required
-from failover import actions, attention
+from dashboard.views.insight import transformation_insight
+from failover import actions, attention, standing
 from failover.backends import get_backend
 from failover.domain import DONE_TASK_STATUSES
 from failover.errors import FailoverError
-from failover.models import ActionLog, ReassignCounter, TransformationState
+from failover.models import ActionLog, Policy, ReassignCounter, TransformationState
 from reports.aggregation import Report, build_report
 from reports.stores import get_store, stored_aggregates
 
@@ -179,6 +179,7 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
     # The log's details can hold 100,000 task ids: the list does not show them, so never load them.
     log_qs = ActionLog.objects.filter(transformation_id=tid).defer("details")
     locked = state.locked_by and state.locked_until and state.locked_until > timezone.now()
+    policy = Policy.current()
     return {
         "state": state,
         "tid": tid,
@@ -204,8 +205,13 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
         "chart_states": charts.states_over_time(series),
         "chart_failures": charts.failures_by_site(snap.rows) if snap else None,
         "can_act": can_act(request.user),
-        "kinds": [(k, actions.LABELS[k]) for k in actions.BUTTONS],
+        # Only the actions that can apply to it now (no flush or complete on a Completed one).
+        "kinds": [(k, actions.LABELS[k]) for k in standing.applicable(state, policy)],
+        "idle": standing.idle_reason(state, policy, standing.completions([tid]).get(tid)),
         "proposals": ActionLog.objects.filter(transformation_id=tid, state=ActionLog.State.PROPOSED).count(),
+        # The signature x site matrix of the report shown, and the forecast the cycle wrote.
+        **transformation_insight(state, snap.rows if snap else []),
+        "recovery": attention.recovery_cases(tid),
     }
 
 
@@ -241,54 +247,6 @@ def acknowledge(request, tid: int):
 
 
 # -- drill-downs that read DIRAC live -----------------------------------------------------------
-
-
-@require_GET
-@viewer_required
-def transformation_jobs(request, tid: int):
-    """The jobs now in DIRAC behind one report row, each with its task and input files."""
-    state = get_state_or_404(tid)
-    form = JobFilterForm(request.GET)
-    filters = {k: v for k, v in form.cleaned_data.items() if v} if form.is_valid() else {}
-    error = ""
-    jobs_list: list[dict] = []
-    try:
-        backend = get_backend()
-        tasks = backend.tasks([tid])
-        task_of_job = {t.job: t for t in tasks if t.job}
-        jobs = backend.jobs(list(task_of_job))
-        matched = sorted(
-            (j for j in jobs.values() if all(getattr(j, k) == v for k, v in filters.items())), key=lambda j: j.id
-        )
-        page = Paginator(matched, 100).get_page(request.GET.get("page"))
-        wanted_tasks = {task_of_job[j.id].task for j in page.object_list}
-        lfns: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        if wanted_tasks:
-            for f in backend.files([tid]):
-                if f.task in wanted_tasks:
-                    lfns[f.task].append((f.lfn, f.status))
-        # A failed task's files leave it when they are reassigned: the log remembers them.
-        for action in ActionLog.objects.filter(transformation_id=tid, kind=ActionLog.Kind.REASSIGN,
-                                               state=ActionLog.State.DONE).only("details", "created"):
-            for task, task_lfns in (action.details or {}).get("tasks", {}).items():
-                if int(task) in wanted_tasks:
-                    current = {lfn for lfn, _ in lfns[int(task)]}
-                    lfns[int(task)].extend((lfn, f"reassigned {action.created:%Y-%m-%d %H:%M}")
-                                           for lfn in task_lfns if lfn not in current)
-        for j in page.object_list:
-            task = task_of_job[j.id]
-            jobs_list.append({"job": j, "task": task, "lfns": sorted(lfns.get(task.task, []))})
-    except FailoverError as exc:
-        error = f"DIRAC could not be read: {exc}"
-        page = None
-    labels = {
-        "status": "Status", "minor_status": "MinorStatus", "application_status": "ApplicationStatus", "site": "Site",
-    }
-    return render(request, "dashboard/jobs.html", {
-        "state": state, "tid": tid, "filters": {labels[k]: v for k, v in filters.items()}, "form": form, "page": page,
-        "jobs": jobs_list,
-        "error": error,
-    }, status=502 if error else 200)
 
 
 @require_GET

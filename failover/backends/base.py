@@ -119,19 +119,110 @@ class DiracBackend(Protocol):
         """
         ...
 
+    # -- recovery reads (DIRAC's DataRecoveryAgent) ------------------------------------------
+    def job_input_data(self, job_ids: Iterable[int]) -> dict[int, list[str]]:
+        """The JobDB ``InputData`` LFNs of each job (JobMonitoring ``getInputData`` with a list).
+
+        Every asked job is a key, with ``[]`` when it has none or is unknown, as DIRAC answers.
+        LFNs come without DIRAC's optional ``LFN:`` prefix. The list is fixed when the job is
+        submitted: after a reassign, an input may belong to a newer task (the agent's "other tasks").
+        """
+        ...
+
+    def job_output_data(self, job_ids: Iterable[int]) -> dict[int, list[str]]:
+        """The ``ProductionOutputData`` job parameter of each job, as a list of LFNs.
+
+        Only jobs that have the parameter (LHCb-style workflows set it; CTADIRAC never does) are
+        keys. DIRAC: one JobMonitoring ``getJobParameters(ids, "ProductionOutputData")``; the value
+        is a comma-separated string, split and stripped as DIRAC's agent does.
+        """
+        ...
+
+    def catalogue_available(self) -> bool:
+        """Whether a file catalogue is configured and known, so that the catalogue reads mean
+        something. False: the catalogue reads raise ``BackendError``, and no check that needs the
+        catalogue may run (the simulator: its scenario had no ``catalog`` key). No call to DIRAC
+        beyond its local configuration."""
+        ...
+
+    def catalogue_exists(self, lfns: Iterable[str]) -> dict[str, bool]:
+        """Whether each LFN is registered in the catalogue; every asked LFN is a key.
+
+        DIRAC: FileCatalog ``exists`` in chunks (the agent uses 200 LFNs per call). Raises
+        ``BackendError`` when the catalogue is not available or answers an LFN with an error.
+        """
+        ...
+
+    def catalogue_files_by_job(self, job_ids: Iterable[int]) -> dict[int, list[str]]:
+        """The LFNs registered with file metadata ``jobID`` equal to each job's id.
+
+        CTADIRAC's ``putAndRegister`` sets ``{"jobID": <job id>}`` on every output it registers,
+        so this says whether a job registered some outputs or none; it cannot say whether it
+        registered all of them. Only jobs with at least one such LFN are keys, LFNs sorted.
+        DIRAC: FileCatalog ``findFilesByMetadataDetailed({"jobID": [ids as strings]}, "/")``, one
+        call per chunk of jobs, each LFN's ``jobID`` read back from its metadata.
+        """
+        ...
+
+    def job_requests(self, job_ids: Iterable[int]) -> dict[int, str]:
+        """The Request Management System's request status of each job that has a request.
+
+        Jobs without one are absent. Pending: Waiting, Assigned, Scheduled (a failover request
+        may still register outputs or set files); final: Done, Failed, Canceled. DIRAC's agent
+        treats every status but Done and Canceled as pending. DIRAC: ReqManager
+        ``getRequestIDsForJobs`` then ``getBulkRequestStatus``: two calls per chunk of jobs.
+        """
+        ...
+
     # -- writes -------------------------------------------------------------------------------
     def set_task_status(self, transformation: int, task_ids: Sequence[int], status: str) -> None:
         """Set the ExternalStatus of several tasks of one transformation in one call."""
         ...
 
     def set_file_status(
-        self, transformation: int, lfns: Sequence[str], status: str
+        self,
+        transformation: int,
+        statuses: Mapping[str, str] | Sequence[str],
+        status: str | None = None,
+        *,
+        force: bool = False,
     ) -> Mapping[str, str]:
-        """Ask DIRAC to set files' status without forcing; returns LFN to the status written.
+        """Set files' status in one transformation; returns LFN to the status written.
 
-        DIRAC applies its own rules (Processed is sticky, MaxReset cannot go back to Unused, an
-        Unused proposal may become MaxReset), so the status written may differ from the one asked,
-        and unchanged or unknown LFNs are absent from the answer.
+        ``statuses`` maps LFN to the status wanted; or it is a sequence of LFNs that all get
+        ``status`` (the form the failover cycle uses). DIRAC: ``setFileStatusForTransformation``.
+
+        Not forced, DIRAC applies its own rules (Processed is sticky, MaxReset cannot go back to
+        Unused, an Unused proposal may become MaxReset at every FilesMaxResetCounter-th error), so
+        the status written may differ from the one asked. ``force=True`` (what DIRAC's
+        DataRecoveryAgent uses for every input status it sets) skips those rules. Either way a
+        file leaving Assigned for anything but Processed has its ErrorCount raised by one, and
+        unchanged or unknown LFNs are absent from the answer.
+        """
+        ...
+
+    def set_job_status(
+        self, job_ids: Iterable[int], status: str, *, minor_status: str, force: bool = True
+    ) -> None:
+        """Set the status and minor status of jobs in the Job DB (application status untouched).
+
+        DIRAC: JobStateUpdate ``setJobStatus(job, status, minor_status, source, force=force)``,
+        one call per job (there is no bulk form). ``force`` bypasses the job state machine
+        (Failed to Done is refused without it); the server honours it only for a caller with
+        JobAdministrator. DIRAC's DataRecoveryAgent forces, with minor status "Job forced to
+        Done" or "Job forced to Failed". Moves the job's LastUpdateTime. Every job is tried;
+        then ``BackendError`` names those that failed (an unknown job: "No Matching Job").
+        """
+        ...
+
+    def remove_catalogue_files(self, lfns: Iterable[str]) -> dict[str, str]:
+        """Remove LFNs from the catalogue; returns each asked LFN to "" (removed, or already
+        absent, as DIRAC's catalogue answers) or the catalogue's error text.
+
+        DIRAC: FileCatalog ``removeFile`` in chunks of 200. This removes catalogue entries (and
+        the replicas the catalogue lists for them), not the data on storage elements: DIRAC's
+        agent goes through DataManager for that. Raises ``BackendError`` when no catalogue is
+        available. Deletes data's bookkeeping: callers run it only for an approved proposal.
         """
         ...
 
@@ -155,3 +246,16 @@ def dirac_cut(since: datetime) -> datetime:
     if since.tzinfo is None or since.utcoffset() is None:
         raise ValueError(f"a delta read needs a timezone-aware time, not the naive {since.isoformat()}")
     return since.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def file_statuses(statuses: Mapping[str, str] | Sequence[str], status: str | None) -> dict[str, str]:
+    """LFN to wanted status from set_file_status's two forms (a mapping; LFNs and one status)."""
+    if isinstance(statuses, Mapping):
+        if status is not None:
+            raise TypeError("set_file_status: give a mapping of LFN to status, or LFNs and one status, not both")
+        return {str(lfn): str(s) for lfn, s in statuses.items()}
+    if isinstance(statuses, str):
+        raise TypeError("set_file_status: LFNs must be a sequence, not one string")
+    if status is None:
+        raise TypeError("set_file_status: a sequence of LFNs needs the status to set")
+    return dict.fromkeys((str(lfn) for lfn in statuses), status)

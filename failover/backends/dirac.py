@@ -23,12 +23,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from failover.backends.base import CallCounter, dirac_cut
+from failover.backends.base import CallCounter, dirac_cut, file_statuses
 from failover.domain import FileCounts, FileInfo, JobInfo, TaskInfo, TransformationInfo
 from failover.errors import BackendError, BackendTimeout
 
 # DIRAC's paging sizes, as its clients use them.
 JOB_CHUNK = 10_000
+# LFNs per FileCatalog call, as DIRAC's DataRecoveryAgent asks (exists) and removes (removeFile).
+CATALOGUE_CHUNK = 200
+# Jobs per FileCatalog metadata query and per ReqManager call (the agent reads requests by 1000).
+METADATA_JOB_CHUNK = 1000
+REQUEST_CHUNK = 1000
+# Who DIRAC's job logging names for a status the adapter sets (the agent writes its own name).
+JOB_STATUS_SOURCE = "FailoverDashboard"
+CATALOGUE_SERVICE = "DataManagement/FileCatalog"
 
 _TRANSFORMATION_COLUMNS = ["TransformationID", "TransformationName", "Type", "Status", "GroupSize"]
 _FILE_COLUMNS = ["TransformationID", "LFN", "Status", "TaskID", "ErrorCount"]
@@ -197,7 +205,8 @@ class _CountingRPC:
 
 
 class DiracAdapter:
-    """``DiracBackend`` over DIRAC's TransformationClient, ProductionClient, JobMonitoringClient."""
+    """``DiracBackend`` over DIRAC's TransformationClient, ProductionClient, JobMonitoringClient,
+    JobStateUpdateClient, FileCatalogClient and ReqClient."""
 
     name = "dirac"
 
@@ -209,11 +218,15 @@ class DiracAdapter:
         job_chunk: int = JOB_CHUNK,
         urls: Mapping[str, str] | None = None,
         link_store: Any = None,
+        catalogue: bool | None = None,
     ) -> None:
         """``timeout``: seconds per RPC (DIRAC's default is 600). ``use_ctadirac``: None probes the
         server for CTADIRAC's get_parent_transformation, False always rebuilds links from the
         productions' descriptions. ``urls``: service URL overrides by "System/Service" name.
-        ``link_store``: keeps parent links across processes (failover/backends/links.py)."""
+        ``link_store``: keeps parent links across processes (failover/backends/links.py).
+        ``catalogue``: None asks the Configuration Service whether a DataManagement/FileCatalog
+        URL is configured; False: treat the installation as having no catalogue."""
+        self.catalogue = catalogue
         self.calls = CallCounter()
         self.timeout = timeout
         self.use_ctadirac = use_ctadirac
@@ -248,6 +261,18 @@ class DiracAdapter:
             from DIRAC.WorkloadManagementSystem.Client.JobMonitoringClient import JobMonitoringClient as cls
 
             service = "WorkloadManagement/JobMonitoring"
+        elif kind == "jobstate":
+            from DIRAC.WorkloadManagementSystem.Client.JobStateUpdateClient import JobStateUpdateClient as cls
+
+            service = "WorkloadManagement/JobStateUpdate"
+        elif kind == "catalogue":
+            from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient as cls
+
+            service = CATALOGUE_SERVICE
+        elif kind == "requests":
+            from DIRAC.RequestManagementSystem.Client.ReqClient import ReqClient as cls
+
+            service = "RequestManagement/ReqManager"
         else:  # pragma: no cover
             raise ValueError(kind)
         client = cls()
@@ -354,6 +379,16 @@ class DiracAdapter:
                 self.link_store.put(final)
         with _PARENTS.lock:
             return {t: _PARENTS.links.get(t, (None, None)) for t in statuses}
+
+    def production_info(self, ids: Iterable[int]) -> dict[int, dict]:
+        """Name and status of each production (ProductionClient.getProductions with a condition
+        on ProductionID: one call). Not part of the Protocol: the productions list uses it."""
+        wanted = [int(i) for i in ids]
+        if not wanted:
+            return {}
+        rows = self._call("production", "getProductions", {"ProductionID": wanted}) or []
+        return {int(p["ProductionID"]): {"name": p.get("ProductionName") or "", "status": p.get("Status") or ""}
+                for p in rows}
 
     def _fetch_links(self, wanted: list[int]) -> dict[int, tuple[int | None, int | None]]:
         """The links of ``wanted``, and of their parents in the same productions: a parent the
@@ -547,6 +582,113 @@ class DiracAdapter:
                 )
         return out
 
+    # -- recovery reads -------------------------------------------------------------------------
+    def job_input_data(self, job_ids: Iterable[int]) -> dict[int, list[str]]:
+        ids = sorted({int(j) for j in job_ids})
+        out: dict[int, list[str]] = {j: [] for j in ids}
+        for chunk in _chunked(ids, self.job_chunk):
+            # A list gives {job: [LFN, ...]} for every asked job (JobDB.getInputData strips "LFN:").
+            value = self._call("jobs", "getInputData", chunk)
+            if not isinstance(value, dict):
+                raise BackendError(f"getInputData answered {value!r:.120} for a list of jobs", call="getInputData")
+            for jid, lfns in value.items():
+                out[int(jid)] = [str(lfn) for lfn in lfns or []]
+        return out
+
+    def job_output_data(self, job_ids: Iterable[int]) -> dict[int, list[str]]:
+        ids = sorted({int(j) for j in job_ids})
+        out: dict[int, list[str]] = {}
+        for chunk in _chunked(ids, self.job_chunk):
+            value = _int_keys(self._call("jobs", "getJobParameters", chunk, "ProductionOutputData"))
+            for jid, params in value.items():
+                if "ProductionOutputData" in params:
+                    # A comma-separated string, split and stripped as DIRAC's fromChar does.
+                    text = str(params["ProductionOutputData"] or "")
+                    out[jid] = [p.strip() for p in text.split(",") if p.strip()]
+        return dict(sorted(out.items()))
+
+    def catalogue_available(self) -> bool:
+        if self.catalogue is None:
+            if CATALOGUE_SERVICE in self.urls:
+                self.catalogue = True
+            else:
+                initialise_dirac()
+                try:
+                    from DIRAC.ConfigurationSystem.Client.PathFinder import getServiceURL
+
+                    self.catalogue = bool(getServiceURL(CATALOGUE_SERVICE))
+                except Exception:  # no URL configured raises in some DIRAC releases
+                    self.catalogue = False
+        return bool(self.catalogue)
+
+    def _require_catalogue(self, method: str) -> None:
+        if not self.catalogue_available():
+            raise BackendError(
+                f"no file catalogue: the Configuration Service has no URL for {CATALOGUE_SERVICE}",
+                call=method,
+                retriable=False,
+            )
+
+    def _bulk(self, kind: str, method: str, *args: Any) -> dict:
+        """A DIRAC bulk answer ``{"Successful": ..., "Failed": ...}``, checked for its shape."""
+        value = self._call(kind, method, *args)
+        if not isinstance(value, dict) or "Successful" not in value:
+            raise BackendError(f"unexpected answer {value!r:.200}", call=method)
+        return value
+
+    def catalogue_exists(self, lfns: Iterable[str]) -> dict[str, bool]:
+        wanted = list(dict.fromkeys(str(lfn) for lfn in lfns))
+        if not wanted:
+            return {}
+        self._require_catalogue("exists")
+        out: dict[str, bool] = {}
+        for chunk in _chunked(wanted, CATALOGUE_CHUNK):
+            value = self._bulk("catalogue", "exists", chunk)
+            if value.get("Failed"):
+                lfn, why = next(iter(dict(value["Failed"]).items()))
+                raise BackendError(
+                    f"the catalogue could not tell whether {len(value['Failed'])} LFN(s) exist, e.g. {lfn}: {why}",
+                    call="exists",
+                )
+            found = dict(value["Successful"])
+            # The DFC answers the LFN itself (or a directory's path) for what exists, False otherwise.
+            out.update((lfn, bool(found.get(lfn))) for lfn in chunk)
+        return out
+
+    def catalogue_files_by_job(self, job_ids: Iterable[int]) -> dict[int, list[str]]:
+        ids = sorted({int(j) for j in job_ids})
+        if not ids:
+            return {}
+        self._require_catalogue("findFilesByMetadataDetailed")
+        out: dict[int, list[str]] = {}
+        for chunk in _chunked(ids, METADATA_JOB_CHUNK):
+            # A list value is an SQL IN on the file metadata; jobID is text (CTADIRAC's field).
+            value = self._call(
+                "catalogue", "findFilesByMetadataDetailed", {"jobID": [str(j) for j in chunk]}, "/"
+            )
+            wanted = set(chunk)
+            for lfn, details in dict(value or {}).items():
+                job = _job_id((dict(details or {}).get("Metadata") or {}).get("jobID"))
+                if job in wanted:
+                    out.setdefault(job, []).append(str(lfn))
+        return {j: sorted(lfns) for j, lfns in sorted(out.items())}
+
+    def job_requests(self, job_ids: Iterable[int]) -> dict[int, str]:
+        ids = sorted({int(j) for j in job_ids})
+        out: dict[int, str] = {}
+        for chunk in _chunked(ids, REQUEST_CHUNK):
+            found = self._bulk("requests", "getRequestIDsForJobs", chunk)
+            request_of = {int(job): int(rid) for job, rid in dict(found["Successful"]).items()}
+            if not request_of:
+                continue
+            statuses = {int(k): str(v) for k, v in dict(
+                self._call("requests", "getBulkRequestStatus", sorted(set(request_of.values()))) or {}
+            ).items()}
+            for job, rid in request_of.items():
+                if rid in statuses:  # a request deleted between the two calls is gone
+                    out[job] = statuses[rid]
+        return dict(sorted(out.items()))
+
     # -- writes ---------------------------------------------------------------------------------
     def set_task_status(self, transformation: int, task_ids: Sequence[int], status: str) -> None:
         tasks = sorted({int(t) for t in task_ids})
@@ -555,19 +697,66 @@ class DiracAdapter:
         self._call("transformation", "setTaskStatus", int(transformation), tasks, status)
 
     def set_file_status(
-        self, transformation: int, lfns: Sequence[str], status: str
+        self,
+        transformation: int,
+        statuses: Mapping[str, str] | Sequence[str],
+        status: str | None = None,
+        *,
+        force: bool = False,
     ) -> Mapping[str, str]:
-        wanted = list(dict.fromkeys(lfns))
+        wanted = file_statuses(statuses, status)
         if not wanted:
             return {}
         written = self._call(
             "transformation",
             "setFileStatusForTransformation",
             int(transformation),
-            dict.fromkeys(wanted, status),
-            force=False,
+            wanted,
+            force=bool(force),
         )
         return {str(lfn): str(s) for lfn, s in dict(written or {}).items()}
+
+    def set_job_status(
+        self, job_ids: Iterable[int], status: str, *, minor_status: str, force: bool = True
+    ) -> None:
+        failed: dict[int, str] = {}
+        for jid in dict.fromkeys(int(j) for j in job_ids):
+            try:
+                # No bulk form: one setJobStatus per job (the server ignores force without
+                # JobAdministrator, and then applies the job state machine).
+                self._call("jobstate", "setJobStatus", jid, status, minor_status, JOB_STATUS_SOURCE, None, bool(force))
+            except BackendTimeout:
+                raise
+            except BackendError as exc:
+                failed[jid] = exc.dirac_message
+        if failed:
+            jid, why = next(iter(failed.items()))
+            raise BackendError(
+                f"{len(failed)} job(s) not set {status} ({', '.join(str(j) for j in failed)}), e.g. {jid}: {why}",
+                call="setJobStatus",
+                retriable=False,
+            )
+
+    def remove_catalogue_files(self, lfns: Iterable[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(str(lfn) for lfn in lfns))
+        if not wanted:
+            return {}
+        self._require_catalogue("removeFile")
+        out: dict[str, str] = {}
+        for chunk in _chunked(wanted, CATALOGUE_CHUNK):
+            try:
+                value = self._bulk("catalogue", "removeFile", chunk)
+            except BackendError as exc:
+                # The DFC counts an absent LFN among present ones as removed, but answers a call
+                # whose LFNs are all absent with this error: a retried removal is not a failure.
+                if isinstance(exc, BackendTimeout) or "no such file or directory" not in exc.dirac_message.lower():
+                    raise
+                still = self.catalogue_exists(chunk)
+                out.update((lfn, exc.dirac_message if still[lfn] else "") for lfn in chunk)
+                continue
+            failed = {str(k): str(v) for k, v in dict(value.get("Failed") or {}).items()}
+            out.update((lfn, failed.get(lfn, "")) for lfn in chunk)
+        return out
 
     def set_transformation_status(self, transformation: int, status: str, *, expected: str) -> None:
         try:
@@ -603,6 +792,11 @@ def _task_infos(rows: Any) -> list[TaskInfo]:
     ]
     out.sort(key=lambda t: (t.transformation, t.task))
     return out
+
+
+def _chunked(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _dirac_time(since: datetime) -> str:

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, connections, transaction
+from django.template.defaultfilters import pluralize
 
-from failover import circuit as circuit_breaker, rules
+from failover import circuit as circuit_breaker, outcomes, rules
 from failover.cycle.settle import settle, settle_reassign
 from failover.domain import UNUSED, TransformationInfo
 from failover.errors import BackendError, BackendTimeout, DuplicateRequest, StaleProposal
@@ -140,7 +141,9 @@ class Acting:
     def _act_on_proposal(self, t: TransformationInfo, decision: rules.Decision, proposal: ActionLog) -> Turn[ActionLog]:
         if decision.kind == rules.REASSIGN:
             # Only the proposed files that still qualify; files that newly failed wait for the
-            # next proposal, so an operator approves exactly what was shown or less.
+            # next proposal, so an operator approves exactly what was shown or less. The reason
+            # is said again for what is carried out, so the text and the outcome give the same
+            # numbers (a proposal of 40 files of which 10 still qualify says so).
             proposed = {lfn for lfns in proposal.details.get("tasks", {}).values() for lfn in lfns}
             decision.tasks = {
                 task: [lfn for lfn in lfns if lfn in proposed] for task, lfns in decision.tasks.items()
@@ -148,10 +151,17 @@ class Acting:
             decision.tasks = {task: lfns for task, lfns in decision.tasks.items() if lfns}
             if not decision.tasks:
                 return proposal
+            decision.reason = rules.reassign_reason(decision.tasks)
+            gone = len(proposed) - len(decision.lfns)
+            if gone:
+                # Gone: now Processed, Unused or in a later task, or at MaxReassign.
+                decision.reason += (f" (of the {outcomes.count(len(proposed), 'file')} proposed; "
+                                    f"{gone} no longer qualif{pluralize(gone, 'ies,y')})")
         updated = ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED).update(
             state=ActionLog.State.PENDING,
             actor=self.actor,
             user=self.user,
+            reason=decision.reason,
             details={**decision.as_dict(), "proposed": proposal.details},
         )
         if not updated:
@@ -160,20 +170,14 @@ class Acting:
         return (yield from self._carry_out_steps(proposal, decision))
 
     def _propose(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog | None:
-        details = decision.as_dict()
-        open_proposals = ActionLog.objects.filter(
-            transformation_id=t.id, kind=decision.kind, state=ActionLog.State.PROPOSED
-        )
-        if any(p.details == details for p in open_proposals):
-            return None  # already waiting for an operator
-        return ActionLog.objects.create(
+        """Propose a decision: it supersedes the waiting proposal of its kind (ActionLog.propose)."""
+        return ActionLog.propose(
             cycle=self.cycle,
             transformation_id=t.id,
             kind=decision.kind,
-            state=ActionLog.State.PROPOSED,
             actor=self.actor,
             reason=decision.reason,
-            details=details,
+            details=decision.as_dict(),
         )
 
     def carry_out(self, action: ActionLog, decision: rules.Decision) -> ActionLog:
@@ -186,7 +190,6 @@ class Acting:
         backend = self.backend
         try:
             if decision.kind == rules.SYNC:
-                done = []
                 for status, task_ids in decision.tasks.items():
                     yield Write(
                         lambda task_ids=task_ids, status=status: self._retrying(
@@ -194,13 +197,12 @@ class Acting:
                         ),
                         tid,
                     )
-                    done.append(f"{len(task_ids)} tasks set {status}")
-                settle(action, ActionLog.State.DONE, "; ".join(done))
+                settle(action, ActionLog.State.DONE, result=outcomes.sync_result(decision.tasks))
             elif decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                 yield Write(
                     lambda: backend.set_transformation_status(tid, decision.status, expected=decision.expected), tid
                 )
-                settle(action, ActionLog.State.DONE, f"status {decision.expected} to {decision.status}",
+                settle(action, ActionLog.State.DONE, result=outcomes.status_result(decision.expected, decision.status),
                        flush=decision.kind == rules.FLUSH_ACTION)
             elif decision.kind == rules.REASSIGN:
                 written = yield Write(lambda: backend.set_file_status(tid, decision.lfns, UNUSED), tid)

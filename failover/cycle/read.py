@@ -1,8 +1,10 @@
 """Read: what a cycle needs from DIRAC, in a few batched calls, into plain values.
 
 ``Reading.read_selection`` reads the transformations to treat, their parents and every file count
-(a ``Selection``); ``Reading.read_batch`` reads one batch's tasks, jobs, Assigned files and reassign
-counters (a ``BatchInputs``). The rules (``failover/rules.py``) plan from these values alone.
+(a ``Selection``); ``Reading.read_batch`` refreshes one batch's mirror (``failover/mirror.py``: a
+full read the first time and at each resync, otherwise only what changed), then reads Assigned files
+and reassign counters (a ``BatchInputs``). The rules (``failover/rules.py``) plan from the mirror's
+tasks and jobs, read one transformation at a time.
 """
 
 from __future__ import annotations
@@ -12,12 +14,26 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TypeVar
 
-from failover import rules
-from failover.domain import ASSIGNED, FileCounts, FileInfo, JobInfo, TaskInfo, TransformationInfo
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from failover import mirror, rules
+from failover.domain import (
+    ASSIGNED,
+    DONE_TASK_STATUSES,
+    FAILED_TASK_STATUSES,
+    FileCounts,
+    FileInfo,
+    JobInfo,
+    TaskInfo,
+    TransformationInfo,
+)
 from failover.errors import BackendError, FailoverError, UnknownTransformation
-from failover.models import ReassignCounter
+from failover.models import ActionLog, MirrorJob, MirrorState, MirrorTask, ReassignCounter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,20 +51,33 @@ class Selection:
 
 @dataclass
 class BatchInputs:
-    """One batch's inputs, read in one call each."""
+    """One batch's inputs: its mirror refreshed (tasks and jobs are read from it, one
+    transformation at a time), Assigned files where a rule looks at them, and the counters."""
 
-    tasks: dict[int, list[TaskInfo]] = field(default_factory=dict)
-    jobs: dict[int, JobInfo] = field(default_factory=dict)
+    refresh: mirror.Refresh = field(default_factory=mirror.Refresh)
+    # The mirror's state of each transformation, after the refresh.
+    states: dict[int, MirrorState] = field(default_factory=dict)
     assigned: dict[int, list[FileInfo]] = field(default_factory=dict)
+    # The transformations whose Assigned files were read (or tried).
+    assigned_read: set[int] = field(default_factory=set)
     # Why the Assigned files could not be read (the batch goes on without them), or "".
     assigned_error: str = ""
     counters: dict[int, dict[str, int]] = field(default_factory=dict)
+    # Per transformation, the failed tasks whose job registered outputs (None: no catalogue).
+    registered: dict[int, set[int]] | None = None
+    # Why the catalogue could not be read (reassign then waits for the failed tasks), or "".
+    registered_error: str = ""
+
+    def registered_of(self, transformation_id: int) -> set[int] | None:
+        return None if self.registered is None else self.registered.get(transformation_id, set())
+    # Transformations with an action still pending (reconciled at their turn).
+    pending: set[int] = field(default_factory=set)
 
     def tasks_of(self, transformation_id: int) -> list[TaskInfo]:
-        return self.tasks.get(transformation_id, [])
+        return mirror.tasks_of(transformation_id)
 
     def jobs_of(self, transformation_id: int) -> dict[int, JobInfo]:
-        return {task.job: self.jobs[task.job] for task in self.tasks_of(transformation_id) if task.job in self.jobs}
+        return mirror.jobs_of(transformation_id)
 
 
 def policy_selects(policy, t: TransformationInfo) -> bool:
@@ -115,29 +144,201 @@ class Reading:
         counts = self._retrying(self.backend.file_counts, sorted(known))
         return Selection(topological(selected), known, counts)
 
-    def read_batch(self, batch: Sequence[TransformationInfo]) -> BatchInputs:
-        """Tasks, jobs, Assigned files (only where a rule looks at them) and counters of a batch.
+    def read_batch(self, batch: Sequence[TransformationInfo], selection: Selection | None = None, *,
+                   full: bool = False, replan: Callable[[TransformationInfo, BatchInputs], bool] | None = None
+                   ) -> BatchInputs:
+        """Refresh the batch's mirror from DIRAC, then read Assigned files (only where a rule
+        looks at them, of the transformations ``replan`` says will be planned) and counters.
 
-        Raises ``FailoverError`` when the tasks or jobs cannot be read; a failed read of Assigned
-        files is kept in ``assigned_error`` and the batch goes on without them."""
-        tasks = self._retrying(self.backend.tasks, [t.id for t in batch])
-        inputs = BatchInputs(tasks=defaultdict(list), assigned=defaultdict(list))
-        for task in tasks:
-            inputs.tasks[task.transformation].append(task)
-        job_ids = [task.job for task in tasks if task.job]
-        inputs.jobs = self._retrying(self.backend.jobs, job_ids) if job_ids else {}
-        need = [
-            t.id for t in batch
-            if rules.needs_assigned_files(t, inputs.tasks_of(t.id), inputs.jobs, self.rules_policy)
-        ]
+        A transformation without a mirror is read in full; one due for a resync (``full``, or
+        its last full read older than FAILOVER_RESYNC_HOURS) too, and the drift is counted; the
+        others read what changed since their last read's start (less the margin). Raises
+        ``FailoverError`` when the tasks or jobs cannot be read (the mirror is then left as it
+        was); a failed read of Assigned files is kept in ``assigned_error``."""
+        ids = [t.id for t in batch]
+        inputs = BatchInputs(assigned=defaultdict(list))
+        inputs.refresh = self.refresh_mirror(ids, selection.counts if selection else {}, full=full)
+        inputs.states = mirror.states(ids)
+        inputs.pending = set(
+            ActionLog.objects.filter(transformation_id__in=ids, state=ActionLog.State.PENDING)
+            .values_list("transformation_id", flat=True)
+        )
+        inputs.counters = read_counters(ids)
+        self.read_assigned(inputs, [t for t in batch if replan is None or replan(t, inputs)])
+        return inputs
+
+    def read_assigned(self, inputs: BatchInputs, batch: Sequence[TransformationInfo]) -> None:
+        """Read, in one call, the Assigned files of those of ``batch`` whose rules look at them."""
+        todo = [t for t in batch if t.id not in inputs.assigned_read]
+        inputs.assigned_read.update(t.id for t in todo)
+        flags = mirror.synced_flags([t.id for t in todo], FAILED_TASK_STATUSES, DONE_TASK_STATUSES)
+        need = [t.id for t in todo if needs_assigned_files(t, self.rules_policy, flags.get(t.id, (False, False)))]
         if need:
             try:
                 for f in self._retrying(self.backend.files, need, statuses=[ASSIGNED]):
                     inputs.assigned[f.transformation].append(f)
             except FailoverError as exc:
                 inputs.assigned_error = f"reading Assigned files failed: {exc}"
-        inputs.counters = read_counters([t.id for t in batch])
-        return inputs
+        self._read_registered(todo, inputs)
+
+    def _read_registered(self, batch: Sequence[TransformationInfo], inputs: BatchInputs) -> None:
+        """Which failed tasks with Assigned files have a job whose outputs are registered
+        (rules.decide_reassign leaves those to recovery). Only when a catalogue is configured."""
+        from failover import recovery
+        from failover.domain import FAILED_TASK_STATUSES
+        from failover.models import RecoveryPolicy
+
+        batch = [t for t in batch if t.type in self.rules_policy.reassign_types and inputs.assigned.get(t.id)]
+        if not batch or not self.backend.catalogue_available():
+            return
+        candidates: dict[int, dict[int, int]] = {}  # transformation -> {job: task}
+        for t in batch:
+            tasks, t_jobs = inputs.tasks_of(t.id), inputs.jobs_of(t.id)
+            jobs = {task.job: task.status for task in tasks if task.job}
+            synced = {task.task: t_jobs[task.job].status if task.job in t_jobs else task.status for task in tasks}
+            with_files = {f.task for f in inputs.assigned[t.id] if f.task is not None}
+            failed = {task.job: task.task for task in tasks
+                      if task.job in jobs and task.task in with_files and synced[task.task] in FAILED_TASK_STATUSES}
+            if failed:
+                candidates[t.id] = failed
+        if not candidates:
+            return
+        source = RecoveryPolicy.current().output_source
+        job_ids = sorted({j for failed in candidates.values() for j in failed})
+        if inputs.registered is None:
+            inputs.registered = {}
+        try:
+            pod = (self._retrying(self.backend.job_output_data, job_ids)
+                   if source != recovery.SOURCE_METADATA else {})
+            by_job = (self._retrying(self.backend.catalogue_files_by_job, job_ids)
+                      if source != recovery.SOURCE_PRODUCTION_OUTPUT_DATA else None)
+            lfns = sorted({lfn for j in job_ids for lfn in pod.get(j, ())})
+            existence = self._retrying(self.backend.catalogue_exists, lfns) if lfns else {}
+        except FailoverError as exc:
+            # Unknown whether they registered outputs: reassign waits rather than risk processing twice.
+            inputs.registered_error = f"reading the catalogue failed (reassign waits for the failed tasks): {exc}"
+            inputs.registered.update({tid: set(failed.values()) for tid, failed in candidates.items()})
+            return
+        for tid, failed in candidates.items():
+            inputs.registered[tid] = {
+                task for job, task in failed.items()
+                if (out := recovery.choose_outputs(source, job, pod, existence, by_job)) is not None and out.all_exist
+            }
+
+    def refresh_mirror(self, ids: Sequence[int], counts: dict[int, FileCounts], *, full: bool = False
+                       ) -> mirror.Refresh:
+        """Bring the mirror of ``ids`` up to date with DIRAC (see ``failover/mirror.py``)."""
+        refresh = mirror.Refresh()
+        if not ids:
+            return refresh
+        states = mirror.states(ids)
+        started = timezone.now()  # the next read's cut, taken before this one starts
+        resync_after = timedelta(hours=settings.FAILOVER_RESYNC_HOURS)
+        fill = [i for i in ids if i not in states]
+        resync = [i for i in ids if i in states and (full or started - states[i].last_full >= resync_after)]
+        margin = timedelta(seconds=settings.FAILOVER_MIRROR_MARGIN_SECONDS)
+        whole = [*fill, *resync]
+        full_tasks: dict[int, list[TaskInfo]] = defaultdict(list)
+        full_jobs: dict[int, JobInfo] = {}
+        if whole:
+            for task in self._retrying(self.backend.tasks, whole):
+                full_tasks[task.transformation].append(task)
+            job_ids = [task.job for tasks in full_tasks.values() for task in tasks if task.job]
+            full_jobs = self._retrying(self.backend.jobs, job_ids) if job_ids else {}
+        # The delta read (after the full one: what changed meanwhile is newer than it).
+        delta_tasks: list[TaskInfo] = []
+        delta_jobs: dict[int, JobInfo] = {}
+        for since, group in _by_cut([(i, states[i].cut - margin) for i in ids if i in states], margin):
+            delta_tasks.extend(self._retrying(self.backend.tasks_changed_since, group, since))
+            delta_jobs.update(self._retrying(self.backend.jobs_changed_since, group, since))
+        with transaction.atomic():
+            refresh.touched |= mirror.upsert_tasks(delta_tasks, started)
+            owner = {t.job: t.transformation for t in delta_tasks if t.job}
+            refresh.touched |= mirror.upsert_jobs(delta_jobs, started, owner)
+            # Jobs the changed tasks name that neither the mirror nor the delta has (a job made
+            # just before the cut, a task given another job): read them once.
+            named = sorted({t.job for t in delta_tasks if t.job and t.job not in delta_jobs and t.job not in full_jobs})
+            known_jobs = set()
+            for chunk in mirror.chunks(named):
+                known_jobs.update(MirrorJob.objects.filter(job_id__in=chunk).values_list("job_id", flat=True))
+            missing = [j for j in named if j not in known_jobs]
+            if missing:
+                refresh.touched |= mirror.upsert_jobs(self._retrying(self.backend.jobs, missing), started, owner)
+            skip_tasks: dict[int, set[int]] = defaultdict(set)
+            for t in delta_tasks:
+                skip_tasks[t.transformation].add(t.task)
+            sizes: dict[int, tuple[int, int]] = {}
+            # A first fill with nothing of it left in the mirror is written as read.
+            leftover = set()
+            for chunk in mirror.chunks(fill):
+                leftover.update(MirrorTask.objects.filter(transformation_id__in=chunk).values_list(
+                    "transformation_id", flat=True).distinct())
+                leftover.update(MirrorJob.objects.filter(transformation_id__in=chunk).values_list(
+                    "transformation_id", flat=True).distinct())
+            for tid in fill:
+                if tid not in leftover:
+                    sizes[tid] = mirror.fill(tid, full_tasks.get(tid, []), full_jobs, started)
+                    refresh.full.add(tid)
+                    refresh.touched.add(tid)
+            for tid in whole:
+                if tid in sizes:
+                    continue
+                changed, drift, sizes[tid] = mirror.replace(
+                    tid, full_tasks.get(tid, []), full_jobs, started, skip_tasks=skip_tasks.get(tid, ()),
+                    skip_jobs=delta_jobs.keys(), resync=tid in states,
+                )
+                refresh.full.add(tid)
+                if changed:
+                    refresh.touched.add(tid)
+                if drift is not None:
+                    refresh.resynced.add(tid)
+                    if drift.rows:
+                        refresh.drift[tid] = drift
+            # One statement moves every cut; a row of its own only where more than the cut changed.
+            for chunk in mirror.chunks([i for i in ids if i in states]):
+                MirrorState.objects.filter(transformation_id__in=chunk).update(cut=started)
+            for tid in ids:
+                fields = {"file_counts": counts[tid].by_status if tid in counts else {}}
+                if tid in states and states[tid].file_counts == fields["file_counts"] and not (
+                        tid in refresh.full or tid in refresh.touched):
+                    continue
+                fields["cut"] = started
+                if tid in refresh.full:
+                    fields["last_full"] = started
+                if tid in refresh.drift or tid in refresh.resynced:
+                    fields["drift"] = refresh.drift[tid].as_dict() if tid in refresh.drift else {}
+                    fields["drift_at"] = started
+                    fields["resync_cycle"] = self.cycle.pk if getattr(self, "cycle", None) is not None else None
+                if tid in sizes:
+                    fields["tasks"], fields["jobs"] = sizes[tid]
+                if tid in states:
+                    MirrorState.objects.filter(transformation_id=tid).update(**fields)
+                else:
+                    MirrorState.objects.update_or_create(transformation_id=tid, defaults=fields)
+        for tid, drift in sorted(refresh.drift.items()):
+            log.warning("mirror of transformation %s drifted from DIRAC: %d rows added, %d changed, %d removed; "
+                        "repaired", tid, drift.added, drift.changed, drift.removed)
+        return refresh
+
+
+def needs_assigned_files(t: TransformationInfo, policy: rules.RulesPolicy, flags: tuple[bool, bool]) -> bool:
+    """``rules.needs_assigned_files`` from the mirror's ``synced_flags`` (a failed task, a done
+    task once job statuses are copied), without reading a task."""
+    failed, done = flags
+    return (t.type in policy.reassign_types and failed) or done
+
+
+def _by_cut(cuts: Sequence[tuple[int, datetime]], margin: timedelta) -> list[tuple[datetime, list[int]]]:
+    """Transformations grouped into delta reads: one read per group, from its oldest cut; a
+    transformation whose cut is far older than the others' (not selected for a while) gets its
+    own read rather than making the whole batch read its long history."""
+    groups: list[tuple[datetime, list[int]]] = []
+    for tid, cut in sorted(cuts, key=lambda c: (c[1], c[0])):
+        if groups and cut - groups[-1][0] <= max(margin, timedelta(seconds=60)):
+            groups[-1][1].append(tid)
+        else:
+            groups.append((cut, [tid]))
+    return groups
 
 
 def topological(transformations: Sequence[TransformationInfo]) -> list[TransformationInfo]:

@@ -38,6 +38,9 @@ class CycleResult:
     finished: float = 0.0
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    # Transformations whose mirror was resynced in full, and the drift found (failover/mirror.py).
+    resynced: int = 0
+    drift: dict = field(default_factory=dict)
     message: str = ""
 
     @property
@@ -91,6 +94,8 @@ class CycleResult:
             "dry_run": self.dry_run,
             "seconds": round(self.seconds, 3),
             "calls": self.calls,
+            "resynced": self.resynced,
+            "drift": self.drift,
             "message": self.message,
             "errors": self.errors,
             "skipped": self.skipped,

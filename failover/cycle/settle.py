@@ -13,52 +13,54 @@ from collections.abc import Sequence
 from django.db.models import F
 from django.utils import timezone
 
-from failover import rules
+from failover import outcomes, rules
 from failover.domain import UNUSED, TransformationInfo
 from failover.errors import FailoverError
-from failover.models import ActionLog, ReassignCounter, TransformationState
+from failover.models import ActionLog, ReassignCounter, TaskFile, TransformationState
 
 log = logging.getLogger(__name__)
 
 
-def _last_action(transformation_id: int, text: str) -> None:
-    TransformationState.objects.filter(transformation_id=transformation_id).update(
-        last_action=text[:255], last_action_at=timezone.now()
+def _last_action(action: ActionLog, result: dict) -> None:
+    """The transformation's last action: the entry itself (the overview builds its sentence from the
+    entry's result) and, for the API and its scripts, the text "<kind>: <what happened>" as before."""
+    text = f"{action.get_kind_display()}: {outcomes.phrase(action.kind, result)}"
+    TransformationState.objects.filter(transformation_id=action.transformation_id).update(
+        last_action=text[:255], last_action_at=timezone.now(), last_action_log=action,
     )
 
 
-def settle(action: ActionLog, state: str, outcome: str, *, error: str = "", flush: bool = False) -> bool:
-    """Settle a pending action; a done flush moves the flush counter with it."""
+def settle(action: ActionLog, state: str, outcome: str = "", *, error: str = "", flush: bool = False,
+           result: dict | None = None) -> bool:
+    """Settle a pending action; a done flush moves the flush counter with it. ``result`` (the
+    numbers, failover/outcomes.py) gives the outcome's text when none is given."""
     tid = action.transformation_id
+    result = result or {}
+    outcome = outcome or outcomes.phrase(action.kind, result)
 
     def then() -> None:
         if state != ActionLog.State.DONE:
             return
         if flush:
             TransformationState.objects.filter(transformation_id=tid).update(flush_count=F("flush_count") + 1)
-        _last_action(tid, f"{action.get_kind_display()}: {outcome}")
+        _last_action(action, result)
 
-    return action.settle(state, outcome, error=error, then=then)
+    return action.settle(state, outcome, error=error, then=then, result=result)
 
 
 def settle_reassign(action: ActionLog, decision: rules.Decision, written: dict[str, str]) -> bool:
     """Settle a reassign from what DIRAC says it wrote: only files now Unused move their counter."""
     moved = sorted(lfn for lfn, status in written.items() if status == UNUSED)
-    other = {lfn: status for lfn, status in written.items() if status != UNUSED}
-    refused = sorted(set(decision.lfns) - set(written))
-    parts = [f"{len(moved)} files set Unused"]
-    if other:
-        parts.append(", ".join(f"{lfn} became {s}" for lfn, s in sorted(other.items())))
-    if refused:
-        parts.append(f"{len(refused)} unchanged by DIRAC")
+    result = outcomes.reassign_result(decision.lfns, written)
 
     def then() -> None:
         bump_counters(action.transformation_id, moved)
-        _last_action(action.transformation_id, f"Reassign failed: {len(moved)} files set Unused")
+        record_task_files(action)
+        _last_action(action, result)
 
     return action.settle(
-        ActionLog.State.DONE, "; ".join(parts), details={**action.details, "moved": moved, "written": written},
-        then=then,
+        ActionLog.State.DONE, outcomes.phrase(rules.REASSIGN, result), result=result,
+        details={**action.details, "moved": moved, "written": written}, then=then,
     )
 
 
@@ -83,7 +85,8 @@ class Settling:
                 status = current[0].status if current else None
                 if status == wanted:
                     settle(action, ActionLog.State.DONE, f"status is {status} ({note})",
-                           flush=action.kind == rules.FLUSH_ACTION)
+                           flush=action.kind == rules.FLUSH_ACTION,
+                           result=outcomes.status_result(action.details.get("expected"), status))
                 else:
                     settle(action, ActionLog.State.INTERRUPTED, f"status is {status}: not done ({note})")
             elif action.kind == rules.REASSIGN:
@@ -95,11 +98,18 @@ class Settling:
                     lfn for lfn, task in asked.items()
                     if lfn in now and now[lfn].status == UNUSED and now[lfn].task in (None, task)
                 )
+                result = {"files": len(asked), "unused": len(moved), "became": {}, "unchanged": len(asked) - len(moved)}
+
+                def then() -> None:
+                    bump_counters(tid, moved)
+                    record_task_files(action)
+                    if moved:
+                        _last_action(action, result)
+
                 action.settle(
                     ActionLog.State.DONE if moved else ActionLog.State.INTERRUPTED,
-                    f"{len(moved)} of {len(asked)} files had left their failed task ({note})",
-                    details={**action.details, "moved": moved},
-                    then=lambda: bump_counters(tid, moved),
+                    f"{len(moved)} of {outcomes.count(len(asked), 'file')} had left their failed task ({note})",
+                    details={**action.details, "moved": moved}, result=result, then=then,
                 )
         except FailoverError as exc:
             log.warning("action %s stays pending: %s", action.pk, exc)
@@ -123,3 +133,23 @@ def bump_counters(transformation_id: int, lfns: Sequence[str]) -> None:
     ReassignCounter.objects.bulk_create(
         [ReassignCounter(transformation_id=transformation_id, lfn=lfn, count=1) for lfn in lfns if lfn not in existing]
     )
+
+
+def record_task_files(action: ActionLog) -> None:
+    """Keep which files each failed task of a reassign had, with its job, site and statuses
+    (``TaskFile``), as the engine saw them: DIRAC forgets them once the files join a new task.
+    Call inside the action's transaction; a (task, file) already recorded is kept as it is."""
+    details = action.details or {}
+    jobs = details.get("jobs") if isinstance(details.get("jobs"), dict) else {}
+    rows = []
+    for task, lfns in (details.get("tasks") or {}).items():
+        info = jobs.get(str(task)) or {}
+        for lfn in lfns:
+            rows.append(TaskFile(
+                transformation_id=action.transformation_id, task=int(task), lfn=lfn[:512],
+                job=int(info.get("job") or 0), site=(info.get("site") or "")[:64],
+                status=(info.get("status") or "")[:32], minor_status=(info.get("minor_status") or "")[:128],
+                action_id=action.pk,
+            ))
+    if rows:
+        TaskFile.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)

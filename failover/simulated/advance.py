@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F, Max
 
 from failover.domain import ASSIGNED, FINAL_TRANSFORMATION_STATUSES, FLUSH, PROCESSED, UNUSED, job_group
+from failover.simulated.demo import behaviour, stalled_groups
 from failover.simulated.generate import DONE_OUTCOMES, FAILED_OUTCOMES, SITES, _pick
 from failover.simulated.models import SimFile, SimJob, SimState, SimTask, SimTransformation, dirac_now
 from failover.simulated.router import SIM_DB
@@ -65,7 +66,7 @@ def advance(*, seed: int = 1, max_jobs: int | None = None) -> AdvanceResult:
     # (docs/scenario.md, "LastUpdateTime: which writes move it").
     _create_tasks(result)
     _submit_tasks(result)
-    _move_jobs(result, rng, max_jobs)
+    _move_jobs(result, rng, max_jobs, behaviour())
     return result
 
 
@@ -102,6 +103,10 @@ def _submit_tasks(result: AdvanceResult) -> None:
             site="ANY",
             job_group=job_group(task.transformation),
             last_update=dirac_now(),  # insertNewJobIntoDB
+            # The JobDB InputData of a submitted task: its files, fixed from now on.
+            input_data=sorted(
+                SimFile.objects.filter(transformation=task.transformation, task=task.task).values_list("lfn", flat=True)
+            ),
         )
         task.job = next_job
         task.status = "Submitted"
@@ -111,8 +116,16 @@ def _submit_tasks(result: AdvanceResult) -> None:
         result.jobs_submitted += 1
 
 
-def _move_jobs(result: AdvanceResult, rng: random.Random, max_jobs: int | None) -> None:
+def _move_jobs(result: AdvanceResult, rng: random.Random, max_jobs: int | None, knobs: dict) -> None:
+    """Move jobs one state on. ``knobs`` (the demo's, failover/simulated/demo.py) may set site
+    failure rates, one outcome for every job of a transformation, and transformations whose
+    jobs never move (a stalled step)."""
+    site_failure = {**SITE_FAILURE, **knobs.get("site_failure", {})}
+    outcomes = {job_group(int(t)): tuple(o) for t, o in knobs.get("outcomes", {}).items()}
     moving = SimJob.objects.exclude(status__in=["Done", "Completed", "Failed", "Killed", "Deleted"]).order_by("id")
+    stalled = stalled_groups(knobs)
+    if stalled:
+        moving = moving.exclude(job_group__in=stalled)
     if max_jobs:
         moving = moving[:max_jobs]
     task_of_job = {}
@@ -126,8 +139,11 @@ def _move_jobs(result: AdvanceResult, rng: random.Random, max_jobs: int | None) 
                 job.application_status = "Executing Step1_ctapipe_process"
             else:
                 job.minor_status = "Pilot Agent Submission"
+        elif job.job_group in outcomes:
+            job.status, job.minor_status, job.application_status = outcomes[job.job_group]
+            finished.append((job, job.status != "Done"))
         else:
-            failed = rng.random() < SITE_FAILURE.get(job.site, 0.1)
+            failed = rng.random() < site_failure.get(job.site, 0.1)
             job.status, job.minor_status, job.application_status = _pick(
                 rng, FAILED_OUTCOMES if failed else DONE_OUTCOMES
             )

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from django.db import connections, transaction
 from django.db.models import Count, F
 
-from failover.backends.base import CallCounter, dirac_cut
+from failover.backends.base import CallCounter, dirac_cut, file_statuses
 from failover.domain import (
     ASSIGNED,
     PROCESSED,
@@ -32,7 +32,17 @@ from failover.domain import (
 )
 from failover.errors import BackendError, BackendTimeout
 from failover.simulated.faults import FaultInjector, FaultPlan
-from failover.simulated.models import SimFile, SimJob, SimTask, SimTransformation, dirac_now
+from failover.simulated.models import (
+    SimCatalogFile,
+    SimFile,
+    SimJob,
+    SimProduction,
+    SimRequest,
+    SimState,
+    SimTask,
+    SimTransformation,
+    dirac_now,
+)
 from failover.simulated.router import SIM_DB
 
 # DIRAC's Operations option Transformations/FilesMaxResetCounter (default 10).
@@ -40,6 +50,31 @@ FILES_MAX_RESET_COUNTER = 10
 MAX_RESET = "MaxReset"
 # DIRAC reads large id lists in chunks; so do we, to keep SQL parameter lists bounded.
 CHUNK = 10_000
+# DIRAC's DataRecoveryAgent asks the catalogue about 200 LFNs per call; so do both adapters.
+CATALOGUE_CHUNK = 200
+REQUEST_CHUNK = 1000
+
+# DIRAC's job state machine (DIRACCommon JobStatus.JobsStateMachine): the statuses a job may move
+# to from each status without force. A refused move keeps the current status (setJobStatus still
+# answers OK). Stalled is taken as Running, as JobStatusUtility does.
+JOB_TRANSITIONS = {
+    "Deleted": set(),
+    "Killed": {"Deleted"},
+    "Failed": {"Rescheduled", "Deleted"},
+    "Done": {"Deleted"},
+    "Completed": {"Done", "Failed"},
+    "Completing": {"Done", "Failed", "Completed", "Stalled", "Killed"},
+    "Stalled": {"Running", "Failed", "Killed"},
+    "Running": {"Stalled", "Done", "Failed", "Rescheduled", "Completing", "Killed", "Received"},
+    "Rescheduled": {"Waiting", "Received", "Deleted", "Failed", "Killed"},
+    "Matched": {"Running", "Failed", "Rescheduled", "Killed"},
+    "Waiting": {"Matched", "Rescheduled", "Deleted", "Killed"},
+    "Staging": {"Checking", "Waiting", "Failed", "Killed"},
+    "Scouting": {"Checking", "Failed", "Stalled", "Killed"},
+    "Checking": {"Scouting", "Staging", "Waiting", "Rescheduled", "Failed", "Deleted", "Killed"},
+    "Received": {"Scouting", "Checking", "Staging", "Waiting", "Failed", "Deleted", "Killed"},
+    "Submitting": {"Received", "Checking", "Deleted", "Killed"},
+}
 
 
 def _chunks(items: Sequence, size: int = CHUNK):
@@ -148,6 +183,14 @@ class SimulatedDirac:
         self._lost("transformations", fault)
         return rows
 
+    def production_info(self, ids: Iterable[int]) -> dict[int, dict]:
+        """Name and status of each production (not part of the Protocol: the productions list
+        uses it where an adapter has it)."""
+        fault = self._rpc("production_info")
+        rows = {p.id: {"name": p.name, "status": p.status} for p in SimProduction.objects.filter(id__in=list(ids))}
+        self._lost("production_info", fault)
+        return rows
+
     def file_counts(self, ids: Iterable[int]) -> dict[int, FileCounts]:
         ids = list(ids)
         fault = self._rpc("file_counts")
@@ -247,6 +290,77 @@ class SimulatedDirac:
             self._lost(method, fault)
         return result
 
+    # -- recovery reads -----------------------------------------------------------------------
+    def job_input_data(self, job_ids: Iterable[int]) -> dict[int, list[str]]:
+        ids = sorted({int(j) for j in job_ids})
+        # As DIRAC's getInputData with a list: every asked job is a key.
+        result: dict[int, list[str]] = {j: [] for j in ids}
+        for chunk in _chunks(ids):
+            fault = self._rpc("job_input_data")
+            for jid, lfns in SimJob.objects.filter(id__in=chunk).values_list("id", "input_data"):
+                # JobDB.getInputData strips each LFN and a leading "LFN:".
+                result[jid] = [_strip_lfn(lfn) for lfn in lfns or []]
+            self._lost("job_input_data", fault)
+        return result
+
+    def job_output_data(self, job_ids: Iterable[int]) -> dict[int, list[str]]:
+        ids = sorted({int(j) for j in job_ids})
+        result: dict[int, list[str]] = {}
+        for chunk in _chunks(ids):
+            fault = self._rpc("job_output_data")
+            for jid, lfns in SimJob.objects.filter(id__in=chunk, output_data__isnull=False).values_list(
+                "id", "output_data"
+            ):
+                result[jid] = list(lfns)
+            self._lost("job_output_data", fault)
+        return result
+
+    def catalogue_available(self) -> bool:
+        # Local knowledge, no simulated RPC: whether the loaded scenario described a catalogue.
+        return SimState.objects.filter(key="catalog_known").exists()
+
+    def _require_catalogue(self, method: str) -> None:
+        if not self.catalogue_available():
+            raise BackendError(
+                "no file catalogue is known (the scenario has no catalog)", call=method, retriable=False
+            )
+
+    def catalogue_exists(self, lfns: Iterable[str]) -> dict[str, bool]:
+        wanted = list(dict.fromkeys(lfns))
+        self._require_catalogue("catalogue_exists")
+        result: dict[str, bool] = {}
+        for chunk in _chunks(wanted, CATALOGUE_CHUNK):
+            fault = self._rpc("catalogue_exists")
+            present = set(SimCatalogFile.objects.filter(lfn__in=chunk).values_list("lfn", flat=True))
+            result.update((lfn, lfn in present) for lfn in chunk)
+            self._lost("catalogue_exists", fault)
+        return result
+
+    def catalogue_files_by_job(self, job_ids: Iterable[int]) -> dict[int, list[str]]:
+        ids = sorted({int(j) for j in job_ids})
+        self._require_catalogue("catalogue_files_by_job")
+        result: dict[int, list[str]] = {}
+        for chunk in _chunks(ids, 1000):
+            fault = self._rpc("catalogue_files_by_job")
+            rows = SimCatalogFile.objects.filter(job__in=[str(j) for j in chunk]).values_list("job", "lfn")
+            for job, lfn in rows:
+                result.setdefault(int(job), []).append(lfn)
+            self._lost("catalogue_files_by_job", fault)
+        return {j: sorted(lfns) for j, lfns in sorted(result.items())}
+
+    def job_requests(self, job_ids: Iterable[int]) -> dict[int, str]:
+        ids = sorted({int(j) for j in job_ids})
+        result: dict[int, str] = {}
+        for chunk in _chunks(ids, REQUEST_CHUNK):
+            # getRequestIDsForJobs, then getBulkRequestStatus when any job has a request.
+            fault = self._rpc("job_requests")
+            found = dict(SimRequest.objects.filter(job__in=chunk).values_list("job", "status"))
+            if found:
+                self._rpc("job_requests")
+            result.update(found)
+            self._lost("job_requests", fault)
+        return dict(sorted(result.items()))
+
     # -- writes -------------------------------------------------------------------------------
     def _require(self, method: str, transformation: int) -> SimTransformation:
         try:
@@ -269,8 +383,16 @@ class SimulatedDirac:
                 )
         self._lost("set_task_status", fault)
 
-    def set_file_status(self, transformation: int, lfns: Sequence[str], status: str) -> Mapping[str, str]:
-        lfns = list(dict.fromkeys(lfns))
+    def set_file_status(
+        self,
+        transformation: int,
+        statuses: Mapping[str, str] | Sequence[str],
+        status: str | None = None,
+        *,
+        force: bool = False,
+    ) -> Mapping[str, str]:
+        wanted = file_statuses(statuses, status)
+        lfns = list(wanted)
         # DIRAC's client reads the current rows in chunks of 1000 LFNs, then writes once.
         fault = self._rpc("set_file_status", pages=-(-len(lfns) // 1000) + 1 if lfns else 1)
         # As in DIRAC, an unknown transformation has no such files: nothing is written, no error.
@@ -283,7 +405,7 @@ class SimulatedDirac:
                 )
             by_new: dict[tuple[str, bool], list[int]] = defaultdict(list)
             for row in rows:
-                new = _dirac_file_rule(row.status, status, row.error_count)
+                new = wanted[row.lfn] if force else _dirac_file_rule(row.status, wanted[row.lfn], row.error_count)
                 if new == row.status:
                     continue  # unchanged statuses are silently dropped
                 leaves_assigned = row.status == ASSIGNED and new != PROCESSED
@@ -298,6 +420,47 @@ class SimulatedDirac:
                         qs.update(status=new)
         self._lost("set_file_status", fault)
         return written
+
+    def set_job_status(
+        self, job_ids: Iterable[int], status: str, *, minor_status: str, force: bool = True
+    ) -> None:
+        ids = list(dict.fromkeys(int(j) for j in job_ids))
+        failed: list[int] = []
+        last_fault = None
+        for jid in ids:
+            # One JobStateUpdate setJobStatus per job, as DIRAC has no bulk form.
+            fault = self._rpc("set_job_status")
+            with transaction.atomic(using=SIM_DB):
+                job = SimJob.objects.select_for_update().filter(id=jid).first()
+                if job is None:
+                    failed.append(jid)
+                    continue
+                current = "Running" if job.status == "Stalled" else job.status
+                if force or status == current or status in JOB_TRANSITIONS.get(current, set()):
+                    job.status = status
+                job.minor_status = minor_status or job.minor_status
+                job.last_update = dirac_now()
+                job.save(update_fields=["status", "minor_status", "last_update"])
+            last_fault = fault or last_fault
+        if failed:
+            raise BackendError(
+                "No Matching Job: " + ", ".join(str(j) for j in failed), call="set_job_status", retriable=False
+            )
+        self._lost("set_job_status", last_fault)
+
+    def remove_catalogue_files(self, lfns: Iterable[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(lfns))
+        self._require_catalogue("remove_catalogue_files")
+        result: dict[str, str] = {}
+        last_fault = None
+        for chunk in _chunks(wanted, CATALOGUE_CHUNK):
+            fault = self._rpc("remove_catalogue_files")
+            # As DIRAC's catalogue: an LFN already absent counts as removed.
+            SimCatalogFile.objects.filter(lfn__in=chunk).delete()
+            result.update(dict.fromkeys(chunk, ""))
+            last_fault = fault or last_fault
+        self._lost("remove_catalogue_files", last_fault)
+        return result
 
     def set_transformation_status(self, transformation: int, status: str, *, expected: str) -> None:
         fault = self._rpc("set_transformation_status")
@@ -317,6 +480,11 @@ class SimulatedDirac:
 
 for _name in SERVED:
     setattr(SimulatedDirac, _name, _served(getattr(SimulatedDirac, _name)))
+
+
+def _strip_lfn(lfn: str) -> str:
+    lfn = lfn.strip()
+    return lfn[4:] if lfn.lower().startswith("lfn:") else lfn
 
 
 def _sim_cut(since: datetime) -> datetime:

@@ -84,9 +84,38 @@ class SimJob(models.Model):
     last_update = models.DateTimeField(default=dirac_now)
     # How many `advance` steps the job has spent in its status (drives the simulated agents).
     age = models.IntegerField(default=0)
+    # JobDB InputData: fixed at submission (derived from the task's files unless a scenario gave
+    # it; ``input_data_given`` says which, so that dump writes only what was given).
+    input_data = models.JSONField(default=list)
+    input_data_given = models.BooleanField(default=False)
+    # The job parameter ProductionOutputData as a list; None: the job has no such parameter.
+    output_data = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["job_group", "last_update"])]
+
+
+class SimCatalogFile(models.Model):
+    """One LFN of the simulated DIRAC File Catalog, with its user metadata and ancestors."""
+
+    lfn = models.CharField(max_length=512, unique=True)
+    metadata = models.JSONField(default=dict)
+    ancestors = models.JSONField(default=list)
+    # metadata["jobID"] as text, indexed: CTADIRAC's outputs are found by it.
+    job = models.CharField(max_length=32, null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["lfn"]
+
+
+class SimRequest(models.Model):
+    """A Request Management System request of a job (at most one per job in a scenario)."""
+
+    job = models.IntegerField(unique=True)
+    status = models.CharField(max_length=32)
+
+    class Meta:
+        ordering = ["job"]
 
 
 class SimState(models.Model):

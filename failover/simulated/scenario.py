@@ -26,15 +26,24 @@ class Scenario:
     files: list[dict[str, Any]] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    # Recovery (optional): the File Catalog and the Request Management System. None: the scenario
+    # did not describe it (an unknown catalogue; no requests), and dump leaves the key out.
+    catalog: list[dict[str, Any]] | None = None
+    requests: list[dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "productions": self.productions,
             "transformations": self.transformations,
             "files": self.files,
             "tasks": self.tasks,
             "jobs": self.jobs,
         }
+        if self.catalog is not None:
+            out["catalog"] = self.catalog
+        if self.requests is not None:
+            out["requests"] = self.requests
+        return out
 
 
 EMPTY_HINT = "to empty the simulated DIRAC on purpose, use simdirac load --empty"
@@ -206,7 +215,7 @@ def validate(data: Any) -> Scenario:
         data = {}
     if not isinstance(data, Mapping):
         _fail("scenario", "must be a mapping with productions, transformations, files, tasks, jobs")
-    known = {"productions", "transformations", "files", "tasks", "jobs"}
+    known = {"productions", "transformations", "files", "tasks", "jobs", "catalog", "requests"}
     for key in data:
         if key not in known:
             _fail(str(key), f"unknown section (expected {', '.join(sorted(known))})")
@@ -271,6 +280,9 @@ def validate(data: Any) -> Scenario:
             "site": _text(item, "site", place, "ANY"),
         }
         _last_update(item, place, jobs[jid])
+        for key in ("input_data", "output_data"):
+            if item.get(key) is not None:
+                jobs[jid][key] = _lfn_list(item[key], f"{place}.{key}")
 
     tasks: dict[tuple[int, int], dict] = {}
     job_owner: dict[int, str] = {}
@@ -334,7 +346,67 @@ def validate(data: Any) -> Scenario:
         files=[files[k] for k in sorted(files)],
         tasks=[tasks[k] for k in sorted(tasks)],
         jobs=[jobs[k] for k in sorted(jobs)],
+        catalog=_catalog(data),
+        requests=_requests(data, jobs),
     )
+
+
+def _lfn_list(value: Any, place: str) -> list[str]:
+    if not isinstance(value, list):
+        _fail(place, f"must be a list of LFNs, not {value!r:.80}")
+    for i, lfn in enumerate(value):
+        if not isinstance(lfn, str) or not lfn.strip():
+            _fail(f"{place}[{i}]", f"must be a non-empty string, not {lfn!r:.80}")
+        _fits(lfn, "lfn", f"{place}[{i}]")
+    return list(value)
+
+
+def _catalog(data: Mapping) -> list[dict] | None:
+    """The ``catalog`` section; None when absent (or null): the catalogue is then unknown."""
+    if data.get("catalog") is None:
+        return None
+    entries: dict[str, dict] = {}
+    for i, item in enumerate(_list(data, "catalog")):
+        place = f"catalog[{i}]"
+        lfn = item.get("lfn")
+        if not isinstance(lfn, str) or not lfn.strip():
+            _fail(f"{place}.lfn", f"must be a non-empty string, not {lfn!r}")
+        _fits(lfn, "lfn", place)
+        if lfn in entries:
+            _fail(f"{place}.lfn", f"{lfn} appears twice in the catalog")
+        entry: dict[str, Any] = {"lfn": lfn}
+        metadata = item.get("metadata")
+        if metadata is not None:
+            if not isinstance(metadata, Mapping):
+                _fail(f"{place}.metadata", f"must be a mapping of names to values, not {metadata!r:.80}")
+            for key, value in metadata.items():
+                if not isinstance(key, str) or not key.strip():
+                    _fail(f"{place}.metadata", f"names must be non-empty strings, not {key!r}")
+                if isinstance(value, bool) or not isinstance(value, str | int | float):
+                    _fail(f"{place}.metadata.{key}", f"must be a string or a number, not {value!r:.80}")
+            entry["metadata"] = dict(metadata)
+        if item.get("ancestors") is not None:
+            entry["ancestors"] = _lfn_list(item["ancestors"], f"{place}.ancestors")
+        unknown = set(item) - {"lfn", "metadata", "ancestors"}
+        if unknown:
+            _fail(f"{place}.{sorted(unknown)[0]}", "unknown field (expected lfn, metadata, ancestors)")
+        entries[lfn] = entry
+    return [entries[k] for k in sorted(entries)]
+
+
+def _requests(data: Mapping, jobs: Mapping[int, dict]) -> list[dict] | None:
+    if data.get("requests") is None:
+        return None
+    requests: dict[int, dict] = {}
+    for i, item in enumerate(_list(data, "requests")):
+        place = f"requests[{i}]"
+        job = _positive_id(item, "job", place)
+        if job not in jobs:
+            _fail(f"{place}.job", f"job {job} does not exist")
+        if job in requests:
+            _fail(f"{place}.job", f"job {job} already has a request (at most one per job)")
+        requests[job] = {"job": job, "status": _status(item, "status", place)}
+    return [requests[k] for k in sorted(requests)]
 
 
 def _check_no_cycle(transformations: dict[int, dict]) -> None:

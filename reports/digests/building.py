@@ -18,6 +18,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Q
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from failover import attention as attention_rules
@@ -25,6 +26,7 @@ from failover.models import ActionLog, Policy, TransformationState
 from reports.aggregation import Report, build_report, render_text
 from reports.digests.models import DigestRecord, Subscription
 from reports.digests.tokens import make_token
+from reports.insight import top_signatures
 from reports.stores import get_store, stored_aggregates
 
 # A digest is a mail, not a dump: past this many transformations it says how many more and links
@@ -32,6 +34,8 @@ from reports.stores import get_store, stored_aggregates
 MAX_SECTIONS = 25
 MAX_LFNS = 100
 MAX_CHANGES = 30
+# The failure signatures a section lists under its report.
+TOP_SIGNATURES = 5
 # Actions a person cares about; copying job statuses into tasks happens every cycle.
 ACTION_KINDS = (ActionLog.Kind.COMPLETE, ActionLog.Kind.FLUSH, ActionLog.Kind.REASSIGN)
 # Our words: the log's "Reassign failed" reads like a reassign that failed.
@@ -81,6 +85,8 @@ class Section:
     report_cycle: int | None = None
     report_time: datetime | None = None
     report_url: str = ""
+    # The most frequent failure signatures of the report (reports/insight.py): (signature, jobs, sites).
+    signatures: list[tuple[str, int, list[str]]] = field(default_factory=list)
     reassigned: list[tuple[str, str]] = field(default_factory=list)
     reassigned_total: int = 0
     actions: list[ActionLine] = field(default_factory=list)
@@ -132,13 +138,13 @@ class Digest:
         c = self.counts
         parts = []
         if c.get("actions"):
-            parts.append(f"{c['actions']} action{'s' if c['actions'] != 1 else ''}")
+            parts.append(f"{c['actions']} action{pluralize(c['actions'])}")
         if c.get("reports"):
-            parts.append(f"{c['reports']} report{'s' if c['reports'] != 1 else ''}")
+            parts.append(f"{c['reports']} report{pluralize(c['reports'])}")
         if c.get("attention"):
-            parts.append(f"{c['attention']} attention item{'s' if c['attention'] != 1 else ''}")
+            parts.append(f"{c['attention']} attention item{pluralize(c['attention'])}")
         if c.get("proposals"):
-            parts.append(f"{c['proposals']} proposal{'s' if c['proposals'] != 1 else ''} waiting")
+            parts.append(f"{c['proposals']} proposal{pluralize(c['proposals'])} waiting")
         return ", ".join(parts) or "nothing new"
 
 
@@ -213,7 +219,7 @@ def changes_between(before: dict | None, now: dict, titles: dict[str, str]) -> l
         out.append(f"resolved: {attention_rules.TITLES.get(key.split(':', 1)[0], key.split(':', 1)[-1])}")
     fresh = set(now["proposals"]) - set(before.get("proposals", []))
     if fresh:
-        out.append(f"{len(fresh)} new proposal{'s' if len(fresh) > 1 else ''}")
+        out.append(f"{len(fresh)} new proposal{pluralize(len(fresh))}")
     return out
 
 
@@ -326,6 +332,7 @@ def build_digest(
                 section.report_cycle = stored.cycle_id
                 section.report_time = stored.timestamp
                 section.report_url = f"{section.url}?cycle={stored.cycle_id}"
+                section.signatures = top_signatures(stored.rows, TOP_SIGNATURES)
         t_actions = actions.get(tid, [])
         if any(s.want_actions for s in mine):
             section.actions = [_action_line(a) for a in t_actions]
@@ -388,27 +395,27 @@ def _summary(digest: Digest, counts: Counter, reports_wanted: bool) -> list[Line
     n = counts.get("actions", 0)
     if n:
         kinds = ", ".join(
-            f"{counts[f'kind:{k}']} {word}{'s' if counts[f'kind:{k}'] != 1 else ''}"
+            f"{counts[f'kind:{k}']} {word}{pluralize(counts[f'kind:{k}'])}"
             for k, word in ACTION_COUNTS if counts.get(f"kind:{k}")
         )
-        text = f"{n} action{'s' if n != 1 else ''} taken ({kinds})"
+        text = f"{n} action{pluralize(n)} taken ({kinds})"
         if counts.get("reassigned"):
-            text += f"; {counts['reassigned']} file{'s' if counts['reassigned'] != 1 else ''} set back to Unused"
+            text += f"; {counts['reassigned']} file{pluralize(counts['reassigned'])} set back to Unused"
         if counts.get("failed_actions"):
             text += f"; {counts['failed_actions']} failed"
         out.append(Line(text, site_url(reverse("audit")), "bad" if counts.get("failed_actions") else ""))
     if counts.get("proposals"):
         p = counts["proposals"]
-        out.append(Line(f"{p} proposal{'s' if p != 1 else ''} waiting for an operator",
+        out.append(Line(f"{p} proposal{pluralize(p)} waiting for an operator",
                         site_url(reverse("proposals")), "warn"))
     if counts.get("attention"):
         a = counts["attention"]
-        out.append(Line(f"{a} attention item{'s' if a != 1 else ''}", site_url(reverse("attention")), "warn"))
+        out.append(Line(f"{a} attention item{pluralize(a)}", site_url(reverse("attention")), "warn"))
     if reports_wanted and counts.get("reports"):
         r = counts["reports"]
-        out.append(Line(f"{r} transformation report{'s' if r != 1 else ''} with failed jobs at or above your threshold"
+        out.append(Line(f"{r} transformation report{pluralize(r)} with failed jobs at or above your threshold"
                         if all(s.min_failed_share > 0 for s in digest.subscriptions if s.want_reports)
-                        else f"{r} transformation report{'s' if r != 1 else ''}", site_url(reverse("overview"))))
+                        else f"{r} transformation report{pluralize(r)}", site_url(reverse("overview"))))
     return out
 
 

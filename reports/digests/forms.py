@@ -6,6 +6,7 @@ import re
 
 from django import forms
 from django.conf import settings
+from django.template.defaultfilters import pluralize
 
 from dashboard.ids import BadNumber, parse_id
 from failover.models import Policy, TransformationState
@@ -30,7 +31,7 @@ def _ids(value: str, what: str) -> list[int]:
             out.append(number)
     if bad:
         raise forms.ValidationError(
-            f"Not {'' if len(bad) > 1 else 'a '}{what} number{'s' if len(bad) > 1 else ''}: {', '.join(bad[:5])}. "
+            f"Not {'' if len(bad) > 1 else 'a '}{what} number{pluralize(len(bad))}: {', '.join(bad[:5])}. "
             "Give whole numbers separated by commas, e.g. 7, 12."
         )
     return out
@@ -114,7 +115,7 @@ class SubscriptionForm(forms.ModelForm):
         unknown = [str(i) for i in ids if i not in seen]
         if unknown:
             raise forms.ValidationError(
-                f"Unknown production{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. "
+                f"Unknown production{pluralize(len(unknown))}: {', '.join(unknown)}. "
                 "No failover cycle has seen a step of it; check the number."
             )
         return ids
@@ -125,7 +126,7 @@ class SubscriptionForm(forms.ModelForm):
         unknown = [str(i) for i in ids if i not in seen]
         if unknown:
             raise forms.ValidationError(
-                f"Unknown transformation{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. "
+                f"Unknown transformation{pluralize(len(unknown))}: {', '.join(unknown)}. "
                 "No failover cycle has seen it; check the number."
             )
         return ids

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from failover.health import Check, age_in_words as _age, register
@@ -27,7 +28,7 @@ def _check_mail() -> Check:
     active = Subscription.objects.filter(active=True).count()
     if not sending.mail_configured():
         return Check("mail", True, f"not configured (EMAIL_HOST is empty): digests are not sent; "
-                                   f"{active} active subscription{'s' if active != 1 else ''} wait")
+                                   f"{active} active subscription{pluralize(active)} wait")
     now = timezone.now()
     later_sent = DigestRecord.objects.filter(
         recipient=OuterRef("recipient"), state=DigestRecord.State.SENT, created__gt=OuterRef("created")
@@ -47,15 +48,15 @@ def _check_mail() -> Check:
     if n_failed:
         ok = False
         first = failed.first()
-        parts.append(f"{n_failed} digest{'s' if n_failed != 1 else ''} failed after retries "
+        parts.append(f"{n_failed} digest{pluralize(n_failed)} failed after retries "
                      f"(last to {first.email} {_age(first.created)}: {first.last_error[:200]})")
     n_stuck = stuck.count()
     if n_stuck:
         ok = False
-        parts.append(f"{n_stuck} digest{'s' if n_stuck != 1 else ''} stuck while sending (a worker died "
+        parts.append(f"{n_stuck} digest{pluralize(n_stuck)} stuck while sending (a worker died "
                      "mid-send; not sent again, to avoid duplicates)")
     if retrying:
         parts.append(f"{retrying} being retried")
     parts.append(f"last sent {_age(last.sent)} to {last.email}" if last and last.sent else "none sent yet")
-    parts.append(f"{active} active subscription{'s' if active != 1 else ''}")
+    parts.append(f"{active} active subscription{pluralize(active)}")
     return Check("mail", ok, "; ".join(parts))

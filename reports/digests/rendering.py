@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from reports.colours import TONES
 from reports.digests.building import Digest
 
 FONT = "-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif"
@@ -20,18 +21,17 @@ MONO = "SFMono-Regular,Menlo,Consolas,'Liberation Mono',monospace"
 
 _CELL = "padding:5px 8px;border:1px solid #e1e6eb;font-size:12px;line-height:1.35;vertical-align:top;"
 _NUM = "text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums;"
-_TONES = {
-    # style: (text colour, subtotal background, total background)
-    "done": ("#2e8540", "#f1f9f3", "#e6f4ea"),
-    "failed": ("#c0392b", "#fdf3f2", "#fbeaea"),
-    "other": ("#9a6700", "#fbf7ea", "#fff4d6"),
-}
+# style: (text colour, subtotal background, total background): the report's, reports/colours.py.
+_TONES = TONES
+_SWATCH = "display:inline-block;width:9px;height:9px;border-radius:2px;margin-right:5px;background:{};"
 
 
 @dataclass(frozen=True)
 class Cell:
     text: str
     style: str
+    # The colour of a swatch before the text (a status or minor status, as the charts draw it).
+    swatch: str = ""
 
 
 def report_html_rows(rows: list[dict]) -> list[list[Cell]]:
@@ -48,9 +48,10 @@ def report_html_rows(rows: list[dict]) -> list[list[Cell]]:
             base = first = f"{_CELL}background:{strong};font-weight:700;color:{ink};"
         else:  # the grand total
             base = first = f"{_CELL}background:#e6ebf1;font-weight:700;color:#1f2328;border-top:2px solid #b8c2cc;"
+        colour, minor = row.get("colour", ""), row.get("minor_colour", "")
         out.append([
-            Cell(row["status"], first + "white-space:nowrap;"),
-            Cell(row["minor_status"], base),
+            Cell(row["status"], first + "white-space:nowrap;", _SWATCH.format(colour) if colour else ""),
+            Cell(row["minor_status"], base, _SWATCH.format(minor) if kind == "minor" and style == "failed" else ""),
             Cell(row["application_status"], base),
             Cell(row["site"], base + "white-space:nowrap;"),
             Cell(row["total"], base + _NUM),

@@ -1,5 +1,5 @@
 /* Failover Dashboard: the little behaviour the pages need. No build, no framework.
- * - [data-src] regions re-fetch their server-rendered HTML every few seconds;
+ * - [data-src] regions re-fetch their server-rendered HTML every few seconds, until it holds [data-final];
  * - checkbox selections enable the buttons that need one (selection kept across refreshes);
  * - [data-chart] elements are drawn with the locally served plotly.js;
  * - a submitted form disables its buttons (the server also ignores a second submit). */
@@ -11,10 +11,18 @@
   }
 
   function updateSelection() {
-    var n = selectionBoxes().filter(function (b) { return b.checked; }).length;
+    var chosen = selectionBoxes().filter(function (b) { return b.checked; });
     var counter = document.getElementById("n-selected");
-    if (counter) counter.textContent = n;
-    document.querySelectorAll("[data-needs-selection]").forEach(function (btn) { btn.disabled = n === 0; });
+    if (counter) counter.textContent = chosen.length;
+    document.querySelectorAll("[data-needs-selection]").forEach(function (btn) {
+      // A button of one action kind ([data-kind]) needs a selected row it can apply to
+      // (the row's data-kinds, from the server); the others need any selection.
+      var kind = btn.getAttribute("data-kind");
+      btn.disabled = !chosen.some(function (b) {
+        var kinds = b.getAttribute("data-kinds");
+        return !kind || kinds === null || (" " + kinds + " ").indexOf(" " + kind + " ") >= 0;
+      });
+    });
   }
 
   document.addEventListener("change", function (e) {
@@ -38,6 +46,10 @@
   function startLive(region) {
     var interval = parseInt(region.getAttribute("data-interval") || "5000", 10);
     var busy = false;
+    var timer = null;
+    // A region whose content says it is over ([data-final], e.g. an action's outcome) stops polling.
+    function isFinal() { return region.querySelector("[data-final]") !== null; }
+    if (isFinal()) return;
     function refresh() {
       if (busy || document.hidden) return;
       busy = true;
@@ -61,10 +73,11 @@
         all = document.getElementById("select-all");
         if (all) all.checked = allChecked;
         updateSelection();
+        if (isFinal()) window.clearInterval(timer);
       }).catch(function () { /* the server is restarting: try again next time */ })
         .then(function () { busy = false; });
     }
-    window.setInterval(refresh, interval);
+    timer = window.setInterval(refresh, interval);
   }
 
   function drawCharts() {

@@ -72,3 +72,17 @@ def accounts(django_user_model, settings):
 @pytest.fixture
 def page(browser, live_server, screenshots):
     return Page(browser, live_server.url, screenshots)
+
+
+@pytest.fixture
+def worker(settings):
+    """A real Celery worker in this process, on the configured broker: it carries out what the
+    pages enqueue (an operator's confirmed action) against the live server's database."""
+    from celery.contrib.testing.worker import start_worker
+
+    from dashboard.celery import app
+
+    settings.FAILOVER_ACTION_LOCK_WAIT = 60
+    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
+                      shutdown_timeout=30) as w:
+        yield w

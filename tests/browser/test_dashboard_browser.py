@@ -37,7 +37,7 @@ def report_json(tid: int) -> dict:
     return json.loads(out.getvalue())
 
 
-def test_an_operator_works_through_the_dashboard(page, accounts, production):
+def test_an_operator_works_through_the_dashboard(page, accounts, production, worker):
     page.open("/")
     assert "/accounts/login/" in page.d.current_url
     page.shot("login")
@@ -82,16 +82,18 @@ def test_an_operator_works_through_the_dashboard(page, accounts, production):
     assert "all 3 files Processed" in page.text()
     page.shot("action-preview-complete")
     page.click("#confirm", url="/done/")
+    page.wait_for("#action-progress[data-final]")  # a worker carried it out; the page followed it
     assert "status Active to Completed" in page.text()
     assert SimTransformation.objects.get(id=4846).status == "Completed"
 
     # ... then flush 4847: the preview says what will happen, the confirmation does it.
     page.open("/transformations/4847/")
     page.click_link("Flush…", shows="#confirm")
-    assert "1 Unused files, fewer than the group size 50" in page.text()
+    assert "1 Unused file, fewer than the group size 50" in page.text()
     assert SimTransformation.objects.get(id=4847).status == "Active"
     page.shot("action-preview-flush")
     page.click("#confirm", url="/done/")
+    page.wait_for("#action-progress[data-final]")
     assert "status Active to Flush" in page.text()
     page.shot("action-result")
     assert SimTransformation.objects.get(id=4847).status == "Flush"

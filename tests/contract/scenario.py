@@ -65,3 +65,46 @@ DELTA_SCENARIO = {
          "application_status": "Executing Step1", "site": "LCG.CNAF.it", "last_update": OLD},
     ],
 }
+
+
+# Recovery (DataRecoveryAgent's reads and writes). Job 3001 failed but registered its outputs with
+# jobID metadata (CTADIRAC); 3002 is an LHCb-style job with ProductionOutputData, one output
+# missing; 3003 failed with nothing registered and a pending failover request.
+R = "/ctao/r"
+RECOVERY_SCENARIO = {
+    "transformations": [
+        {"id": 4861, "name": "recovery_merge", "type": "Merging", "status": "Active", "group_size": 2},
+    ],
+    "files": [
+        {"transformation": 4861, "lfn": f"{R}/in1.h5", "status": "Assigned", "task": 1},
+        {"transformation": 4861, "lfn": f"{R}/in2.h5", "status": "Assigned", "task": 1},
+        {"transformation": 4861, "lfn": f"{R}/in3.h5", "status": "Assigned", "task": 2},
+        {"transformation": 4861, "lfn": f"{R}/in4.h5", "status": "Processed", "task": 3},
+        {"transformation": 4861, "lfn": f"{R}/in5.h5", "status": "Assigned", "task": 3},
+    ],
+    "tasks": [
+        {"transformation": 4861, "task": 1, "job": 3001, "status": "Failed"},
+        {"transformation": 4861, "task": 2, "job": 3002, "status": "Done"},
+        {"transformation": 4861, "task": 3, "job": 3003, "status": "Failed"},
+    ],
+    "jobs": [
+        {"id": 3001, "status": "Failed", "minor_status": "Application Finished With Errors",
+         "application_status": "Failed upload", "site": "LCG.GRIF.fr"},
+        {"id": 3002, "status": "Done", "minor_status": "Execution Complete", "application_status": "Done",
+         "site": "LCG.CNAF.it", "input_data": [f"{R}/in3.h5"],
+         "output_data": [f"{R}/out2.h5", f"{R}/out2b.h5"]},
+        {"id": 3003, "status": "Failed", "minor_status": "Pending Requests", "application_status": "Failed",
+         "site": "LCG.GRIF.fr"},
+    ],
+    "catalog": [
+        {"lfn": f"{R}/in1.h5"}, {"lfn": f"{R}/in2.h5"}, {"lfn": f"{R}/in3.h5"},
+        {"lfn": f"{R}/in4.h5"}, {"lfn": f"{R}/in5.h5"},
+        {"lfn": f"{R}/out1a.h5", "metadata": {"jobID": "3001"}, "ancestors": [f"{R}/in1.h5", f"{R}/in2.h5"]},
+        {"lfn": f"{R}/out1b.h5", "metadata": {"jobID": "3001"}},
+        {"lfn": f"{R}/out2.h5", "metadata": {"jobID": "3002"}},
+    ],
+    "requests": [
+        {"job": 3001, "status": "Done"},
+        {"job": 3003, "status": "Waiting"},
+    ],
+}

@@ -14,7 +14,12 @@ scenario says is written with SQL straight into the DIRAC databases:
   ``Jobs`` holds Status, MinorStatus, ApplicationStatus, Site and JobGroup, which a submitted job
   only reaches through agents we do not run; plus each job's first ``LoggingInfo`` row in the
   JobLoggingDB, as submission writes it (JobStateUpdate's status reports need one);
-- a task's or job's optional ``last_update`` as its LastUpdateTime (else the load time).
+- a task's or job's optional ``last_update`` as its LastUpdateTime (else the load time);
+- recovery: a job's ``InputData`` rows (its ``input_data``, else its task's files); a request's
+  status (``putRequest`` makes it Waiting). The rest goes through RPCs: ``ProductionOutputData``
+  (JobStateUpdate ``setJobParameter``), the catalogue (FileCatalog ``addFile``,
+  ``setMetadataBulk`` with ``jobID`` mapped to the real job id, ``addFileAncestors``), requests
+  (ReqManager ``putRequest``).
 
 DIRAC assigns its own ids, so ``load()`` returns a ``LoadedScenario`` that maps scenario ids to the
 real ones. Task numbers are kept: tasks are created in order 1..n per transformation.
@@ -58,7 +63,21 @@ _TABLES = {
         "JobJDLs",
     ],
     "JobLoggingDB": ["LoggingInfo"],
+    "ReqDB": ["File", "Operation", "Request"],
+    # The File Catalog's files (directories and metadata field definitions stay); the file
+    # metadata tables FC_FileMeta_<field> are found at reset time.
+    "FileCatalogDB": [
+        "FC_FileAncestors",
+        "FC_FileMeta",
+        "FC_ReplicaInfo",
+        "FC_Replicas",
+        "FC_FileInfo",
+        "FC_Files",
+        "FC_DirectoryUsage",
+    ],
 }
+# The storage element the loader's catalogue replicas name (the DFC records it, nothing reads it).
+TEST_SE = "CTAO-TEST-SE"
 
 
 @dataclass
@@ -118,6 +137,9 @@ def reset() -> None:
         try:
             cur = conn.cursor()
             cur.execute("SET FOREIGN_KEY_CHECKS = 0")
+            if database == "FileCatalogDB":
+                cur.execute("SHOW TABLES LIKE 'FC\\_FileMeta\\_%'")
+                tables = [row[0] for row in cur.fetchall()] + tables
             for table in tables:
                 cur.execute(f"DELETE FROM `{table}`")
             cur.execute("SET FOREIGN_KEY_CHECKS = 1")
@@ -332,7 +354,142 @@ def load(scenario: dict[str, Any], *, clean: bool = True) -> LoadedScenario:
                 tc.setTransformationParameter(ids.tid(t["id"]), "Status", t["status"], force=True),
                 f"set status of {t['id']}",
             )
+    _load_job_data(jobs, tasks, files, ids)
+    _load_catalog(scenario.get("catalog"), ids)
+    _load_requests(scenario.get("requests"), ids)
     return ids
+
+
+def _load_job_data(jobs: list[dict], tasks: list[dict], files: list[dict], ids: LoadedScenario) -> None:
+    """JobDB InputData rows (given, else the files of the job's task, as submission of the task's
+    JDL writes them) and the ProductionOutputData job parameter (through JobStateUpdate, into the
+    job-parameters store JobMonitoring reads)."""
+    task_of_job = {k["job"]: (k["transformation"], k["task"]) for k in tasks if k.get("job")}
+    files_of_task: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for f in files:
+        if f.get("task") is not None:
+            files_of_task[(f["transformation"], f["task"])].append(f["lfn"])
+    rows = []
+    for j in jobs:
+        inputs = j.get("input_data")
+        if inputs is None:
+            inputs = files_of_task.get(task_of_job.get(j["id"]), [])
+        rows.extend((ids.job(j["id"]), lfn) for lfn in dict.fromkeys(inputs))
+    if rows:
+        conn = db_connect("JobDB")
+        try:
+            conn.cursor().executemany("INSERT INTO InputData (JobID, LFN) VALUES (%s, %s)", rows)
+        finally:
+            conn.close()
+    outputs = [j for j in jobs if j.get("output_data") is not None]
+    if outputs:
+        from DIRAC.Core.Base.Client import Client
+
+        jsu = Client(url="WorkloadManagement/JobStateUpdate")
+        for j in outputs:
+            _ok(
+                jsu.setJobParameter(ids.job(j["id"]), "ProductionOutputData", ",".join(j["output_data"])),
+                f"setJobParameter ProductionOutputData of job {j['id']}",
+            )
+
+
+def _catalog_client():
+    from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient
+
+    return FileCatalogClient("DataManagement/FileCatalog")
+
+
+def _load_catalog(catalog: list[dict] | None, ids: LoadedScenario) -> None:
+    """Register the scenario's catalogue in the DFC: each LFN with one replica, its user metadata
+    (``jobID`` as CTADIRAC's putAndRegister sets it, mapped to the job's real id) and ancestors."""
+    if not catalog:
+        return
+    import uuid
+
+    fc = _catalog_client()
+    fields = _ok(fc.getMetadataFields(), "getMetadataFields")["FileMetaFields"]
+    metadata: dict[str, dict] = {}
+    for c in catalog:
+        meta = dict(c.get("metadata") or {})
+        if "jobID" in meta:
+            meta["jobID"] = _real_job_id(meta["jobID"], ids)
+        for key, value in meta.items():
+            if key not in fields:
+                kind = "INT" if isinstance(value, int) else "FLOAT" if isinstance(value, float) else "VARCHAR(128)"
+                # CTADIRAC's jobID is a string field (VARCHAR), as the contract has it.
+                _ok(fc.addMetadataField(key, kind, "-f"), f"addMetadataField {key}")
+                fields[key] = kind
+        if meta:
+            metadata[c["lfn"]] = meta
+    lfns = [c["lfn"] for c in catalog]
+    for start in range(0, len(lfns), 500):
+        chunk = {
+            lfn: {"PFN": "", "SE": TEST_SE, "Size": 1, "Checksum": "00000001", "GUID": str(uuid.uuid4())}
+            for lfn in lfns[start : start + 500]
+        }
+        added = _ok(fc.addFile(chunk), "addFile")
+        if added["Failed"]:
+            lfn, why = next(iter(added["Failed"].items()))
+            raise LoadError(f"catalog: addFile {lfn}: {why}")
+    if metadata:
+        _ok(fc.setMetadataBulk(metadata), "setMetadataBulk")
+    ancestors = {c["lfn"]: {"Ancestors": c["ancestors"]} for c in catalog if c.get("ancestors")}
+    if ancestors:
+        added = _ok(fc.addFileAncestors(ancestors), "addFileAncestors")
+        if added["Failed"]:
+            lfn, why = next(iter(added["Failed"].items()))
+            raise LoadError(f"catalog: ancestors of {lfn}: {why}")
+
+
+def _real_job_id(value: Any, ids: LoadedScenario) -> str:
+    """A scenario's jobID metadata (a scenario job id) as the real job's id, as a string."""
+    try:
+        sid = int(str(value).strip())
+    except ValueError:
+        return str(value)
+    return str(ids.jobs.get(sid, sid))
+
+
+# ReqDB's Request.Status column is an enum of these.
+_REQUEST_STATUSES = {"Waiting", "Assigned", "Done", "Failed", "Canceled", "Scheduled"}
+
+
+def _load_requests(requests: list[dict] | None, ids: LoadedScenario) -> None:
+    """One RMS request per listed job, put through ReqManager (a failover request as a job's
+    last module puts it: one RegisterFile operation), then given the scenario's status in SQL."""
+    if not requests:
+        return
+    import uuid
+
+    from DIRAC.RequestManagementSystem.Client.File import File
+    from DIRAC.RequestManagementSystem.Client.Operation import Operation
+    from DIRAC.RequestManagementSystem.Client.ReqClient import ReqClient
+    from DIRAC.RequestManagementSystem.Client.Request import Request
+
+    client = ReqClient()
+    statuses = []
+    for r in requests:
+        if r["status"] not in _REQUEST_STATUSES:
+            raise LoadError(f"requests: status {r['status']!r} is not one ReqDB keeps ({sorted(_REQUEST_STATUSES)})")
+        real = ids.job(r["job"])
+        request = Request()
+        request.RequestName = f"failover_job_{real}"
+        request.JobID = real
+        operation = Operation()
+        operation.Type = "RegisterFile"
+        operation.TargetSE = TEST_SE
+        f = File()
+        f.LFN, f.PFN, f.Size, f.Checksum, f.ChecksumType = f"/failover/job/{real}", "none", 1, "00000001", "ADLER32"
+        f.GUID = str(uuid.uuid4())
+        operation.addFile(f)
+        request.addOperation(operation)
+        request_id = _ok(client.putRequest(request, useFailoverProxy=False), f"putRequest for job {r['job']}")
+        statuses.append((r["status"], int(request_id)))
+    conn = db_connect("ReqDB")
+    try:
+        conn.cursor().executemany("UPDATE Request SET Status=%s WHERE RequestID=%s", statuses)
+    finally:
+        conn.close()
 
 
 def load_into_dirac(scenario: dict[str, Any], *, timeout: float = 30.0):

@@ -37,6 +37,8 @@ SERVICES=(
   "WorkloadManagement/JobManager:9132"
   "WorkloadManagement/JobMonitoring:9130"
   "WorkloadManagement/JobStateUpdate:9136"
+  "DataManagement/FileCatalog:9137"
+  "RequestManagement/ReqManager:9140"
 )
 DATABASES=(
   "TransformationDB:TransformationSystem"
@@ -46,7 +48,11 @@ DATABASES=(
   "TaskQueueDB:WorkloadManagementSystem"
   "PilotAgentsDB:WorkloadManagementSystem"
   "SandboxMetadataDB:WorkloadManagementSystem"
+  "FileCatalogDB:DataManagementSystem"
+  "ReqDB:RequestManagementSystem"
 )
+# The systems written into the configuration, each with its databases and services above.
+SYSTEMS=(Configuration Transformation Production WorkloadManagement DataManagement RequestManagement)
 
 RUN="$ROOT/run"
 LOG="$ROOT/log"
@@ -328,17 +334,16 @@ Systems
     Password = admin
   }
 EOF
-    for sys in Configuration Transformation Production WorkloadManagement; do
+    for sys in "${SYSTEMS[@]}"; do
       echo "  $sys"
       echo "  {"
       echo "    Databases"
       echo "    {"
       local db
       for db in "${DATABASES[@]}"; do
-        case "$sys:${db#*:}" in
-          Transformation:TransformationSystem | Production:ProductionSystem | WorkloadManagement:WorkloadManagementSystem)
-            printf '      %s\n      {\n        DBName = %s\n      }\n' "${db%%:*}" "${db%%:*}" ;;
-        esac
+        # "FileCatalogDB:DataManagementSystem" belongs to the DataManagement system.
+        [[ "${db#*:}" == "${sys}System" ]] &&
+          printf '      %s\n      {\n        DBName = %s\n      }\n' "${db%%:*}" "${db%%:*}"
       done
       echo "    }"
       echo "    Services"
@@ -351,6 +356,21 @@ EOF
         # DIRAC 9's master CS defaults to its Tornado handler; we serve it over dips.
         [[ "$name" == Configuration/Server ]] &&
           printf '        HandlerPath = DIRAC/ConfigurationSystem/Service/ConfigurationHandler.py\n'
+        # The DIRAC File Catalog (DFC) on FileCatalogDB.sql's tables: DIRAC's default managers.
+        # No security manager: the test user may register, tag and remove anywhere.
+        [[ "$name" == DataManagement/FileCatalog ]] && cat <<'DFC'
+        UserGroupManager = UserAndGroupManagerDB
+        SEManager = SEManagerDB
+        SecurityManager = NoSecurityManager
+        DirectoryManager = DirectoryLevelTree
+        FileManager = FileManager
+        UniqueGUID = False
+        GlobalReadAccess = True
+        LFNPFNConvention = Strong
+        ResolvePFN = True
+        DefaultUmask = 509
+        VisibleStatus = AprioriGood
+DFC
         printf '        Authorization\n        {\n          Default = authenticated\n        }\n      }\n'
         urls+="      ${name#*/} = dips://localhost:$port/$name"$'\n'
       done
@@ -407,26 +427,31 @@ start_mariadb() {
     echo $! >"$RUN/mariadb.pid"
     wait_port "$DB_PORT" 30 MariaDB "$LOG/mariadb.log"
   fi
-  if ((fresh)) || ! mysql_root -e "USE TransformationDB" 2>/dev/null; then
-    create_databases
-  fi
+  # Only the databases that are missing (all on a fresh folder; the newer ones on an older set-up):
+  # the others keep their contents.
+  local db missing=()
+  for db in "${DATABASES[@]}"; do
+    ((fresh)) || ! mysql_root -e "USE ${db%%:*}" 2>/dev/null && missing+=("$db")
+  done
+  ((${#missing[@]} == 0)) || create_databases "${missing[@]}"
 }
 
-create_databases() {
-  say "creating the DIRAC databases"
+create_databases() {  # "Name:System" ...
+  say "creating the DIRAC databases ${*%%:*}"
   local sqldir db
   sqldir="$("$PY" -c 'import DIRAC, os; print(os.path.dirname(DIRAC.__file__))')"
   {
     echo "CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASSWORD';"
     echo "CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASSWORD';"
-    for db in "${DATABASES[@]}"; do
+    for db in "$@"; do
       echo "DROP DATABASE IF EXISTS ${db%%:*}; CREATE DATABASE ${db%%:*};"
       echo "GRANT ALL PRIVILEGES ON ${db%%:*}.* TO '$DB_USER'@'127.0.0.1';"
       echo "GRANT ALL PRIVILEGES ON ${db%%:*}.* TO '$DB_USER'@'localhost';"
     done
     echo "FLUSH PRIVILEGES;"
   } | mysql_root
-  for db in "${DATABASES[@]}"; do
+  for db in "$@"; do
+    # ReqDB.sql only selects the database: RequestDB creates its tables (SQLAlchemy) at start-up.
     mysql_root "${db%%:*}" <"$sqldir/${db#*:}/DB/${db%%:*}.sql"
   done
 }

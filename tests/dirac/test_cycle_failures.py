@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.dirac.support import stopped_service
+from tests.dirac.support import dashboard_site, stopped_service
 from tests.factories import SEED_POLICY, chain_scenario
 
 pytestmark = [
@@ -36,28 +34,7 @@ def reassign_scenario() -> dict:
 @pytest.fixture
 def site(tmp_path):
     """A migrated dashboard in a temporary folder, driving the real DIRAC, seed policy stored."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-        "VAR_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "SIMDIRAC_DATABASE_URL": f"sqlite:///{tmp_path / 'sim.sqlite3'}",
-        "DIRAC_BACKEND": "dirac",
-        "DIRAC_TIMEOUT": "120",
-        "DIRAC_RETRIES": "0",
-    }
-
-    def manage(*args, input=None, **extra):
-        return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=REPO, env={**env, **extra}, input=input,
-            capture_output=True, text=True, timeout=180,
-        )
-
-    assert manage("migrate", "-v0").returncode == 0
-    code = ("import json,sys; from failover.models import Policy; "
-            "Policy.objects.create(name='default', **json.loads(sys.stdin.read()))")
-    assert manage("shell", "-c", code, input=json.dumps(SEED_POLICY)).returncode == 0
-    return manage
+    return dashboard_site(tmp_path, SEED_POLICY, DIRAC_TIMEOUT="120", DIRAC_RETRIES="0")
 
 
 @pytest.fixture

@@ -302,6 +302,43 @@ def test_a_service_that_does_not_answer_fails_quickly():
     assert time.monotonic() - started < 15
 
 
+def test_the_recovery_services_that_do_not_answer_fail_quickly():
+    from failover.backends.dirac import DiracAdapter
+
+    dead = DiracAdapter(
+        timeout=3,
+        urls={
+            name: f"dips://localhost:9199/{name}"
+            for name in ("DataManagement/FileCatalog", "RequestManagement/ReqManager",
+                         "WorkloadManagement/JobStateUpdate")
+        },
+    )
+    assert dead.catalogue_available()
+    for call in (lambda: dead.catalogue_exists(["/ctao/x"]), lambda: dead.catalogue_files_by_job([1]),
+                 lambda: dead.job_requests([1]),
+                 lambda: dead.set_job_status([1], "Done", minor_status="Job forced to Done")):
+        started = time.monotonic()
+        with pytest.raises(BackendTimeout) as err:
+            call()
+        assert err.value.call in {"exists", "findFilesByMetadataDetailed", "getRequestIDsForJobs", "setJobStatus"}
+        assert time.monotonic() - started < 15
+
+
+def test_without_a_catalogue_the_catalogue_calls_say_so():
+    from failover.backends.dirac import DiracAdapter
+
+    none = DiracAdapter(timeout=5, catalogue=False)
+    assert none.catalogue_available() is False
+    for call in (lambda: none.catalogue_exists(["/ctao/x"]), lambda: none.catalogue_files_by_job([1]),
+                 lambda: none.remove_catalogue_files(["/ctao/x"])):
+        with pytest.raises(BackendError, match="no file catalogue"):
+            call()
+    assert none.calls.total == 0
+    # The services' CS names a FileCatalog: found without any call to DIRAC's services.
+    found = DiracAdapter(timeout=5)
+    assert found.catalogue_available() is True and found.calls.total == 0
+
+
 def test_a_stopped_service_gives_backend_timeout_and_dirac_check_says_so(loaded):
     """Stops the real JobMonitoring process, then starts it again."""
     from failover.backends.dirac import DiracAdapter

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from failover.engine import Engine
-from failover.models import ActionLog, Cycle, ReassignCounter, TransformationState
+from failover.models import ActionLog, Cycle, MirrorJob, MirrorState, MirrorTask, ReassignCounter, TransformationState
 from tests.factories import chain_scenario, seed_policy
 
 pytestmark = [
@@ -69,7 +69,7 @@ def run_three_cycles(backend, to_scenario: dict[int, int]) -> tuple[dict, list[d
 
 
 def forget_our_state() -> None:
-    for model in (ActionLog, ReassignCounter, TransformationState, Cycle):
+    for model in (ActionLog, ReassignCounter, TransformationState, Cycle, MirrorState, MirrorTask, MirrorJob):
         model.objects.all().delete()
 
 

@@ -1,6 +1,8 @@
-"""``manage.py users add NAME --role viewer|operator|admin`` and ``manage.py users list``.
+"""``manage.py users add NAME --role viewer|operator|admin``, ``users list`` and ``users token NAME``.
 
 The password comes from the environment variable FAILOVER_PASSWORD, or is prompted for (twice).
+``users token NAME`` makes the account's API token, or a new one in its place (the old one stops
+working at once), and prints it once: only its SHA-256 is stored. ``--revoke`` removes it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class Command(BaseCommand):
         add.add_argument("--update", action="store_true",
                          help="if the account exists, set its role and password instead of failing")
         sub.add_parser("list", help="list accounts and their roles")
+        token = sub.add_parser("token", help="make (or rotate) an account's API token and print it once")
+        token.add_argument("name")
+        token.add_argument("--revoke", action="store_true", help="remove the account's token instead")
 
     def handle(self, *args, action: str, **options) -> None:
         getattr(self, f"do_{action}")(**options)
@@ -76,6 +81,29 @@ class Command(BaseCommand):
         import sys
 
         return sys.stdin.isatty()
+
+    def do_token(self, name: str, revoke: bool, **_) -> None:
+        from dashboard.models import ApiToken
+
+        user = get_user_model().objects.filter(username=name).first()
+        if user is None:
+            raise CommandError(f"no account {name!r}: create it with `manage.py users add {name} --role viewer`")
+        if revoke:
+            deleted, _ = ApiToken.objects.filter(user=user).delete()
+            self.stdout.write(f"Removed the API token of {name!r}" if deleted else f"{name!r} had no API token")
+            return
+        if not user.is_active:
+            raise CommandError(f"account {name!r} is disabled: a token would not work")
+        role = role_of(user)
+        if role is None:
+            raise CommandError(f"account {name!r} has no role: give it one with `manage.py users add {name} "
+                               "--role viewer --update`")
+        rotated = ApiToken.objects.filter(user=user).exists()
+        key = ApiToken.issue(user)
+        self.stderr.write(f"{'New' if rotated else 'Made an'} API token for {name!r} ({role})"
+                          f"{'; the old one no longer works' if rotated else ''}. It is shown once; use it as "
+                          "the header `Authorization: Token KEY`.")
+        self.stdout.write(key)
 
     def do_list(self, **_) -> None:
         for user in get_user_model().objects.order_by("username"):

@@ -27,6 +27,14 @@ class Command(FriendlyCommand):
         cycle.add_argument("--only", choices=rules.KINDS, action="append",
                            help="only these actions (repeatable)")
         cycle.add_argument("--json", action="store_true", help="print the decisions as JSON")
+        cycle.add_argument("--full", action="store_true",
+                           help="a full resync: read every transformation's tasks and jobs in full, report the "
+                                "mirror's drift and repair it")
+        recover = sub.add_parser("recover", help="run the recovery checks (DIRAC's DataRecoveryAgent) once now")
+        recover.add_argument("--transformation", "-t", type=int, action="append", metavar="ID",
+                             help="only this transformation (repeatable)")
+        recover.add_argument("--dry-run", action="store_true", help="print the findings, change nothing")
+        recover.add_argument("--json", action="store_true", help="print the findings as JSON")
         imp = sub.add_parser("import-config", help="store the policy found in a DIRAC configuration file")
         imp.add_argument("path")
         imp.add_argument("--name", default=None,
@@ -46,8 +54,19 @@ class Command(FriendlyCommand):
     def handle(self, *args, action: str, **options) -> None:
         getattr(self, "do_" + action.replace("-", "_"))(**options)
 
-    def do_cycle(self, dry_run: bool, transformation, only, json: bool, **_) -> None:
-        result = Engine(dry_run=dry_run, trigger="cli").run_cycle(transformation, only or rules.KINDS)
+    def do_cycle(self, dry_run: bool, transformation, only, json: bool, full: bool = False, **_) -> None:
+        engine = Engine(dry_run=dry_run, trigger="cli")
+        result = engine.run_cycle(transformation, only or rules.KINDS, full=full)
+        if full and engine.cycle is not None and not json:
+            c = engine.cycle
+            d = c.drift or {}
+            where = ", ".join(sorted(d.get("transformations", {}), key=int)) or "none"
+            if c.drift_rows:
+                self.stdout.write(f"full resync of {c.resynced} transformations: drift of {c.drift_rows} rows "
+                                  f"({d.get('added', 0)} added, {d.get('changed', 0)} changed, "
+                                  f"{d.get('removed', 0)} removed; transformations: {where}), repaired")
+            else:
+                self.stdout.write(f"full resync of {c.resynced} transformations: no drift")
         if json:
             # Standard output is the data and nothing else (DIRAC's logging goes to stderr).
             self.stdout.write(_json(result.as_json()))
@@ -64,10 +83,38 @@ class Command(FriendlyCommand):
             self.stderr.write(result.summary())
             raise SystemExit(1)
 
+    def do_recover(self, transformation, dry_run: bool, json: bool, **_) -> None:
+        from failover.cycle.recover import run_recovery
+
+        result = run_recovery(transformation, dry_run=dry_run)
+        if json:
+            self.stdout.write(_json(result.as_json()))
+        else:
+            for t in result.transformations:
+                if t.state != "ok":
+                    self.stdout.write(f"{t.id}: {t.state}: {t.message}")
+                for f in t.findings:
+                    actions = ", ".join(f["actions"]) or "nothing"
+                    self.stdout.write(f"{t.id}: job {f['job']} (task {f['task']}): {f['case']}: {f['state']}: "
+                                      f"{actions}: {f['reason']}")
+            self.stdout.write(result.summary())
+        if result.failed:
+            self.stderr.write(result.summary())
+            raise SystemExit(1)
+
     def do_import_config(self, path: str, name: str | None, use: bool, **_) -> None:
         from failover.config_import import check_against_model
 
         imported = parse_path(path)
+        if not imported.has_failover:
+            # Only a DataRecoveryAgent section: the failover policy is left as it is.
+            if name is not None or use:
+                raise ConfigurationError(
+                    f"{path}: has no TransformationFailoverAgent section; --name and --use choose a failover policy"
+                )
+            with transaction.atomic():
+                self._import_recovery(imported)
+            return
         with transaction.atomic():
             in_use = Policy.current()
             name = in_use.name if name is None else name
@@ -84,12 +131,36 @@ class Command(FriendlyCommand):
                 name=name, defaults={**imported.values, "source": imported.path, "enabled": True}
             )
             disabled = _use(policy)
+            if imported.recovery is not None:
+                self._import_recovery(imported)
         self.stdout.write(f"{'Created' if created else 'Updated'} policy {name!r} from {imported.path}")
         self.stdout.write(f"Policy {name!r} is the policy in use" + (
             f" (disabled: {', '.join(repr(n) for n in disabled)})" if disabled else ""))
         for line in _describe(policy):
             self.stdout.write(f"  {line}")
         for item in imported.ignored:
+            self.stdout.write(f"  ignored: {item}")
+
+    def _import_recovery(self, imported) -> None:
+        """Store the DataRecoveryAgent section into the recovery policy in use (or 'default')."""
+        from failover.config_import import check_against_model
+        from failover.models import RecoveryPolicy
+
+        rec = imported.recovery
+        name = RecoveryPolicy.current().name
+        check_against_model(rec.values, name, rec.path, model=RecoveryPolicy)
+        defaults = {f.name: f.get_default() for f in RecoveryPolicy._meta.concrete_fields
+                    if f.name in {"mode", "transformation_statuses", "transformations_to_ignore", "types_with_input",
+                                  "types_no_input", "files_max_reset_counter", "polling_time", "mail_to",
+                                  "mail_from"}}
+        policy, created = RecoveryPolicy.objects.update_or_create(
+            name=name, defaults={**defaults, **rec.values, "source": rec.path, "enabled": True}
+        )
+        RecoveryPolicy.objects.filter(enabled=True).exclude(pk=policy.pk).update(enabled=False)
+        self.stdout.write(f"{'Created' if created else 'Updated'} recovery policy {name!r} from {rec.path}")
+        for line in describe_recovery(policy):
+            self.stdout.write(f"  {line}")
+        for item in rec.ignored:
             self.stdout.write(f"  ignored: {item}")
 
     def do_status(self, json: bool, no_workers: bool, **_) -> None:
@@ -153,6 +224,13 @@ class Command(FriendlyCommand):
         self.stdout.write(f"Policy {policy.name!r}{'' if policy.pk else ' (defaults, not stored)'}")
         for line in _describe(policy):
             self.stdout.write(f"  {line}")
+        from failover.models import RecoveryPolicy
+
+        rec = RecoveryPolicy.current()
+        self.stdout.write(f"Recovery policy {rec.name!r}" + (
+            "" if rec.pk else " (defaults, not stored: beat does not run recovery; failover recover does)"))
+        for line in describe_recovery(rec):
+            self.stdout.write(f"  {line}")
 
 
 def _use(policy: Policy) -> list[str]:
@@ -180,6 +258,24 @@ def _describe(p: Policy) -> list[str]:
         f"PollingTime: {p.polling_time}",
         f"MailTo: {lst(p.mail_to)}",
         f"MailFrom: {p.mail_from or '(none)'}",
+    ]
+
+
+def describe_recovery(p) -> list[str]:
+    def lst(v):
+        return ", ".join(str(x) for x in v) if v else "(none)"
+
+    return [
+        f"Mode: {p.mode} (EnableFlag {'True' if p.mode == 'act' else 'False'}; removing outputs is always a proposal)",
+        f"TransformationStatus: {lst(p.transformation_statuses)}",
+        "TransformationsWithInput: "
+        + ("(every type not in TransformationsNoInput)" if p.types_with_input is None else lst(p.types_with_input)),
+        f"TransformationsNoInput: {lst(p.types_no_input)}",
+        f"TransformationsToIgnore: {lst(p.transformations_to_ignore)}",
+        f"FilesMaxResetCounter: {p.files_max_reset_counter}",
+        f"Output source: {p.output_source}",
+        f"PollingTime: {p.polling_time}",
+        f"MailTo: {lst(p.mail_to)}",
     ]
 
 
