@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--profile", type=Path, help="write a pyinstrument HTML profile of cycle 1 here")
     p.add_argument("--change-before", type=int, default=None,
                    help="apply benchmarks/change.py to the simulated DIRAC before this cycle (0-based)")
+    p.add_argument("--profile-cycle", type=int, default=None,
+                   help="which cycle --profile records (0-based; default the one after the change, else 0)")
     p.add_argument("--change-fraction", type=float, default=0.01)
     p.add_argument("--change-seed", type=int, default=7)
     p.add_argument("--concurrency", type=int, default=None, help="FAILOVER_DIRAC_CONCURRENCY (default: the setting)")
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
 
             changed = change.apply(args.sim_db, args.change_fraction, args.change_seed)
         profiler = None
-        if args.profile and n == (args.change_before or 0):
+        if args.profile and n == (args.profile_cycle if args.profile_cycle is not None else args.change_before or 0):
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.005)
