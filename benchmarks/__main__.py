@@ -4,14 +4,22 @@
     python -m benchmarks --workload large          # 1,000 transformations / 1,000,000 jobs
     python -m benchmarks --workload all            # both, and the report benchmark
     python -m benchmarks --workload small --state steady --latency 10
+    python -m benchmarks --workload small --state warm --latency 10,0 --contenders ours,agent
+    python -m benchmarks --workload follows --latency 10 --contenders ours,agent   # cost follows change
 
 For each workload and state it builds the simulated DIRAC once with ``manage.py simdirac
 generate`` (cached under var/bench/states), then for each latency gives each contender a fresh
 copy of that same SQLite file: ours (the product's Engine, in this venv) and the agent
 (CTADIRAC's TransformationFailoverAgent, unchanged, in var/bench-agent-venv through
-benchmarks/agent_shim). Each contender runs in a process of its own; both run the same number of
-cycles with no change in DIRAC between them. Results go to var/bench/results/ (JSON and
-markdown) and the markdown table is printed. See docs/benchmarks.md.
+benchmarks/agent_shim). Each contender runs in a process of its own.
+
+States: ``steady`` and ``catchup`` run the same number of cycles with no change in DIRAC between
+them (cycle 1 of steady is the cold cycle). ``warm`` is the steady state as it is lived: cycle 0
+on the generated state (ours fills what it keeps), then the same change is applied to both
+contenders' DIRAC (benchmarks/change.py: about 1% of the jobs end, most Done, some Failed, their
+LastUpdateTime moved as DIRAC moves it), then the measured warm cycle, then a cycle with nothing
+changed. Results go to var/bench/results/ (JSON and markdown) and the markdown tables are
+printed. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -34,13 +42,19 @@ from benchmarks.policy import seed_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "var" / "bench"
-WORKLOADS = {"small": (100, 100_000), "large": (1000, 1_000_000), "single": (1, 100_000)}
+WORKLOADS = {"small": (100, 100_000), "large": (1000, 1_000_000), "single": (1, 100_000),
+             # "Cost follows change": the same 100 transformations with 20,000 and 200,000 jobs.
+             "follows-20k": (100, 20_000), "follows-200k": (100, 200_000)}
 # "single" is one transformation of 100,000 jobs: it shows our calls per transformation when a
 # transformation is large. Ours only: the agent treats one transformation in one thread, so its
 # catch-up there would be 200,000 sequential calls (over half an hour at 10 ms).
 OURS_ONLY = {"single"}
-CONTENDERS = ("ours", "ours-fastsim", "agent")
-STATES = ("steady", "catchup")
+# ours-fanout: the same cycle fanned out (one task per production group, run in-process): its calls
+# against the one-task cycle's.
+CONTENDERS = ("ours", "ours-fastsim", "ours-fanout", "agent")
+STATES = ("steady", "warm", "catchup")
+# warm: cycle 0 cold, the change, the warm cycle, a nothing-changed cycle.
+WARM_CYCLES, CHANGE_BEFORE = 3, 1
 # The agent's catch-up cycle costs two RPCs per task (a Transformation object's fetch, then
 # setTaskStatus): about 2,000 per transformation here. On the large workload it is measured on
 # the first AGENT_SUBSET transformations (whole productions) and extrapolated per transformation.
@@ -139,15 +153,21 @@ def summary_of(path: Path, only: str = "") -> dict:
 
 
 def run_contender(contender: str, state: Path, run_dir: Path, latency: float, cycles: int, *,
-                  only: str = "", compare: str = "", profile: bool = False, threads: int = 10) -> dict:
+                  only: str = "", compare: str = "", profile: bool = False, threads: int = 10,
+                  change_before: int | None = None, change_fraction: float = 0.01,
+                  concurrency: int | None = None) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     sim = run_dir / "sim.sqlite3"
     shutil.copyfile(state, sim)
     out = run_dir / "output.log"
-    if contender in ("ours", "ours-fastsim"):
+    if contender in ("ours", "ours-fastsim", "ours-fanout"):
         cmd = [sys.executable, "-m", "benchmarks.engine_run", "--sim-db", str(sim), "--work", str(run_dir),
                "--latency-ms", str(latency), "--cycles", str(cycles),
-               "--simulator", "fast" if contender == "ours-fastsim" else "orm"]
+               "--simulator", "orm" if contender == "ours" else "fast"]
+        if contender == "ours-fanout":
+            cmd.append("--fanout")
+        if concurrency is not None:
+            cmd += ["--concurrency", str(concurrency)]
         prefix: list[str] = []
     else:
         cmd = [str(agent_env.python()), "-m", "benchmarks.agent_shim", "cycle", "--sim-db", str(sim),
@@ -156,6 +176,8 @@ def run_contender(contender: str, state: Path, run_dir: Path, latency: float, cy
         if only:
             cmd += ["--only", only]
         prefix = []
+    if change_before is not None:
+        cmd += ["--change-before", str(change_before), "--change-fraction", str(change_fraction)]
     if profile:
         # py-spy samples the whole process from outside (works for both interpreters).
         prefix = [str(agent_env.venv_dir() / "bin" / "py-spy"), "record", "--nonblocking", "-r", "100", "-f", "raw",
@@ -205,6 +227,8 @@ def cycle_rows(results: list[dict]) -> list[str]:
             "agent's time ÷ this (cycle 1, 2) |")
     lines = [head, "|" + "|".join(["---"] * 12) + "|"]
     for r in results:
+        if r["state"] == "warm":
+            continue  # lived_rows
         total = r["transformations"]
         agent = r.get("agent")
         a_scale = r["transformations"] / (agent["cycles"][0]["transformations"] or 1) if agent else 1
@@ -232,6 +256,123 @@ def cycle_rows(results: list[dict]) -> list[str]:
                 cells.append("")
             lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def is_write(method: str) -> bool:
+    """A DIRAC write, by the name either contender counts it under (set_task_status, TM.setTaskStatus)."""
+    return method.rsplit(".", 1)[-1].lower().startswith("set")
+
+
+def split_calls(cycle: dict) -> tuple[int, int]:
+    """(reads, writes) of one cycle."""
+    by = cycle.get("calls_by_method") or {}
+    writes = sum(n for m, n in by.items() if is_write(m))
+    return cycle["calls"] - writes, writes
+
+
+WARM_NAMES = ("cold (cycle 0)", "warm (after the change)", "nothing changed")
+
+
+def lived_rows(results: list[dict]) -> list[str]:
+    """The warm state's three cycles per contender, side by side."""
+    head = ("| workload | latency | contender | cold s | cold calls / transf. | warm s | warm calls (reads + writes) | "
+            "warm calls / transf. | nothing-changed s | nothing-changed calls | calls / transf. | peak RSS MB | "
+            "agent's time ÷ this (warm, nothing changed) |")
+    lines = [head, "|" + "|".join(["---"] * 13) + "|"]
+    for r in results:
+        if r["state"] != "warm":
+            continue
+        agent = r.get("agent")
+        for contender in CONTENDERS:
+            c = r.get(contender)
+            if c is None or len(c["cycles"]) < 3:
+                continue
+            n = c["cycles"][0]["transformations"] or 1
+            cold, warm, still = c["cycles"][:3]
+            reads, writes = split_calls(warm)
+            cells = [r["workload"], f"{r['latency_ms']:g} ms", contender,
+                     _fmt(cold["wall"]), _fmt(cold["calls"] / n, 1),
+                     _fmt(warm["wall"]), f"{warm['calls']:,} ({reads:,} + {writes:,})", _fmt(warm["calls"] / n, 2),
+                     _fmt(still["wall"]), f"{still['calls']:,}", _fmt(still["calls"] / n, 2),
+                     f"{c['peak_rss_mb']:,.0f}"]
+            if contender != "agent" and agent and len(agent["cycles"]) >= 3:
+                cells.append(f"{agent['cycles'][1]['wall'] / warm['wall']:.1f}x, "
+                             f"{agent['cycles'][2]['wall'] / still['wall']:.1f}x")
+            else:
+                cells.append("")
+            lines.append("| " + " | ".join(cells) + " |")
+    changed = [r for r in results if r["state"] == "warm"]
+    for r in changed:
+        moved = next((r[c].get("changed") for c in CONTENDERS if c in r and r[c].get("changed")), None)
+        if moved:
+            lines.append(f"\nChange before the warm cycle ({r['workload']}, {r['latency_ms']:g} ms): {moved['jobs']:,} "
+                         f"of {moved['of_jobs']:,} jobs ended ({moved['done']:,} Done, {moved['failed']:,} Failed; "
+                         f"{moved['files_processed']:,} files Processed, {moved['files_unused']:,} Unused).")
+            break
+    return lines
+
+
+def follows(doc: dict) -> list[str]:
+    """Cost follows change: the nothing-changed cycle on 100 transformations with 20,000 and 200,000 jobs."""
+    out = []
+    by = {(r["workload"], r["latency_ms"]): r for r in doc["cycles"] if r["state"] == "warm"}
+    for (workload, latency), big in sorted(by.items()):
+        if workload != "follows-200k" or ("follows-20k", latency) not in by:
+            continue
+        small = by[("follows-20k", latency)]
+        for contender in CONTENDERS:
+            if contender not in small or contender not in big:
+                continue
+            a, b = small[contender]["cycles"][2], big[contender]["cycles"][2]
+            out.append(f"| {latency:g} ms | {contender} | {a['calls']:,} | {b['calls']:,} | "
+                       f"{b['calls'] / max(1, a['calls']):.2f}x | {a['wall']:.2f} | {b['wall']:.2f} | "
+                       f"{b['wall'] / a['wall']:.2f}x |")
+    if out:
+        out = ["Cost follows change: a nothing-changed cycle, 100 transformations, 20,000 then 200,000 jobs:", "",
+               "| latency | contender | calls 20k | calls 200k | calls ratio | s 20k | s 200k | time ratio |",
+               "|---|---|---|---|---|---|---|---|", *out]
+    return out
+
+
+def targets14(doc: dict) -> str:
+    """Issue 14's targets, from this run, side by side with the agent."""
+    out = ["Targets (issue 14), from this run:"]
+    for r in doc["cycles"]:
+        if r["state"] != "warm" or "ours" not in r or len(r["ours"]["cycles"]) < 3:
+            continue
+        o = r["ours"]["cycles"]
+        n = o[0]["transformations"] or 1
+        where = f"{r['workload']}, {r['latency_ms']:g} ms"
+        if "agent" in r and len(r["agent"]["cycles"]) >= 3 and not r["workload"].startswith("follows"):
+            a = r["agent"]["cycles"]
+            for i, name, goal in ((1, "warm steady cycle", 20), (2, "nothing-changed cycle", 50)):
+                ratio = a[i]["wall"] / o[i]["wall"]
+                out.append(f"- {name} ≥{goal}x faster than the agent ({where}): ours {o[i]['wall']:.2f} s, agent "
+                           f"{a[i]['wall']:.2f} s: {ratio:.1f}x {'met' if ratio >= goal else 'MISSED'}")
+            mine, theirs = r["ours"]["peak_rss_mb"], r["agent"]["peak_rss_mb"]
+            out.append(f"- peak memory ≤ the agent's ({where}): ours {mine:.0f} MB, agent {theirs:.0f} MB "
+                       f"{'met' if mine <= theirs else 'MISSED'}")
+        reads, writes = split_calls(o[1])
+        per = o[1]["calls"] / n
+        out.append(f"- ≤1 DIRAC call per transformation, warm ({where}): {per:.2f} ({reads / n:.2f} reads + "
+                   f"{writes / n:.2f} writes) {'met' if per <= 1 else 'MISSED'}")
+    for r in doc["cycles"]:
+        if r["state"] == "catchup" and "ours" in r:
+            c = r["ours"]["cycles"][0]
+            per = c["calls"] / (c["transformations"] or 1)
+            out.append(f"- ≤5 DIRAC calls per transformation, catch-up ({r['workload']}, {r['latency_ms']:g} ms): "
+                       f"{per:.2f} {'met' if per <= 5 else 'MISSED'}")
+    by = {(r["workload"], r["latency_ms"]): r for r in doc["cycles"] if r["state"] == "warm"}
+    for (workload, latency), big in sorted(by.items()):
+        small = by.get(("follows-20k", latency))
+        if workload != "follows-200k" or not small or "ours" not in big or "ours" not in small:
+            continue
+        a, b = small["ours"]["cycles"][2], big["ours"]["cycles"][2]
+        calls, time_ = b["calls"] / max(1, a["calls"]), b["wall"] / a["wall"]
+        out.append(f"- cost follows change ({latency:g} ms): calls {calls:.2f}x (≤1.2x "
+                   f"{'met' if calls <= 1.2 else 'MISSED'}), time {time_:.2f}x (≤1.5x "
+                   f"{'met' if time_ <= 1.5 else 'MISSED'})")
+    return "\n".join(out)
 
 
 def targets(doc: dict) -> str:
@@ -277,8 +418,14 @@ def markdown(doc: dict) -> str:
         f"Command: `{doc['command']}`",
         "",
     ]
+    if any(r["state"] == "warm" for r in doc["cycles"]):
+        lines += ["The steady state as it is lived (cycle 0 cold, then the change, the warm cycle, then nothing "
+                  "changed):", ""]
+        lines += lived_rows(doc["cycles"])
+        lines += ["", *follows(doc), "", targets14(doc), ""]
     if doc["cycles"]:
-        lines += cycle_rows(doc["cycles"])
+        if any(r["state"] != "warm" for r in doc["cycles"]):
+            lines += cycle_rows(doc["cycles"])
         notes = [r for r in doc["cycles"] if r.get("agent") and r["agent"].get("only")]
         if notes:
             lines.append("")
@@ -290,8 +437,9 @@ def markdown(doc: dict) -> str:
                     f"{a['only']} ({n} of {r['transformations']}) and scaled by {r['transformations'] / n:.2f} per "
                     f"transformation; its peak RSS is the subset's."
                 )
-        lines += ["", "Where cycle 1's wall time goes (seconds; latency is the sum of the injected waits, which the "
-                  "agent's threads overlap and ours does not; simulated DIRAC is the time spent answering in the "
+        lines += ["", "Where the measured cycle's wall time goes (cycle 1; the warm cycle in the warm state; seconds; "
+                  "latency is the sum of the injected waits, which the agent's threads overlap and ours overlaps "
+                  "for its writes, FAILOVER_DIRAC_CONCURRENCY; simulated DIRAC is the time spent answering in the "
                   "simulator, serialised):", "",
                   "| workload | state | latency | contender | wall | CPU of the process | simulated DIRAC | "
                   "latency waited (sum) | 1-min load during the run |", "|" + "|".join(["---"] * 9) + "|"]
@@ -300,13 +448,15 @@ def markdown(doc: dict) -> str:
                 c = r.get(contender)
                 if c is None:
                     continue
-                cyc = c["cycles"][0]
+                # The warm state's warm cycle; else cycle 1.
+                cyc = c["cycles"][CHANGE_BEFORE if r["state"] == "warm" and len(c["cycles"]) > 1 else 0]
                 who = contender + (f" ({cyc['transformations']} transformations, unscaled)"
                                    if cyc["transformations"] != r["transformations"] else "")
                 lines.append(f"| {r['workload']} | {r['state']} | {r['latency_ms']:g} ms | {who} | "
                              f"{cyc['wall']:.2f} | {cyc['cpu']:.2f} | {cyc.get('server_seconds', 0):.2f} | "
                              f"{cyc.get('latency_seconds', 0):.2f} | {c.get('load', '?')} |")
-        lines += ["", targets(doc)]
+        if any(r["state"] != "warm" for r in doc["cycles"]):
+            lines += ["", targets(doc)]
         lines.append("")
         lines.append("Same work done? DIRAC's state after the cycles (files by status, error counts, tasks behind "
                      "their job, transformation statuses; on the agent's subset where it ran on one):")
@@ -348,15 +498,25 @@ def markdown(doc: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workload", choices=("small", "large", "single", "all", "none"), default="small",
-                   help="small: 100 transformations / 100,000 jobs; large: 1,000 / 1,000,000; single: 1 / "
-                        "100,000, ours only; all: the three and the report benchmark (default small)")
-    p.add_argument("--state", choices=("steady", "catchup", "both"), default="both",
-                   help="steady: ~1%% of tasks behind their job; catchup: every task behind (default both)")
+    p.add_argument("--workload", default="small",
+                   help="comma-separated: small: 100 transformations / 100,000 jobs; large: 1,000 / 1,000,000; "
+                        "single: 1 / 100,000, ours only; follows: 100 transformations with 20,000 and with "
+                        "200,000 jobs, warm (cost follows change); all: small, large, single and the report "
+                        "benchmark; none: only the report (default small)")
+    p.add_argument("--state", default="warm,catchup",
+                   help="comma-separated: steady: ~1%% of tasks behind their job, cycles with no change between; "
+                        "warm: cycle 0 on that state, then about 1%% of jobs end (benchmarks/change.py), the warm "
+                        "cycle, then a nothing-changed cycle (its cycle 0 is the cold row); catchup: every task "
+                        "behind; both: steady,catchup (default warm,catchup)")
+    p.add_argument("--change", type=float, default=0.01, help="warm: the share of all jobs that end (default 0.01)")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="ours: FAILOVER_DIRAC_CONCURRENCY (default: the setting's default)")
     p.add_argument("--latency", default="0,2,10", help="milliseconds per DIRAC call, comma-separated")
     p.add_argument("--contenders", default="ours,ours-fastsim,agent",
-                   help="ours: the engine on SimulatedDirac as shipped; ours-fastsim: the same engine on "
-                        "failover.simulated.fastpath; agent: CTADIRAC's agent (default: all three)")
+                   help="ours: the engine on SimulatedDirac (ORM reads); ours-fastsim: the same engine on "
+                        "failover.simulated.fastpath (what get_backend() ships); ours-fanout: the fastsim cycle "
+                        "fanned out, its group tasks run in-process; agent: CTADIRAC's agent "
+                        "(default: ours,ours-fastsim,agent)")
     p.add_argument("--cycles", type=int, default=2, help="cycles per run, with no change in DIRAC between")
     p.add_argument("--agent-subset", type=int, default=AGENT_SUBSET,
                    help="large catch-up: measure the agent on this many transformations and extrapolate "
@@ -369,8 +529,14 @@ def main(argv: list[str] | None = None) -> None:
 
     latencies = [float(x) for x in args.latency.split(",") if x.strip()]
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
-    workloads = {"all": ["small", "large", "single"], "none": []}.get(args.workload, [args.workload])
-    states = list(STATES) if args.state == "both" else [args.state]
+    aliases = {"all": ["small", "large", "single"], "none": [], "follows": ["follows-20k", "follows-200k"]}
+    workloads = [w for name in args.workload.split(",") if name.strip()
+                 for w in aliases.get(name.strip(), [name.strip()])]
+    states = [x for name in args.state.split(",") if name.strip()
+              for x in {"both": ["steady", "catchup"]}.get(name.strip(), [name.strip()])]
+    bad = [w for w in workloads if w not in WORKLOADS] + [x for x in states if x not in STATES]
+    if bad:
+        p.error(f"unknown workload or state: {', '.join(bad)}")
     started = dt.datetime.now(dt.UTC)
     stamp = started.strftime("%Y%m%d-%H%M%S")
     run_root = BENCH / "runs" / stamp
@@ -389,8 +555,11 @@ def main(argv: list[str] | None = None) -> None:
 
     for workload in workloads:
         transformations, jobs = WORKLOADS[workload]
-        for state_name in states:
-            state = build_state(f"{workload}-{state_name}", transformations, jobs, state_name == "catchup")
+        for state_name in (["warm"] if workload.startswith("follows") else states):
+            warm = state_name == "warm"
+            # warm starts from the steady state's file.
+            state = build_state(f"{workload}-{'steady' if warm else state_name}", transformations, jobs,
+                                state_name == "catchup")
             for latency in latencies:
                 entry = {"workload": workload, "state": state_name, "latency_ms": latency,
                          "transformations": transformations, "jobs": jobs}
@@ -408,15 +577,17 @@ def main(argv: list[str] | None = None) -> None:
                     t0 = time.perf_counter()
                     load_before = loadavg()
                     run_dir = run_root / f"{workload}-{state_name}-{latency:g}ms-{contender}"
-                    res = run_contender(contender, state, run_dir, latency, args.cycles, only=only, compare=subset,
-                                        profile=args.profile, threads=args.agent_threads)
+                    res = run_contender(contender, state, run_dir, latency, WARM_CYCLES if warm else args.cycles,
+                                        only=only, compare=subset, profile=args.profile, threads=args.agent_threads,
+                                        change_before=CHANGE_BEFORE if warm else None, change_fraction=args.change,
+                                        concurrency=args.concurrency)
                     res["load"] = f"{load_before.split()[0]} to {loadavg().split()[0]}"
                     entry[contender] = res
                     walls = ", ".join(f"{c['wall']:.2f} s / {c['calls']} calls" for c in res["cycles"])
                     log(f"    {walls}; peak RSS {res['peak_rss_mb']:.0f} MB ({time.perf_counter() - t0:.0f} s)")
                 doc["cycles"].append(entry)
 
-    if args.report == "yes" or (args.report == "auto" and args.workload in ("all", "none")):
+    if args.report == "yes" or (args.report == "auto" and set(args.workload.split(",")) & {"all", "none"}):
         log(f"  report of one transformation with {REPORT_JOBS:,} jobs ...")
         doc["report"] = run_report(run_root, REPORT_JOBS)
 

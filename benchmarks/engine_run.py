@@ -10,6 +10,7 @@ own tables live in a fresh database under ``--work``. Prints one BENCH-RESULT li
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -45,6 +46,51 @@ def time_simulator(backend) -> dict:
     return spent
 
 
+def fanned_out_cycle():
+    """One fanned-out cycle with its group tasks run here, one after another (Celery eager); its
+    calls are the start's and every group's, as the Cycle row records them."""
+    from django.db import transaction
+
+    import failover.tasks  # noqa: F401 - registers the group task
+    from dashboard.celery import app
+    from failover import cycles
+    from failover.backends import get_backend
+    from failover.models import Cycle, CycleItem
+
+    app.conf.task_always_eager = True
+    made: list = []
+
+    def timed_backend(**kw):
+        backend = get_backend(**kw)
+        made.append(backend)
+        return backend
+
+    cycles.get_backend = timed_backend
+    import failover.engine
+
+    failover.engine.get_backend = timed_backend
+    with transaction.atomic():
+        cycle = cycles.start_cycle(trigger=Cycle.Trigger.BENCHMARK)
+    cycle.refresh_from_db()
+    calls: dict[str, int] = {}
+    for backend in made:
+        for method, n in backend.calls.snapshot().items():
+            calls[method] = calls.get(method, 0) + n
+    items = CycleItem.objects.filter(cycle=cycle)
+    outcomes = {i.transformation_id: i.state for i in items}
+
+    class Result:  # what main reads of an engine's CycleResult
+        decisions: list = []
+
+    result = Result()
+    result.seconds = (cycle.finished - cycle.started).total_seconds() if cycle.finished else 0.0
+    result.calls = calls
+    result.outcomes = outcomes
+    result.errors = items.filter(state=CycleItem.State.ERROR).count()
+    result.message = cycle.message
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.engine_run")
     p.add_argument("--sim-db", type=Path, required=True)
@@ -54,9 +100,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--simulator", choices=("orm", "fast"), default="orm",
                    help="orm: SimulatedDirac as shipped; fast: failover.simulated.fastpath (plain SQL bulk reads)")
     p.add_argument("--profile", type=Path, help="write a pyinstrument HTML profile of cycle 1 here")
+    p.add_argument("--change-before", type=int, default=None,
+                   help="apply benchmarks/change.py to the simulated DIRAC before this cycle (0-based)")
+    p.add_argument("--profile-cycle", type=int, default=None,
+                   help="which cycle --profile records (0-based; default the one after the change, else 0)")
+    p.add_argument("--change-fraction", type=float, default=0.01)
+    p.add_argument("--change-seed", type=int, default=7)
+    p.add_argument("--concurrency", type=int, default=None, help="FAILOVER_DIRAC_CONCURRENCY (default: the setting)")
+    p.add_argument("--fanout", action="store_true",
+                   help="run each cycle fanned out (cycles.start_cycle), its group tasks in this process "
+                        "(Celery eager): what the fan-out costs in calls, against the one-task cycle")
     args = p.parse_args(argv)
 
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.concurrency is not None:
+        os.environ["FAILOVER_DIRAC_CONCURRENCY"] = str(args.concurrency)
     dash = args.work / "dashboard.sqlite3"
     for leftover in args.work.glob("dashboard.sqlite3*"):
         leftover.unlink()
@@ -75,9 +133,14 @@ def main(argv: list[str] | None = None) -> None:
     simulator = time_simulator(backend)
     rss_before = rss_now_mb()
     cycles = []
+    changed = None
     for n in range(args.cycles):
+        if args.change_before is not None and n == args.change_before:
+            from benchmarks import change
+
+            changed = change.apply(args.sim_db, args.change_fraction, args.change_seed)
         profiler = None
-        if args.profile and n == 0:
+        if args.profile and n == (args.profile_cycle if args.profile_cycle is not None else args.change_before or 0):
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.005)
@@ -85,7 +148,10 @@ def main(argv: list[str] | None = None) -> None:
         simulator.update(busy=0.0, waited=0.0)
         cpu0 = cpu_seconds()
         t0 = time.perf_counter()
-        result = Engine(backend, policy, trigger="benchmark").run_cycle()
+        if args.fanout:
+            result = fanned_out_cycle()
+        else:
+            result = Engine(backend, policy, trigger="benchmark", concurrency=args.concurrency).run_cycle()
         wall = time.perf_counter() - t0
         cpu = cpu_seconds() - cpu0
         if profiler is not None:
@@ -113,11 +179,12 @@ def main(argv: list[str] | None = None) -> None:
         )
     emit(
         {
-            "contender": "ours" if args.simulator == "orm" else "ours-fastsim",
+            "contender": "ours-fanout" if args.fanout else "ours" if args.simulator == "orm" else "ours-fastsim",
             "latency_ms": args.latency_ms,
             "rss_before_cycles_mb": rss_before,
             "peak_rss_mb": peak_rss_mb(),
             "cycles": cycles,
+            "changed": changed,
         }
     )
 

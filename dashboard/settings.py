@@ -144,6 +144,9 @@ FAILOVER_LOCK_SECONDS = env_int("FAILOVER_LOCK_SECONDS", 900, minimum=10, maximu
 FAILOVER_ACTION_LOCK_WAIT = env_int("FAILOVER_ACTION_LOCK_WAIT", 30, minimum=0, maximum=3_600)
 # Transformations read together in one batch of backend calls during a cycle.
 FAILOVER_BATCH_SIZE = env_int("FAILOVER_BATCH_SIZE", 200, minimum=1, maximum=100_000)
+# DIRAC writes of one cycle in flight at once (failover/cycle/act.py: one transformation's writes stay
+# in order, different transformations' overlap); 1: one after another.
+FAILOVER_DIRAC_CONCURRENCY = env_int("FAILOVER_DIRAC_CONCURRENCY", 8, minimum=1, maximum=64)
 # The mirror (failover/mirror.py): a delta read asks DIRAC for what changed since the previous
 # read's start less this margin, for clocks that disagree (ours, DIRAC's database server's).
 FAILOVER_MIRROR_MARGIN_SECONDS = env_int("FAILOVER_MIRROR_MARGIN_SECONDS", 120, minimum=0, maximum=86_400)
@@ -318,6 +321,9 @@ if FAILOVER_LEASE_SECONDS >= FAILOVER_STUCK_SECONDS:
 FAILOVER_KEEP_DAYS = env_int("FAILOVER_KEEP_DAYS", 90, minimum=1, maximum=36_500)
 # Fan a cycle out as one task per transformation (a chain per production), or run it as one task.
 FAILOVER_FANOUT = env_bool("FAILOVER_FANOUT", True)
+# Transformations per task of a fanned-out cycle: whole productions (parents first) packed into one
+# task up to this many, the transformations outside productions likewise; 1: one task per production.
+FAILOVER_FANOUT_GROUP = env_int("FAILOVER_FANOUT_GROUP", 50, minimum=1, maximum=100_000)
 
 # -- the JSON API (dashboard/api.py, README: "The JSON API") ---------------------------------
 # Django REST framework. Scripts authenticate with a token (`manage.py users token NAME`), the

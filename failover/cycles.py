@@ -1,27 +1,35 @@
-"""Fanned-out cycles: one Celery task per transformation, a chain per production.
+"""Fanned-out cycles: one Celery task per production, its steps parents first inside it.
 
 The cycle task reads the selection once, records the cycle and one ``CycleItem`` per
-transformation, and only after that commit enqueues the work: a chain per production (parents
-before children, so a child sees its parent's state after the parent's turn) and productions in
-parallel. Each transformation task re-reads what it needs, claims its item for a lease, takes the
-transformation's lock, acts through the engine and records its outcome; the last one to finish
-closes the cycle.
+transformation, and only after that commit enqueues the work: one task per production (small
+productions packed whole into one task, up to FAILOVER_FANOUT_GROUP transformations; the
+transformations outside any production in batches of as many), the tasks in parallel on the
+workers. A task claims its items for a lease, then runs the engine once over them: the same
+batched reads as a one-task cycle (one call each for the transformations, file counts, tasks,
+jobs, Assigned files of the whole group), each transformation under its lock, parents first (a
+child sees its parent's state after the parent's turn), their writes overlapped
+(FAILOVER_DIRAC_CONCURRENCY); it records each item's outcome, and the last task to finish closes
+the cycle.
 
 The items, not the broker's messages, are the work. A worker renews its item's lease while it
 works; beat's tick (``requeue_expired``) puts back on the queue every item whose lease ran out
 while it was still queued, so the work of a worker that is gone resumes within one tick plus
 FAILOVER_LEASE_SECONDS, whatever the broker does with the lost message. A message that comes
-twice is harmless: a finished item is left alone, a live lease sends the copy away, and the
-transformation lock and the reconcile of pending actions guard the actions themselves.
+twice is harmless: a finished item is left alone, a live lease sends the copy away (with the
+rest of that production, which its holder carries on), and the transformation lock and the
+reconcile of pending actions guard the actions themselves.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
-from celery import chain, signature
+from celery import signature
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -34,8 +42,29 @@ from failover.models import ActionLog, Cycle, CycleItem, Heartbeat, Policy
 
 log = logging.getLogger(__name__)
 
-# The Celery task that treats one transformation of a fanned-out cycle (failover/tasks.py).
+# The Celery task that treats one group (whole productions) of a fanned-out cycle (failover/tasks.py).
+GROUP_TASK = "failover.treat_group"
+# One transformation's task, as cycles before the grouped fan-out sent it (kept for their messages).
 TREAT_TASK = "failover.treat_transformation"
+
+
+def pack(chains: Iterable[Sequence], size: int) -> list[list]:
+    """Whole chains (a production's steps, parents first) packed in order into groups of up to
+    ``size`` members; a chain longer than ``size`` is a group of its own, never split."""
+    groups: list[list] = []
+    current: list = []
+    for steps in chains:
+        if current and len(current) + len(steps) > size:
+            groups.append(current)
+            current = []
+        current.extend(steps)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def group_signature(cycle_id: int, transformation_ids: Sequence[int]):
+    return signature(GROUP_TASK, args=(cycle_id, list(transformation_ids)), immutable=True)
 
 
 def is_due(now=None) -> tuple[bool, str]:
@@ -80,10 +109,7 @@ def start_cycle(trigger: str = Cycle.Trigger.BEAT) -> Cycle:
         )
         log.error("cycle %s stopped: %s", cycle.pk, exc)
         return cycle
-    chains: dict[object, list] = defaultdict(list)
-    for t in topological(selected):
-        # A production's steps in one chain; a transformation outside productions on its own.
-        chains[t.production if t.production is not None else ("alone", t.id)].append(t)
+    groups = fanout_groups(topological(selected))
     with transaction.atomic():
         cycle = Cycle.objects.create(
             trigger=trigger,
@@ -100,15 +126,26 @@ def start_cycle(trigger: str = Cycle.Trigger.BEAT) -> Cycle:
             finish_if_complete(cycle.pk)
 
         def enqueue() -> None:
-            for steps in chains.values():
+            for group in groups:
                 # By the task's name (failover/tasks.py), which imports this module.
-                signatures = [
-                    signature(TREAT_TASK, args=(cycle.pk, t.id, rules.parent_of(t)), immutable=True) for t in steps
-                ]
-                (chain(*signatures) if len(signatures) > 1 else signatures[0]).apply_async()
+                group_signature(cycle.pk, [t.id for t in group]).apply_async()
 
         transaction.on_commit(enqueue)
     return cycle
+
+
+def fanout_groups(ordered: Sequence) -> list[list]:
+    """The tasks of a fanned-out cycle: productions whole (parents first), packed up to
+    FAILOVER_FANOUT_GROUP members, then the transformations outside productions in batches."""
+    productions: dict[object, list] = defaultdict(list)
+    alone = []
+    for t in ordered:
+        if t.production is None:
+            alone.append(t)
+        else:
+            productions[t.production].append(t)
+    size = settings.FAILOVER_FANOUT_GROUP
+    return pack(productions.values(), size) + pack([[t] for t in alone], size)
 
 
 #: What treat_in_cycle returns when another attempt holds the item's lease: that attempt carries
@@ -143,37 +180,85 @@ def renew(item_id: int, attempt: int) -> int:
 
 
 def treat_in_cycle(cycle_id: int, transformation_id: int, parent_id: int | None, worker: str = "") -> str:
-    """One transformation's turn in a fanned-out cycle. Safe to run twice: a finished item is
-    left alone, a copy of a task whose item another attempt holds goes away (``HELD``), and each
-    attempt has its own lock owner, so it acts only once the lock of an earlier attempt is free."""
-    item = (
-        CycleItem.objects.select_related("cycle").filter(cycle_id=cycle_id, transformation_id=transformation_id).first()
-    )
-    if item is None or item.state != CycleItem.State.QUEUED:
-        return "already done"
-    attempt = claim(item, worker)
-    if attempt is None:
-        return HELD
-    if attempt > 1:
-        log.warning("cycle %s transformation %s: attempt %d (the earlier one's worker is gone)",
-                    cycle_id, transformation_id, attempt)
-    engine = Engine(trigger=item.cycle.trigger, lock_owner=f"cycle-{cycle_id}-t{transformation_id}-a{attempt}")
-    with leases.Keeper(lambda: renew(item.pk, attempt), name=f"item {item.pk}"):
-        result = engine.run_cycle(
-            [transformation_id], cycle=item.cycle, selected_only=True, also_read=[parent_id] if parent_id else ()
+    """One transformation's turn (the task of cycles fanned out before groups): a group of one."""
+    return treat_group(cycle_id, [transformation_id], worker=worker, single=True)
+
+
+def treat_group(cycle_id: int, transformation_ids: Sequence[int], worker: str = "", *, single: bool = False) -> str:
+    """A group's turn in a fanned-out cycle: claim its items, run the engine once over them, record
+    each item's outcome. Safe to run twice: a finished item is left alone; an item another attempt
+    holds is left to it, with the rest of its production (that attempt carries them on, parents
+    first); and each attempt has its own lock owner, so it acts only once the locks of an earlier
+    attempt are free. Returns a one-line summary (``HELD`` when the first item is held, for a group
+    of one)."""
+    items = {
+        i.transformation_id: i
+        for i in CycleItem.objects.select_related("cycle").filter(cycle_id=cycle_id,
+                                                                  transformation_id__in=list(transformation_ids))
+    }
+    claimed: dict[int, tuple[CycleItem, int]] = {}
+    left_to_others: set[object] = set()
+    done = held = 0
+    for tid in transformation_ids:
+        item = items.get(tid)
+        if item is None or item.state != CycleItem.State.QUEUED:
+            done += 1
+            continue
+        production = item.production_id if item.production_id is not None else ("alone", tid)
+        if production in left_to_others:
+            held += 1
+            continue
+        attempt = claim(item, worker)
+        if attempt is None:
+            # Its holder treats it and the production's steps after it.
+            left_to_others.add(production)
+            held += 1
+            continue
+        if attempt > 1:
+            log.warning("cycle %s transformation %s: attempt %d (the earlier one's worker is gone)",
+                        cycle_id, tid, attempt)
+        claimed[tid] = (item, attempt)
+    if not claimed:
+        if single:
+            return "already done" if done else HELD
+        return f"nothing to treat: {done} done, {held} held by another attempt"
+    first_item = next(iter(claimed.values()))[0]
+    cycle = first_item.cycle
+    ids = list(claimed)
+    parents = sorted({i.parent_id for i, _ in claimed.values() if i.parent_id and i.parent_id not in claimed})
+    attempt = max(a for _, a in claimed.values())
+    engine = Engine(trigger=cycle.trigger,
+                    lock_owner=f"cycle-{cycle_id}-t{ids[0]}-a{attempt}-{uuid.uuid4().hex[:6]}")
+
+    def renew_all() -> None:
+        for item, item_attempt in claimed.values():
+            renew(item.pk, item_attempt)
+
+    with leases.Keeper(renew_all, name=f"items of cycle {cycle_id} from transformation {ids[0]}"):
+        result = engine.run_cycle(ids, cycle=cycle, selected_only=True, also_read=parents)
+    states = defaultdict(int)
+    # The group's DIRAC calls are counted once, on its first item (the cycle sums its items).
+    calls = sum(result.calls.values())
+    for tid, (item, item_attempt) in claimed.items():
+        outcome = result.outcomes.get(tid)
+        if outcome is None:
+            state, text = CycleItem.State.ERROR, result.message or "not treated"
+        else:
+            state = {"ok": CycleItem.State.OK, "skipped": CycleItem.State.SKIPPED}.get(outcome.state,
+                                                                                      CycleItem.State.ERROR)
+            kinds = ", ".join(d.kind for d in outcome.decisions)
+            text = outcome.message or (f"did {kinds}" if kinds else "nothing to do")
+        CycleItem.objects.filter(pk=item.pk, state=CycleItem.State.QUEUED, attempts=item_attempt).update(
+            state=state, outcome=text, finished=timezone.now(), calls=calls, lease_until=None
         )
-    outcome = result.outcomes.get(transformation_id)
-    if outcome is None:
-        state, text = CycleItem.State.ERROR, result.message or "not treated"
-    else:
-        state = {"ok": CycleItem.State.OK, "skipped": CycleItem.State.SKIPPED}.get(outcome.state, CycleItem.State.ERROR)
-        kinds = ", ".join(d.kind for d in outcome.decisions)
-        text = outcome.message or (f"did {kinds}" if kinds else "nothing to do")
-    CycleItem.objects.filter(pk=item.pk, state=CycleItem.State.QUEUED, attempts=attempt).update(
-        state=state, outcome=text, finished=timezone.now(), calls=sum(result.calls.values()), lease_until=None
-    )
+        calls = 0
+        states[state] += 1
     finish_if_complete(cycle_id)
-    return f"{state}: {text}"
+    if single:
+        state = next(iter(states))
+        return f"{state}: {text}"
+    return ", ".join(f"{n} {state}" for state, n in sorted(states.items())) + (
+        f"; {held} held by another attempt" if held else "")
 
 
 def requeue_expired(now=None, send=None) -> list[int]:
@@ -222,6 +307,7 @@ def requeue_expired(now=None, send=None) -> list[int]:
             continue
         heads[key] = (item, why)
     requeued = []
+    resend: dict[int, list[list[int]]] = defaultdict(list)
     for (cycle_id, _), (head, why) in heads.items():
         # Mark first: of two ticks running at once, only one re-sends the chain.
         if not CycleItem.objects.filter(pk=head.pk, requeued=head.requeued).update(
@@ -241,12 +327,12 @@ def requeue_expired(now=None, send=None) -> list[int]:
             "putting %d transformation(s) back on the queue",
             cycle_id, head.transformation_id, head.worker or "not taken yet", why, len(steps),
         )
-        signatures = [
-            signature(TREAT_TASK, args=(cycle_id, s.transformation_id, s.parent_id), immutable=True) for s in steps
-        ]
-        sent = chain(*signatures) if len(signatures) > 1 else signatures[0]
-        (send or (lambda sig: sig.apply_async()))(sent)
+        resend[cycle_id].append([s.transformation_id for s in steps])
         requeued.append(head.pk)
+    for cycle_id, chains in resend.items():
+        # The productions put back, packed into group tasks as start_cycle packs them.
+        for group in pack(chains, settings.FAILOVER_FANOUT_GROUP):
+            (send or (lambda sig: sig.apply_async()))(group_signature(cycle_id, group))
     return requeued
 
 

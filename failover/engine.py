@@ -42,7 +42,7 @@ from failover import (
 from failover.backends import get_backend
 from failover.backends.base import DiracBackend
 from failover.blockers import Blocker
-from failover.cycle.act import Acting
+from failover.cycle.act import Acting, Turn
 from failover.cycle.read import BatchInputs, Reading, Selection, policy_selects, read_counters, topological
 from failover.cycle.results import CycleResult, Outcome
 from failover.cycle.settle import Settling
@@ -110,6 +110,7 @@ class Engine(Reading, Acting, Settling):
         request_key: str | None = None,
         lock_owner: str | None = None,
         circuit_failures: int | None = None,
+        concurrency: int | None = None,
     ):
         # Every DIRAC call goes through a circuit breaker (failover/circuit.py): after a few
         # calls in a row without an answer, the cycle stops calling DIRAC.
@@ -126,6 +127,8 @@ class Engine(Reading, Acting, Settling):
         self.recorder = recorder if recorder is not None else recording.new_recorder()
         self.retries = settings.DIRAC_RETRIES if retries is None else retries
         self.backoff = settings.DIRAC_RETRY_BACKOFF if backoff is None else backoff
+        # DIRAC writes in flight at once across the transformations of a batch (cycle/act.py).
+        self.concurrency = settings.FAILOVER_DIRAC_CONCURRENCY if concurrency is None else concurrency
         # A fanned-out task passes an owner derived from its cycle item and attempt (see
         # cycles.treat_in_cycle): a later attempt takes the lock only once the earlier one's lease ran out.
         self.owner = lock_owner or locks.new_owner(actor if actor != "system" else "cycle")
@@ -284,16 +287,20 @@ class Engine(Reading, Acting, Settling):
                     result.outcomes[t.id] = Outcome(t.id, "error", f"reading DIRAC failed: {exc}")
                 continue
             quiet: list[tuple[TransformationInfo, MirrorState]] = []
-            for t in batch:
+
+            def turn(t: TransformationInfo, inputs: BatchInputs = inputs) -> Turn[Outcome]:
+                # Decided when the turn starts, after its parent's turn (treat_batch's order).
                 if not self._is_quiet(run, t, selection, inputs, states.get(t.id)):
                     if t.id not in inputs.assigned_read:
                         # Its parent moved on in this cycle: planned after all.
                         self.read_assigned(inputs, [t])
-                    result.outcomes[t.id] = self._treat(run, t, selection, inputs)
-                else:
-                    ms = inputs.states[t.id]
-                    result.outcomes[t.id] = Outcome(t.id, blockers=[Blocker.from_json(b) for b in ms.plan_blockers])
-                    quiet.append((t, ms))
+                    return (yield from self._treat(run, t, selection, inputs))
+                ms = inputs.states[t.id]
+                quiet.append((t, ms))
+                return Outcome(t.id, blockers=[Blocker.from_json(b) for b in ms.plan_blockers])
+
+            # Each transformation's turn; the DIRAC writes of different ones overlap (cycle/act.py).
+            result.outcomes.update(self.treat_batch(batch, turn))
             if quiet and not self.dry_run:
                 self._carry_quiet(quiet, {tid: st.last_cycle_id for tid, st in states.items() if st.last_cycle_id})
 
@@ -363,7 +370,8 @@ class Engine(Reading, Acting, Settling):
             result.outcomes[t.id] = Outcome(t.id, "skipped", circuit_breaker.SKIPPED)
 
     # -- one transformation: plan, act, settle, mirror -----------------------------------------
-    def _treat(self, run: Run, t: TransformationInfo, selection: Selection, inputs: BatchInputs) -> Outcome:
+    def _treat(self, run: Run, t: TransformationInfo, selection: Selection, inputs: BatchInputs) -> Turn[Outcome]:
+        """One transformation's turn: a generator that yields its DIRAC writes (cycle/act.py)."""
         outcome = Outcome(t.id)
         if self.circuit.is_open:
             # DIRAC stopped answering earlier in this cycle: not a word more to it this cycle.
@@ -445,7 +453,7 @@ class Engine(Reading, Acting, Settling):
                     if proposal is not None:
                         outcome.actions.append(proposal.pk)
                     continue
-                action = self._act(t, decision, run.approving)
+                action = yield from self._act_steps(t, decision, run.approving)
                 outcome.actions.append(action.pk)
                 if action.state == ActionLog.State.DONE and decision.kind == rules.REASSIGN:
                     moved.update(action.details.get("moved", []))

@@ -56,7 +56,8 @@ def run_cycle(trigger: str = Cycle.Trigger.BEAT) -> str:
     reject_on_worker_lost=True,
 )
 def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id: int | None = None) -> str:
-    """One transformation's turn in a fanned-out cycle. Idempotent: see cycles.treat_in_cycle."""
+    """One transformation's turn, as cycles fanned out before groups sent it (a message of such a
+    cycle may still wait on the broker after an upgrade). Idempotent: see cycles.treat_in_cycle."""
     worker = f"{self.request.hostname or socket.gethostname()}"
     Heartbeat.beat(f"worker:{worker}")
     outcome = cycles.treat_in_cycle(cycle_id, transformation_id, parent_id, worker=worker)
@@ -65,6 +66,20 @@ def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id:
         # task (a redelivered message, or one put back by beat) stops here.
         self.request.chain = None
     return outcome
+
+
+@shared_task(
+    name=cycles.GROUP_TASK,
+    bind=True,
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def treat_group(self, cycle_id: int, transformation_ids: list[int]) -> str:
+    """A group's turn (whole productions, parents first) in a fanned-out cycle: cycles.treat_group."""
+    worker = f"{self.request.hostname or socket.gethostname()}"
+    Heartbeat.beat(f"worker:{worker}")
+    return cycles.treat_group(cycle_id, [int(t) for t in transformation_ids], worker=worker)
 
 
 @shared_task(name="failover.run_action_request", bind=True, ignore_result=True, acks_late=True,

@@ -25,6 +25,7 @@ def lease(settings):
 
 @pytest.fixture
 def eager():
+    import failover.tasks  # noqa: F401 - registers the tasks by name
     from dashboard.celery import app
 
     app.conf.task_always_eager = True
@@ -88,12 +89,8 @@ def test_an_item_of_a_worker_that_is_gone_is_put_back_with_the_rest_of_its_chain
     time_machine.move_to("2026-12-01 10:01:01Z", tick=False)
     assert cycles.requeue_expired(send=sent.append) == [item(cycle, 4846).pk]
     (signature,) = sent
-    steps = [(t.task, t.args) for t in signature.tasks]
-    assert steps == [
-        ("failover.treat_transformation", (cycle.pk, 4846, None)),
-        ("failover.treat_transformation", (cycle.pk, 4847, 4846)),
-        ("failover.treat_transformation", (cycle.pk, 4848, 4847)),
-    ]
+    # The production goes back as one group task, its steps parents first.
+    assert (signature.task, signature.args) == ("failover.treat_group", (cycle.pk, [4846, 4847, 4848]))
     head = item(cycle, 4846)
     assert head.requeued == 1 and head.requeued_at == timezone.now()
     # Not again on the next ticks while the copy waits for a worker: once per lease at most.
@@ -111,7 +108,7 @@ def test_a_chain_is_put_back_from_the_item_that_was_lost(time_machine):
     time_machine.move_to("2026-12-01 10:02:00Z", tick=False)
     sent = []
     cycles.requeue_expired(send=sent.append)
-    assert [t.args[1] for t in sent[0].tasks] == [4847, 4848]
+    assert [s.args[1] for s in sent] == [[4847, 4848]]
 
 
 def test_nothing_is_put_back_for_finished_or_stuck_cycles(time_machine):
@@ -150,6 +147,19 @@ def test_a_copy_of_a_task_whose_item_is_held_stops_its_chain(eager):
     result = treat_transformation.si(cycle.pk, 4846, None).apply()
     assert result.get() == cycles.HELD
     assert item(cycle, 4846).attempts == 1 and item(cycle, 4847).attempts == 0
+
+
+def test_a_copy_of_a_group_leaves_a_held_production_to_its_holder(eager):
+    # A redelivered group task while the first attempt holds the production's first step: the
+    # copy takes none of its steps (the holder carries them on, parents first).
+    cycle = a_cycle()
+    assert cycles.claim(item(cycle, 4846), "w1") == 1
+    from failover.tasks import treat_group
+
+    result = treat_group.si(cycle.pk, [4846, 4847, 4848]).apply()
+    assert "3 held by another attempt" in result.get()
+    assert [item(cycle, t).attempts for t in (4846, 4847, 4848)] == [1, 0, 0]
+    assert not ActionLog.objects.exists()
 
 
 def test_a_recovery_takes_over_the_lock_of_a_holder_that_is_gone(time_machine):
@@ -229,7 +239,7 @@ def test_a_chain_whose_next_step_was_never_sent_is_put_back(time_machine):
     assert cycles.requeue_expired(send=sent.append) == []  # the message may just be waiting its turn
     time_machine.move_to("2026-12-01 10:01:01Z", tick=False)
     assert cycles.requeue_expired(send=sent.append) == [item(cycle, 4847).pk]
-    assert [t.args[1] for t in sent[0].tasks] == [4847, 4848]
+    assert [s.args[1] for s in sent] == [[4847, 4848]]
     assert cycles.requeue_expired(send=sent.append) == []  # once per lease
 
 

@@ -99,9 +99,14 @@ def do_cycle(args) -> None:
     selected = len(server.TM__getTransformations({"Status": policy["transformation_statuses"]})["Value"])
     rss_before = rss_now_mb()
     cycles = []
+    changed = None
     for n in range(args.cycles):
+        if args.change_before is not None and n == args.change_before:
+            from benchmarks import change
+
+            changed = change.apply(args.sim_db, args.change_fraction, args.change_seed)
         profiler = None
-        if args.profile and n == 0:
+        if args.profile and n == (args.change_before or 0):
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.005)
@@ -149,6 +154,7 @@ def do_cycle(args) -> None:
             "rss_before_cycles_mb": rss_before,
             "peak_rss_mb": peak_rss_mb(),
             "cycles": cycles,
+            "changed": changed,
         }
     )
 
@@ -202,6 +208,10 @@ def main() -> None:
     c.add_argument("--text-report", action="store_true", help="htmlReport = False")
     c.add_argument("--log-level", default="ERROR")
     c.add_argument("--profile", type=Path, help="write a pyinstrument profile of cycle 1 here")
+    c.add_argument("--change-before", type=int, default=None,
+                   help="apply benchmarks/change.py to the simulated DIRAC before this cycle (0-based)")
+    c.add_argument("--change-fraction", type=float, default=0.01)
+    c.add_argument("--change-seed", type=int, default=7)
     r = sub.add_parser("report", help="time the agent's report table code on one transformation")
     r.add_argument("--sim-db", type=Path, required=True)
     r.add_argument("--work", type=Path, required=True)

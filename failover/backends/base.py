@@ -11,6 +11,7 @@ the plain dataclasses of ``failover.domain``; nothing DIRAC-specific leaks past 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
@@ -19,23 +20,30 @@ from failover.domain import FileCounts, FileInfo, JobInfo, TaskInfo, Transformat
 
 
 class CallCounter:
-    """Counts calls by method name; adapters keep one so a cycle can say what it cost."""
+    """Counts calls by method name; adapters keep one so a cycle can say what it cost.
+
+    Safe across threads: a cycle's writes run in a small pool (failover/cycle/act.py)."""
 
     def __init__(self) -> None:
         self.by_method: dict[str, int] = {}
+        self._lock = threading.Lock()
 
     def add(self, method: str, n: int = 1) -> None:
-        self.by_method[method] = self.by_method.get(method, 0) + n
+        with self._lock:
+            self.by_method[method] = self.by_method.get(method, 0) + n
 
     @property
     def total(self) -> int:
-        return sum(self.by_method.values())
+        with self._lock:
+            return sum(self.by_method.values())
 
     def snapshot(self) -> dict[str, int]:
-        return dict(self.by_method)
+        with self._lock:
+            return dict(self.by_method)
 
     def reset(self) -> None:
-        self.by_method.clear()
+        with self._lock:
+            self.by_method.clear()
 
 
 @runtime_checkable

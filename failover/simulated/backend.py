@@ -8,12 +8,14 @@ unknown task ids.
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Count, F
 
 from failover.backends.base import CallCounter, dirac_cut, file_statuses
@@ -80,8 +82,54 @@ def _chunks(items: Sequence, size: int = CHUNK):
         yield items[start : start + size]
 
 
+# The simulated DIRAC of a process answers one call at a time (its database, SQLite by default,
+# writes one at a time, and an in-memory test database has no busy timeout at all); the injected
+# latency, the network, is waited outside, after the answer. So calls made from several threads
+# (a cycle's overlapped writes, failover/cycle/act.py) overlap their latency as they would against
+# a real DIRAC, and never meet "database is locked".
+_SERVING = threading.RLock()
+_serving_here = threading.local()
+# The Protocol's calls (failover/backends/base.py), each served under _SERVING.
+SERVED = (
+    "transformations", "file_counts", "tasks", "files", "jobs", "tasks_changed_since", "jobs_changed_since",
+    "set_task_status", "set_file_status", "set_transformation_status",
+)
+
+
+def _served(method):
+    @functools.wraps(method)
+    def serve(self, *args, **kwargs):
+        if getattr(_serving_here, "depth", 0):
+            return method(self, *args, **kwargs)  # a call inside a call (a subclass's super())
+        _serving_here.depth, _serving_here.owed = 1, 0.0
+        try:
+            with _SERVING:
+                return method(self, *args, **kwargs)
+        finally:
+            owed = _serving_here.owed
+            _serving_here.depth, _serving_here.owed = 0, 0.0
+            if owed:
+                time.sleep(owed)
+
+    serve.served = True
+    return serve
+
+
 class SimulatedDirac:
     name = "simulated"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in SERVED:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "served", False):
+                setattr(cls, name, _served(method))
+
+    @property
+    def concurrent_calls(self) -> bool:
+        """Whether this simulator may be called from other threads: not while the calling thread
+        holds its database in a transaction (a test's), which another thread's connection cannot see."""
+        return not connections[SIM_DB].in_atomic_block
 
     def __init__(self, *, latency_ms: float = 0.0, faults: str | FaultPlan = ""):
         self.calls = CallCounter()
@@ -94,7 +142,10 @@ class SimulatedDirac:
     def _rpc(self, method: str, pages: int = 1) -> str | None:
         self.calls.add(method, pages)
         if self.latency:
-            time.sleep(self.latency * pages)
+            if getattr(_serving_here, "depth", 0):
+                _serving_here.owed += self.latency * pages  # waited once the answer is ready
+            else:
+                time.sleep(self.latency * pages)
         fault = self.faults.next_fault(method)
         if fault == "error":
             raise BackendError("simulated DIRAC error", call=method)
@@ -425,6 +476,10 @@ class SimulatedDirac:
                 row.status = status
                 row.save(update_fields=["status", "last_update"])
         self._lost("set_transformation_status", fault)
+
+
+for _name in SERVED:
+    setattr(SimulatedDirac, _name, _served(getattr(SimulatedDirac, _name)))
 
 
 def _strip_lfn(lfn: str) -> str:

@@ -173,10 +173,13 @@ def test_a_worker_killed_mid_transformation_resumes_within_a_tick_plus_the_lease
                            timeout=120, what="an action in flight")
         disturbed.kill("w1", signal.SIGKILL)
         assert disturbed.query("select count(*) from failover_actionlog where state='pending'")[0][0] >= 1
-        # The item the worker held: still queued, its lease no longer renewed.
-        (item_id, cycle_id, lease_until), = disturbed.query(
+        # The items the worker held (its group task's: the three productions' selected steps),
+        # still queued, their leases no longer renewed.
+        held = disturbed.query(
             "select id, cycle_id, lease_until from failover_cycleitem where state='queued' and attempts=1 "
-            "and lease_until is not null")
+            "and lease_until is not null order by id")
+        assert held and len({c for _, c, _ in held}) == 1, held
+        item_id, cycle_id, lease_until = held[0]
         lease_ran_out = _utc(lease_until)
         restarted = datetime.now(timezone.utc)
         disturbed.start_worker("w1")
@@ -188,9 +191,12 @@ def test_a_worker_killed_mid_transformation_resumes_within_a_tick_plus_the_lease
                            != "running", timeout=120, what="the interrupted cycle to finish")
         (cycle_state,), = disturbed.query("select state from failover_cycle where id=?", (cycle_id,))
         assert cycle_state == "finished"  # not declared stuck: STUCK is 20 minutes
+        for other, *_ in held:
+            state, attempts = disturbed.query("select state, attempts from failover_cycleitem where id=?",
+                                              (other,))[0]
+            assert state != "lost" and attempts >= 2, (other, state, attempts)
         state, attempts, started, requeued = disturbed.query(
             "select state, attempts, started, requeued from failover_cycleitem where id=?", (item_id,))[0]
-        assert state != "lost" and attempts >= 2
         # The second attempt started after the first one's lease ran out (never both at once), and
         # within a tick of it once a worker was back; generous slack for a loaded machine.
         resumed = _utc(started)
@@ -247,10 +253,10 @@ def test_empty_and_truncated_message_files_never_stop_the_worker(tmp_path):
         assert f.query("select state, count(*) from failover_cycle group by state") == [("finished", 3)]
         items = f.query("select transformation_id, state, attempts from failover_cycleitem")
         assert len(items) == 3 * 2 and all(attempts == 1 for _, _, attempts in items), items  # 2 selected each
-        # Every real task ran exactly once.
+        # Every real task ran exactly once: one group task per cycle (its production's two steps).
         log = f.log("w1")
-        ran = re.findall(r"Task failover\.treat_transformation\[([0-9a-f-]+)\] succeeded", log)
-        assert len(ran) == len(items) and len(set(ran)) == len(items), log[-3000:]
+        ran = re.findall(r"Task failover\.treat_group\[([0-9a-f-]+)\] succeeded", log)
+        assert len(ran) == 3 and len(set(ran)) == 3, log[-3000:]
         assert "Unrecoverable error" not in log and "JSONDecodeError" not in log
         assert log.count("set aside") == 3
         assert not list(queue.glob("*.msg")) or all(p.name.endswith(".pidbox.msg") for p in queue.glob("*.msg"))
