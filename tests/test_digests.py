@@ -66,7 +66,7 @@ def test_it_sends_the_seed_report_of_4848_with_both_parts_and_links(
     smtp, eager, subscribed, django_capture_on_commit_callbacks, client
 ):
     seeded = seed_4848()
-    assert run_beat(django_capture_on_commit_callbacks) == "1 digests queued"
+    assert run_beat(django_capture_on_commit_callbacks) == "1 digest queued"
 
     assert len(smtp.inbox.messages) == 1
     envelope, message = smtp.inbox.envelopes[0], smtp.inbox.messages[0]
@@ -347,7 +347,7 @@ def test_a_daily_digest_goes_once_at_its_hour_after_the_running_cycle(
     assert run_beat(django_capture_on_commit_callbacks) == "0 digests queued"
     Cycle.objects.filter(pk=running.pk).update(state="finished", finished=timezone.now())
     time_machine.move_to("2026-11-25 07:01:30Z", tick=False)
-    assert run_beat(django_capture_on_commit_callbacks) == "1 digests queued"
+    assert run_beat(django_capture_on_commit_callbacks) == "1 digest queued"
     time_machine.move_to("2026-11-25 18:00:00Z", tick=False)
     assert run_beat(django_capture_on_commit_callbacks) == "0 digests queued"
     assert [m["Subject"] for m in smtp.inbox.messages] == ["[Failover] Daily digest, 2026-11-25: 2 actions, 1 report"]

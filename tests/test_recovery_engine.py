@@ -104,7 +104,7 @@ def test_outputs_are_removed_only_after_approval(backend, operator_user):
     assert result.state == ActionLog.State.DONE, result.message
     assert backend.catalogue_exists([OUT2]) == {OUT2: False}
     removal.refresh_from_db()
-    assert removal.outcome == "1 of 1 registered outputs removed" and removal.user == operator_user
+    assert removal.outcome == "1 of 1 registered output removed" and removal.user == operator_user
 
 
 def test_a_rejected_removal_removes_nothing(backend, operator_user):
@@ -216,7 +216,7 @@ def test_beat_runs_recovery_every_polling_time_only_with_a_stored_policy(backend
     assert tasks.recovery_tick() == "no recovery policy stored" and not queued
     RecoveryPolicy.objects.create(polling_time=600)
     assert tasks.recovery_tick().startswith("recovery queued") and len(queued) == 1
-    assert "1 transformations" in queued[0]
+    assert "1 transformation, " in queued[0]
     assert tasks.recovery_tick().startswith("next recovery check in") and len(queued) == 1
     Heartbeat.objects.filter(name="recovery").update(at=Heartbeat.objects.get(name="recovery").at - timedelta(
         seconds=601))
@@ -312,7 +312,7 @@ def test_an_operator_approves_a_removal_from_the_page_a_viewer_cannot(backend, o
         app.conf.task_always_eager = False
     response = operator_client.get(response["Location"])  # the result page, once the task has run
     page = re.sub(r"\s+", " ", response.content.decode())
-    assert "Finished: 1 proposal treated" in page and "1 of 1 registered outputs removed" in page
+    assert "Finished: 1 proposal treated" in page and "1 of 1 registered output removed" in page
     assert f'<td class="num">{removal.pk}</td>' in page
     assert backend.catalogue_exists([OUT2]) == {OUT2: False}
 
