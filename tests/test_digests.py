@@ -527,3 +527,34 @@ def test_housekeeping_drops_stale_news_and_old_bodies(smtp, subscribed, time_mac
     sending.housekeeping()
     record.refresh_from_db()
     assert record.state == "sent" and record.html == "" and record.snapshot  # the row and snapshot stay
+
+
+def test_import_mailto_also_imports_the_recovery_policy_s_mailto(django_user_model):
+    from failover.models import RecoveryPolicy
+
+    user = make_user(django_user_model, "rita", "rita@example.org")
+    # Saving the recovery policy imports its MailTo, as a failover policy's save does.
+    recovery = RecoveryPolicy.objects.create(name="recovery", mail_to=["Rita <rita@example.org>, ops@example.org",
+                                                                       "not-an-address"])
+    subs = {s.address: s for s in Subscription.objects.all()}
+    assert set(subs) == {"rita@example.org", "ops@example.org"}
+    assert subs["rita@example.org"].user == user and subs["ops@example.org"].user is None
+    for sub in subs.values():
+        assert (sub.frequency, sub.want_reports, sub.want_actions, sub.want_proposals, sub.want_attention) == (
+            "every_cycle", False, True, True, False)
+        assert sub.source == f"MailTo of recovery policy recovery (id {recovery.pk})"
+    # The command says what it did per policy, once per address: a second run changes nothing.
+    out = _out("digest", "import-mailto", "--policy", "recovery")
+    assert "recovery policy recovery: rita@example.org: imported before, left as it is" in out
+    assert "recovery policy recovery: 'not-an-address': not an e-mail address, skipped" in out
+    assert Subscription.objects.count() == 2
+    # A deleted subscription is not brought back; an address added later is imported.
+    subs["ops@example.org"].delete()
+    RecoveryPolicy.objects.filter(pk=recovery.pk).update(mail_to=["ops@example.org", "late@example.org"])
+    out = _out("digest", "import-mailto")
+    assert "recovery policy recovery: late@example.org: new subscription for the address only" in out
+    assert "recovery policy recovery: ops@example.org: imported before" in out
+    assert sorted(Subscription.objects.values_list("email", flat=True)) == ["", "late@example.org"]
+    # The failover policy's MailTo is its own: the same address gets the agent's subscription too.
+    seed_policy(mail_to=["late@example.org"])
+    assert Subscription.objects.filter(email="late@example.org").count() == 2
