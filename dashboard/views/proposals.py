@@ -33,7 +33,9 @@ def _context(request, form=None, t: int | None = None) -> dict:
     recent = (ActionLog.objects.filter(details__has_key="proposed") | ActionLog.objects.filter(state__in=HANDLED))
     return {
         "page": page,
-        "form": form or ProposalDecisionForm(initial={"request_key": actions.new_request_key()}),
+        "form": form or ProposalDecisionForm(),
+        # A fresh one-time key at every render: a page re-shown with an error is a new confirmation.
+        "request_key": actions.new_request_key(),
         "recent": list(recent.defer("details").order_by("-finished", "-id")[:20]),
         "can_act": can_act(request.user),
         "policy": Policy.current(),

@@ -128,7 +128,7 @@ def test_a_worker_approves_the_proposals_waiting_for_a_lock_held_by_a_cycle(prop
     fleet = proposing_fleet
     proposed = dict(fleet.query("select transformation_id, id from failover_actionlog where state = 'proposed'"))
     assert sorted(proposed) == [4846, 4847]
-    hold_lock(fleet, 4847, 6)
+    hold_lock(fleet, 4847, 50)  # a cycle treats 4847 until it releases the lock below
     fleet.start_worker("w1")
     code = (
         "from django.contrib.auth import get_user_model; from failover import actions, tasks; "
@@ -142,6 +142,7 @@ def test_a_worker_approves_the_proposals_waiting_for_a_lock_held_by_a_cycle(prop
     fleet.wait_for(lambda: approval_row(fleet).get("waiting_for") == "cycle-elsewhere", timeout=60,
                    what="the approval to wait for 4847's lock")
     assert set(files_of_4847(fleet).values()) >= {"Assigned"}
+    fleet.manage("shell", "-c", "from failover import locks; locks.release(4847, 'cycle-elsewhere')")
     fleet.wait_for(lambda: approval_row(fleet).get("state") == "finished", timeout=60, what="the approval to finish")
     row = approval_row(fleet)
     assert row["proposal_ids"] == sorted(proposed.values())
