@@ -48,6 +48,8 @@ from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
+from failover.outcomes import count
+
 log = logging.getLogger(__name__)
 
 #: A message file that does not parse is left alone this long (seconds since its last change):
@@ -384,7 +386,7 @@ class Channel(filesystem.Channel):
             except Exception:
                 log.exception("embedded broker: could not restore %s", name)
         if restored:
-            log.warning("embedded broker: restored %d message(s) whose worker was gone", restored)
+            log.warning("embedded broker: restored %s whose worker was gone", count(restored, "message"))
         self._sweep_tmp()
         return restored
 

@@ -172,13 +172,25 @@ class ProposalDecisionForm(forms.Form):
                         "invalid_pk_value": "“%(pk)s” is not a proposal number."},
     )
     reason = forms.CharField(required=False, max_length=500)
+    # The page's one-time key: an approval is carried out once per key, in the background.
+    request_key = forms.CharField(
+        required=False, widget=forms.HiddenInput,
+        validators=[RegexValidator(r"^[0-9a-f]{32}$", "This form is damaged; open the proposals page again.")],
+    )
 
     def clean(self):
         data = super().clean()
         if data.get("decision") in ("approve", "reject") and not data.get("proposals"):
             if "proposals" not in self.errors:
                 raise forms.ValidationError("Select at least one proposal.")
+        if self.approving and not data.get("request_key") and "request_key" not in self.errors:
+            raise forms.ValidationError("This form is damaged; open the proposals page again.")
         return data
+
+    @property
+    def approving(self) -> bool:
+        return (self.cleaned_data if hasattr(self, "cleaned_data") else {}).get("decision") in ("approve",
+                                                                                             "approve_all")
 
     def chosen(self) -> list[ActionLog]:
         if self.cleaned_data["decision"] == "approve_all":

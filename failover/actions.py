@@ -11,6 +11,11 @@
   them, ``failover/cycle/act.py``); an approval runs the engine again for that kind of action with
   the proposal in the run, and marks it stale with the reason if its preconditions fail. Every
   settlement goes through ``ActionLog.settle``, which sends ``action_finished``.
+- In the background: a confirmation (an operator action, or approving proposals) writes an
+  ``ActionRequest`` once per form key (``request_action``, ``request_approval``) and a worker
+  carries it out (``run_request``). An approval claims each proposal for its request
+  (``request_key`` ``<form key>:p<proposal>``) before approving it, so a redelivered task never
+  approves one twice and two operators' approvals of one proposal carry it out once.
 """
 
 from __future__ import annotations
@@ -69,14 +74,18 @@ class Preview:
 @dataclass
 class Result:
     transformation: int
-    state: str  # done, failed, pending, nothing, skipped, error, duplicate
+    state: str  # done, failed, pending, nothing, skipped, error, duplicate, stale
     message: str
     action: ActionLog | None = None
+    proposal: int | None = None  # an approval's: which proposal
 
     def as_dict(self) -> dict:
         """As an ActionRequest keeps it (plain data: the action by its id)."""
-        return {"transformation": self.transformation, "state": self.state, "message": self.message,
+        data = {"transformation": self.transformation, "state": self.state, "message": self.message,
                 "action": self.action.pk if self.action is not None else None}
+        if self.proposal is not None:
+            data["proposal"] = self.proposal
+        return data
 
 
 def preview(transformation_ids: Sequence[int], kind: str, *, engine_factory=Engine) -> Preview:
@@ -148,6 +157,19 @@ def request_action(transformation_ids: Sequence[int], kind: str, *, user, reques
     )
 
 
+def request_approval(proposals: Sequence[ActionLog], *, user, request_key: str) -> tuple[ActionRequest, bool]:
+    """The request of a confirmed approval (one or many proposals), written once per key:
+    (request, whether it is new). The proposals are fixed now: "approve all" approves those that
+    were waiting when it was confirmed, not ones proposed while it runs."""
+    ids = [p.pk for p in proposals]
+    tids = list(dict.fromkeys(p.transformation_id for p in proposals))
+    return ActionRequest.objects.get_or_create(
+        key=request_key,
+        defaults={"kind": ActionRequest.APPROVE, "proposal_ids": ids, "transformation_ids": tids, "user": user,
+                  "actor": user.get_username()},
+    )
+
+
 def _claim(pk: int) -> bool:
     """Take the request for a lease: queued, or running under a lease that ran out (its worker is gone)."""
     now = timezone.now()
@@ -200,17 +222,12 @@ def run_request(pk: int, *, engine_factory=Engine) -> str:
             state=ActionRequest.State.FAILED, finished=timezone.now(),
             message=f"not carried out: the account {req.actor} that confirmed it no longer exists")
         return f"action request {pk}: its account is gone"
-    done = {r["transformation"] for r in req.results}
     try:
         with leases.Keeper(lambda: _renew(pk), name=f"action request {pk}"):
-            for tid in req.transformation_ids:
-                if tid in done:
-                    continue
-                ActionRequest.objects.filter(pk=pk).update(current=tid)
-                _wait_for_lock(req, tid)
-                result = execute([tid], req.kind, user=user, request_key=req.key, engine_factory=engine_factory)[0]
-                req.results.append(result.as_dict())
-                ActionRequest.objects.filter(pk=pk).update(results=req.results)
+            if req.is_approval:
+                _run_approvals(req, user, engine_factory)
+            else:
+                _run_actions(req, user, engine_factory)
     except Exception as exc:
         log.exception("action request %s stopped", pk)
         ActionRequest.objects.filter(pk=pk).update(
@@ -219,7 +236,79 @@ def run_request(pk: int, *, engine_factory=Engine) -> str:
         return f"action request {pk} failed: {exc}"
     ActionRequest.objects.filter(pk=pk).update(state=ActionRequest.State.FINISHED, finished=timezone.now(),
                                                current=None, lease_until=None)
-    return f"action request {pk}: {len(req.results)} of {len(req.transformation_ids)} treated"
+    return f"action request {pk}: {len(req.results)} of {req.total} treated"
+
+
+def _record(req: ActionRequest, result: Result) -> None:
+    req.results.append(result.as_dict())
+    ActionRequest.objects.filter(pk=req.pk).update(results=req.results)
+
+
+def _run_actions(req: ActionRequest, user, engine_factory) -> None:
+    done = {r["transformation"] for r in req.results}
+    for tid in req.transformation_ids:
+        if tid in done:
+            continue
+        ActionRequest.objects.filter(pk=req.pk).update(current=tid)
+        _wait_for_lock(req, tid)
+        _record(req, execute([tid], req.kind, user=user, request_key=req.key, engine_factory=engine_factory)[0])
+
+
+def _run_approvals(req: ActionRequest, user, engine_factory) -> None:
+    done = {r.get("proposal") for r in req.results}
+    for pid in req.proposal_ids:
+        if pid in done:
+            continue
+        proposal = ActionLog.objects.filter(pk=pid).first()
+        if proposal is None:
+            _record(req, Result(0, "error", f"proposal {pid} no longer exists", proposal=pid))
+            continue
+        tid = proposal.transformation_id
+        ActionRequest.objects.filter(pk=req.pk).update(current=tid)
+        claimed, why = claim_proposal(proposal, req.key)
+        if not claimed:
+            proposal.refresh_from_db()
+            _record(req, Result(tid, why[0], why[1], proposal, proposal=pid))
+            continue
+        _wait_for_lock(req, tid)
+        proposal.refresh_from_db()
+        [result] = approve([proposal], user=user, engine_factory=engine_factory)
+        result.proposal = pid
+        _record(req, result)
+
+
+def proposal_key(request_key: str, proposal_id: int) -> str:
+    return f"{request_key}:p{proposal_id}"
+
+
+def claim_proposal(proposal: ActionLog, request_key: str) -> tuple[bool, tuple[str, str]]:
+    """Mark a waiting proposal as this request's to approve (a conditional UPDATE of its
+    ``request_key``): (whether it is ours, else the (state, message) to report).
+
+    Ours already: a worker that died after claiming it; carried out already if it is no longer
+    waiting (reported ``duplicate``). A claim by another request that is over (it stopped
+    before approving it) is taken over; one by a request still running is left to it.
+    """
+    mine = proposal_key(request_key, proposal.pk)
+    waiting = ActionLog.objects.filter(pk=proposal.pk, state=ActionLog.State.PROPOSED)
+    if waiting.filter(Q(request_key__isnull=True) | Q(request_key=mine)).update(request_key=mine):
+        return True, ("", "")
+    proposal.refresh_from_db()
+    if proposal.request_key == mine:
+        text = proposal.outcome or proposal.error or proposal.get_state_display()
+        return False, ("duplicate", f"this request already approved it: {proposal.state}: {text}")
+    if proposal.state == ActionLog.State.PROPOSED and proposal.request_key:
+        other = ActionRequest.objects.filter(key=proposal.request_key.split(":")[0]).first()
+        if other is None or other.is_over:
+            if waiting.filter(request_key=proposal.request_key).update(request_key=mine):
+                return True, ("", "")
+        else:
+            return False, ("skipped", f"another approval, by {other.actor}, is carrying it out")
+        proposal.refresh_from_db()
+    if proposal.state == ActionLog.State.SUPERSEDED:
+        return False, ("stale", f"proposal {proposal.pk} was superseded by proposal {proposal.superseded_by_id}, "
+                                "not waiting for approval")
+    return False, ("stale", f"proposal {proposal.pk} is {proposal.state}, not waiting for approval")
 
 
 def _why_nothing(kind: str, tid: int) -> str:
@@ -253,7 +342,7 @@ def requeue_stalled(send, now=None) -> list[int]:
 
 
 def actions_for_key(request_key: str):
-    """The actions one form submit created (one per transformation)."""
+    """The actions one form submit created (one per transformation), or the proposals it approved."""
     return ActionLog.objects.filter(request_key__startswith=f"{request_key}:").order_by("transformation_id")
 
 

@@ -71,6 +71,7 @@ from failover.blockers import (
     Blocker,
 )
 from failover.models import ActionLog, BlockerRecord, Policy, RecoveryFinding, TransformationState
+from failover.outcomes import count
 
 PROPOSAL = "proposal"
 OTHER = "other"
@@ -239,7 +240,7 @@ def _recovery_items(ids: Sequence[int]) -> dict[int, list[Item]]:
         n = sum(states.values())
         words = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
         title = recovery.CASE_TITLES.get(case, case)
-        out[tid].append(Item(tid, RECOVERY, f"{title}: {n} jobs ({words})", n,
+        out[tid].append(Item(tid, RECOVERY, f"{title}: {count(n, 'job')} ({words})", n,
                              "approve" if "proposed" in states else None))
     return out
 

@@ -39,6 +39,7 @@ from failover.backends import get_backend
 from failover.engine import Engine, topological
 from failover.errors import FailoverError
 from failover.models import ActionLog, Cycle, CycleItem, Heartbeat, Policy
+from failover.outcomes import count
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def close_stuck(cycle: Cycle) -> None:
     Cycle.objects.filter(pk=cycle.pk, state=Cycle.State.RUNNING).update(
         state=Cycle.State.FAILED,
         finished=timezone.now(),
-        message=f"stuck: {lost} transformations never reported; their actions are reconciled next cycle",
+        message=f"stuck: {count(lost, 'transformation')} never reported; their actions are reconciled next cycle",
     )
 
 
@@ -324,8 +325,8 @@ def requeue_expired(now=None, send=None) -> list[int]:
             )
         log.warning(
             "cycle %s: the worker of transformation %s (%s) is gone: %s; "
-            "putting %d transformation(s) back on the queue",
-            cycle_id, head.transformation_id, head.worker or "not taken yet", why, len(steps),
+            "putting %s back on the queue",
+            cycle_id, head.transformation_id, head.worker or "not taken yet", why, count(len(steps), "transformation"),
         )
         resend[cycle_id].append([s.transformation_id for s in steps])
         requeued.append(head.pk)

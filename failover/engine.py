@@ -573,7 +573,7 @@ def after_acting(t: TransformationInfo, parent: TransformationInfo | None, count
     # N identical cycles in a row are N - 1 unchanged ones.
     stall = settings.FAILOVER_STALL_CYCLES
     if unchanged_cycles >= stall - 1 and sum(jobs_by_status.values()) and counts.total > counts.get(PROCESSED):
-        out.append(Blocker(blockers.NO_PROGRESS, f"no job changed state over the last {stall} cycles",
+        out.append(Blocker(blockers.NO_PROGRESS, f"no job changed state over the last {count(stall, 'cycle')}",
                            count=stall))
     return out
 

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from failover.outcomes import count
+
 log = logging.getLogger(__name__)
 
 
@@ -139,8 +141,7 @@ def _check_broker_folders(shown: str, folders: list[str]) -> Check:
             return Check("broker", False, f"{shown}: folder {folder} is missing or not writable")
         with os.scandir(folder) as entries:
             waiting += sum(1 for e in entries if e.name.endswith(".msg"))
-    plural = "s" if waiting != 1 else ""
-    return Check("broker", True, f"{shown}: {waiting} message{plural} waiting in {', '.join(folders)}")
+    return Check("broker", True, f"{shown}: {count(waiting, 'message')} waiting in {', '.join(folders)}")
 
 
 def heartbeat_seconds() -> float:

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from django.template.defaultfilters import pluralize
+
 from failover import blockers
 from failover.blockers import Blocker
 from failover.domain import (
@@ -34,6 +36,7 @@ from failover.domain import (
     UNUSED,
     JobInfo,
 )
+from failover.outcomes import count
 from failover.signatures import signature
 
 
@@ -114,7 +117,7 @@ class SiteHint:
         text = (
             f"site {self.site} failed {self.failed}/{self.total} of the recent jobs ({self.share:.0%}) against "
             f"{self.rest_failed}/{self.rest_total} ({self.rest_share:.0%}) at the other sites; mostly "
-            f"\"{self.signature}\". {self.failed} jobs lost (CPU time: not read). A person may exclude the "
+            f"\"{self.signature}\". {count(self.failed, 'job')} lost (CPU time: not read). A person may exclude the "
             f"site from the transformation's jobs or tell the site."
         )
         return Blocker(
@@ -381,7 +384,8 @@ def alerts(history: Sequence[Sample], ctx: Context, now: datetime, cfg: InsightS
         since = last_progress(history) or history[0].at
         if now - since >= timedelta(hours=cfg.stall_hours):
             out.append(Blocker(
-                blockers.STALLED, f"no file Processed since {_fmt(since)} while {cur.remaining} files are Unused or "
+                blockers.STALLED, f"no file Processed since {_fmt(since)} while {count(cur.remaining, 'file')} "
+                f"{pluralize(cur.remaining, 'is,are')} Unused or "
                 f"Assigned (more than {_hours(cfg.stall_hours)})", count=cur.remaining, since=since,
             ))
     # 2 and 3. The latest finished jobs.
@@ -393,8 +397,8 @@ def alerts(history: Sequence[Sample], ctx: Context, now: datetime, cfg: InsightS
         sites = sorted({j.site or "Unknown" for j in last_n})
         likely = "likely a configuration error: " if n_top == len(last_n) and len(sites) > 1 else ""
         out.append(Blocker(
-            blockers.ALL_FAILED, f"the last {len(last_n)} jobs all failed, at {len(sites)} site"
-            f"{'s' if len(sites) != 1 else ''}; {likely}{n_top} of them \"{top}\"", count=len(last_n),
+            blockers.ALL_FAILED, f"the last {len(last_n)} jobs all failed, at {count(len(sites), 'site')}; "
+            f"{likely}{n_top} of them \"{top}\"", count=len(last_n),
             details={"signature": top, "same_signature": n_top, "sites": sites},
         ))
     elif len(recent) >= cfg.failed_min_jobs:
@@ -415,7 +419,7 @@ def alerts(history: Sequence[Sample], ctx: Context, now: datetime, cfg: InsightS
             since = s.at
         if now - since >= timedelta(hours=cfg.unsubmitted_hours):
             out.append(Blocker(
-                blockers.NOT_SUBMITTED, f"{cur.unsubmitted} tasks created but not submitted, the oldest (task "
+                blockers.NOT_SUBMITTED, f"{count(cur.unsubmitted, 'task')} created but not submitted, the oldest (task "
                 f"{cur.oldest_unsubmitted}) since {_fmt(since)}", count=cur.unsubmitted, since=since,
             ))
     # 5. Still Active long after the parent finished.

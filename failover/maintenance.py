@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from failover import mirror
 from failover.models import Cycle, ProgressSample
+from failover.outcomes import count
 
 # A pruner removes what is older than the cutoff and says how many of what: [(count, "what"), ...].
 Pruner = Callable[[datetime], list[tuple[int, str]]]
@@ -34,7 +35,7 @@ class PruneResult:
     others: list[tuple[int, str]] = field(default_factory=list)
 
     def __str__(self) -> str:
-        parts = [f"{self.cycles} cycles", *(f"{n} {what}" for n, what in self.others)]
+        parts = [count(self.cycles, "cycle"), *(f"{n} {what}" for n, what in self.others)]
         return "removed " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0])
 
 

@@ -263,9 +263,15 @@ class ActionRequest(models.Model):
         FINISHED = "finished"
         FAILED = "failed"
 
+    # Approving proposals (one or many, ``proposal_ids``) rather than one of the four buttons.
+    APPROVE = "approve"
+    KINDS = [*ActionLog.Kind.choices, (APPROVE, "Approve proposals")]
+
     key = models.CharField(max_length=32, unique=True)
-    kind = models.CharField(max_length=16, choices=ActionLog.Kind.choices)
+    kind = models.CharField(max_length=16, choices=KINDS)
     transformation_ids = models.JSONField(default=list)
+    # An approval's proposals, in order; their transformations are in ``transformation_ids``.
+    proposal_ids = models.JSONField(default=list, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     actor = models.CharField(max_length=150)
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
@@ -279,7 +285,8 @@ class ActionRequest(models.Model):
     # The transformation being treated now, and what the lock it waits for is held by.
     current = models.IntegerField(null=True, blank=True)
     waiting_for = models.CharField(max_length=64, blank=True)
-    # One entry per transformation treated: {"transformation", "state", "message", "action"}.
+    # One entry per transformation treated: {"transformation", "state", "message", "action"}; an
+    # approval has one per proposal treated, with its "proposal" too.
     results = models.JSONField(default=list, blank=True)
     message = models.TextField(blank=True)
 
@@ -290,8 +297,17 @@ class ActionRequest(models.Model):
         return f"{self.kind} request {self.key} ({self.state})"
 
     @property
+    def is_approval(self) -> bool:
+        return self.kind == self.APPROVE
+
+    @property
+    def unit(self) -> str:
+        """What the request counts: proposals for an approval, transformations otherwise."""
+        return "proposal" if self.is_approval else "transformation"
+
+    @property
     def total(self) -> int:
-        return len(self.transformation_ids)
+        return len(self.proposal_ids) if self.is_approval else len(self.transformation_ids)
 
     @property
     def treated(self) -> int:

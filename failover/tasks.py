@@ -11,6 +11,7 @@ from django.conf import settings
 from failover import actions, cycles, maintenance
 from failover.engine import Engine
 from failover.models import Cycle, Heartbeat
+from failover.outcomes import count
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,9 @@ def tick() -> str:
     stalled = actions.requeue_stalled(run_action_request.delay)
     due, why = cycles.is_due()
     if requeued:
-        why = f"{why}; {len(requeued)} chain(s) of gone workers put back on the queue"
+        why = f"{why}; {count(len(requeued), 'chain')} of gone workers put back on the queue"
     if stalled:
-        why = f"{why}; {len(stalled)} operator action request(s) put back on the queue"
+        why = f"{why}; {count(len(stalled), 'operator action request')} put back on the queue"
     if not due:
         return why
     if settings.FAILOVER_FANOUT:

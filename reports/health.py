@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.template.defaultfilters import pluralize
 
 from failover.health import Check, age_in_words, age_of, register
+from failover.outcomes import count
 
 
 @register("opensearch", order=70, explanation="OpenSearch answers (only when OPENSEARCH_URL is set).")
@@ -34,7 +36,8 @@ def check_outbox() -> Check | None:
         return Check("outbox", True, "nothing waits")
     age = age_of(oldest)
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(state["by_kind"].items()))
-    detail = f"{waiting} documents wait ({kinds}), the oldest since {age_in_words(oldest)}"
+    detail = (f"{count(waiting, 'document')} {pluralize(waiting, 'waits,wait')} ({kinds}), "
+              f"the oldest since {age_in_words(oldest)}")
     if state["last_error"]:
         detail += f"; last error: {state['last_error'][:200]}"
     return Check("outbox", age <= OUTBOX_LATE_SECONDS, detail, age)

@@ -24,9 +24,11 @@ from functools import partial
 
 from django.db import transaction
 from django.db.models import Count, Min, Q
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from failover.models import ActionLog
+from failover.outcomes import count
 from failover.recording import SnapshotMeta
 from reports.aggregation import AggregateRow
 from reports.models import Outbox
@@ -165,7 +167,7 @@ class DrainResult:
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        text = f"{self.sent} documents sent, {self.superseded} already newer, {self.refused} refused"
+        text = f"{count(self.sent, 'document')} sent, {self.superseded} already newer, {self.refused} refused"
         if self.pruned:
             text += f", {self.pruned} stale documents deleted"
         if self.error:
@@ -205,7 +207,8 @@ def drain(
             result.error = describe(exc, config)
             _release(rows, result.error)
             _trip(config)
-            log.warning("OpenSearch unavailable, %d documents wait in the outbox: %s", len(rows), result.error)
+            log.warning("OpenSearch unavailable, %s %s in the outbox: %s", count(len(rows), "document"),
+                        pluralize(len(rows), "waits,wait"), result.error)
             break
         _reset(config)
         Outbox.objects.filter(pk__in=done).delete()

@@ -108,7 +108,7 @@ def test_prune_drops_old_cycles_and_aggregates_but_keeps_the_audit_log(chain, ti
     load_scenario(chain_scenario())
     run("failover", "cycle")
     out = run("failover", "prune", "--keep-days", "30")
-    assert "removed 1 cycles, 3 stored snapshots" in out
+    assert "removed 1 cycle, 3 stored snapshots" in out
     assert not Cycle.objects.filter(pk=old_cycle.pk).exists()
     assert Cycle.objects.count() == 1
     assert ActionLog.objects.filter(created__year=2026, created__month=1).exists()

@@ -89,6 +89,21 @@ def test_the_audit_csv_neutralises_actors_reasons_and_errors(chain_synced, viewe
     assert "system" in actors  # an ordinary actor as it was
 
 
+def test_the_audit_csv_neutralises_policy_changes_too(chain_synced, viewer_client):
+    from dashboard.models import PolicyChange
+
+    for bad in FORMULAS:
+        PolicyChange.objects.create(actor=bad, policy_name=bad, before={"mail_from": "a@example.org"},
+                                    after={"mail_from": bad})
+    r = viewer_client.get("/audit.csv")
+    rows = rows_of(b"".join(r.streaming_content).decode())
+    assert_no_formula(rows)
+    entry, actor, policy = (rows[0].index(c) for c in ("entry", "actor", "policy"))
+    changed = [row for row in rows[1:] if row[entry] == "policy_change"]
+    assert sorted(row[actor] for row in changed) == sorted("'" + bad for bad in FORMULAS)
+    assert sorted(row[policy] for row in changed) == sorted("'" + bad for bad in FORMULAS)
+
+
 @pytest.mark.parametrize("value, expected", [
     ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"), ("\t=1", "'\t=1"), ("\r=1", "'\r=1"),
     ("a=1", "a=1"), ("", ""), ("Done", "Done"), (" =1", " =1"),

@@ -4,6 +4,7 @@ exit status, the reconciling of a pending reassign, a cycle that dies."""
 from __future__ import annotations
 
 import json
+import re
 from io import StringIO
 
 import pytest
@@ -126,7 +127,7 @@ def test_a_cycle_that_stops_at_once_is_not_zero_errors(many):
     assert result.message.startswith("cycle stopped: ")
     assert result.errors == 1 and result.failed
     summary = result.summary()
-    assert summary.startswith(f"Cycle {result.cycle_id} failed (cycle stopped: ") and "; 1 errors" in summary
+    assert summary.startswith(f"Cycle {result.cycle_id} failed (cycle stopped: ") and "; 1 error, " in summary
     assert "\n" not in summary
     cycle = Cycle.objects.get(pk=result.cycle_id)
     assert (cycle.state, cycle.errors) == ("failed", 1)
@@ -156,7 +157,7 @@ def test_any_failed_transformation_exits_1_with_a_one_line_summary(settings, fau
     settings.DIRAC_RETRIES = 0
     code, out, err = command()
     assert code == 1
-    assert len(err.strip().splitlines()) == 1 and " errors, " in err and not err.startswith("Cycle None")
+    assert len(err.strip().splitlines()) == 1 and re.search(r" errors?, ", err) and not err.startswith("Cycle None")
     assert out.strip().splitlines()[-1] == err.strip()
     code, out, err = command("--json")
     assert code == 1

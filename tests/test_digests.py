@@ -66,7 +66,7 @@ def test_it_sends_the_seed_report_of_4848_with_both_parts_and_links(
     smtp, eager, subscribed, django_capture_on_commit_callbacks, client
 ):
     seeded = seed_4848()
-    assert run_beat(django_capture_on_commit_callbacks) == "1 digests queued"
+    assert run_beat(django_capture_on_commit_callbacks) == "1 digest queued"
 
     assert len(smtp.inbox.messages) == 1
     envelope, message = smtp.inbox.envelopes[0], smtp.inbox.messages[0]
@@ -347,7 +347,7 @@ def test_a_daily_digest_goes_once_at_its_hour_after_the_running_cycle(
     assert run_beat(django_capture_on_commit_callbacks) == "0 digests queued"
     Cycle.objects.filter(pk=running.pk).update(state="finished", finished=timezone.now())
     time_machine.move_to("2026-11-25 07:01:30Z", tick=False)
-    assert run_beat(django_capture_on_commit_callbacks) == "1 digests queued"
+    assert run_beat(django_capture_on_commit_callbacks) == "1 digest queued"
     time_machine.move_to("2026-11-25 18:00:00Z", tick=False)
     assert run_beat(django_capture_on_commit_callbacks) == "0 digests queued"
     assert [m["Subject"] for m in smtp.inbox.messages] == ["[Failover] Daily digest, 2026-11-25: 2 actions, 1 report"]
@@ -527,3 +527,34 @@ def test_housekeeping_drops_stale_news_and_old_bodies(smtp, subscribed, time_mac
     sending.housekeeping()
     record.refresh_from_db()
     assert record.state == "sent" and record.html == "" and record.snapshot  # the row and snapshot stay
+
+
+def test_import_mailto_also_imports_the_recovery_policy_s_mailto(django_user_model):
+    from failover.models import RecoveryPolicy
+
+    user = make_user(django_user_model, "rita", "rita@example.org")
+    # Saving the recovery policy imports its MailTo, as a failover policy's save does.
+    recovery = RecoveryPolicy.objects.create(name="recovery", mail_to=["Rita <rita@example.org>, ops@example.org",
+                                                                       "not-an-address"])
+    subs = {s.address: s for s in Subscription.objects.all()}
+    assert set(subs) == {"rita@example.org", "ops@example.org"}
+    assert subs["rita@example.org"].user == user and subs["ops@example.org"].user is None
+    for sub in subs.values():
+        assert (sub.frequency, sub.want_reports, sub.want_actions, sub.want_proposals, sub.want_attention) == (
+            "every_cycle", False, True, True, False)
+        assert sub.source == f"MailTo of recovery policy recovery (id {recovery.pk})"
+    # The command says what it did per policy, once per address: a second run changes nothing.
+    out = _out("digest", "import-mailto", "--policy", "recovery")
+    assert "recovery policy recovery: rita@example.org: imported before, left as it is" in out
+    assert "recovery policy recovery: 'not-an-address': not an e-mail address, skipped" in out
+    assert Subscription.objects.count() == 2
+    # A deleted subscription is not brought back; an address added later is imported.
+    subs["ops@example.org"].delete()
+    RecoveryPolicy.objects.filter(pk=recovery.pk).update(mail_to=["ops@example.org", "late@example.org"])
+    out = _out("digest", "import-mailto")
+    assert "recovery policy recovery: late@example.org: new subscription for the address only" in out
+    assert "recovery policy recovery: ops@example.org: imported before" in out
+    assert sorted(Subscription.objects.values_list("email", flat=True)) == ["", "late@example.org"]
+    # The failover policy's MailTo is its own: the same address gets the agent's subscription too.
+    seed_policy(mail_to=["late@example.org"])
+    assert Subscription.objects.filter(email="late@example.org").count() == 2

@@ -269,7 +269,7 @@ def test_opensearch_and_outbox_checks_with_opensearch_configured(settings, time_
     Outbox.objects.create(kind="row", index="failover-wmshistory-2026-11-25", doc_id="1", version=1, document={})
     time_machine.move_to("2026-11-25 10:10:00Z", tick=False)
     waiting = check_outbox()
-    assert waiting.ok and waiting.age == 600 and "1 documents wait" in waiting.detail
+    assert waiting.ok and waiting.age == 600 and "1 document waits" in waiting.detail
     time_machine.move_to("2026-11-25 10:20:00Z", tick=False)
     assert not check_outbox().ok  # more than 15 min: OpenSearch has not taken it
 

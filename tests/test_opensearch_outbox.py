@@ -156,7 +156,7 @@ def test_action_log_entries_reach_opensearch_when_final(os_settings, os_config, 
     assert Outbox.objects.filter(doc_id=str(pending.pk)).count() == 1
     Outbox.objects.all().delete()
     tasks._last_sweep = None
-    assert "1 documents sent" in tasks.drain_outbox()
+    assert "1 document sent" in tasks.drain_outbox()
     doc = client.get(index=os_config.index(ACTIONS, pending.created), id=str(pending.pk))["_source"]
     assert (doc["State"], doc["Error"]) == ("failed", "DIRAC refused")
     assert "0 documents sent" in tasks.drain_outbox()  # the sweep sends nothing twice

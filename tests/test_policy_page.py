@@ -187,3 +187,29 @@ def test_the_top_bar_marks_the_policy_page_only_on_it(admin_client, policy):
     change = PolicyChange.objects.get()
     html = admin_client.get(reverse("audit_policy_change", args=[change.pk])).content.decode()
     assert not active.search(html) and '<a href="/policy/">Policy</a>' in html
+
+
+def test_the_change_is_in_the_audit_csv_with_what_changed(admin_client, viewer_client, policy):
+    import csv
+    import io
+
+    admin_client.post(reverse("policy"), form_data(policy, max_flush="4", flush_types=["Merging"]))
+    change = PolicyChange.objects.get()
+    r = viewer_client.get(reverse("audit_csv"))
+    rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode())))
+    actions = [row for row in rows if row["entry"] == "action"]
+    [row] = [row for row in rows if row["entry"] == "policy_change"]
+    assert actions and all(row["kind"] != "policy" for row in actions)  # the cycle's sync, as before
+    assert (row["id"], row["kind"], row["state"], row["actor"], row["policy"]) == (
+        str(change.pk), "policy", "done", "ada", "default")
+    assert row["transformation"] == "" and row["created"] == change.created.isoformat()
+    assert row["reason"] == "policy default edited on the policy page"
+    assert row["outcome"] == "changed Flush, MaxFlush"
+    assert row["changes"] == "Flush: [DataReprocessing, Merging] -> [Merging]; MaxFlush: 2 -> 4"
+    assert rows[0]["entry"] == "policy_change"  # newest first, merged with the actions by time
+    # Filtered as on the page: by a kind or a transformation, the policy changes are left out; by actor, kept.
+    for params in ({"kind": "sync"}, {"transformation": 4847}):
+        body = b"".join(viewer_client.get(reverse("audit_csv"), params).streaming_content).decode()
+        assert "policy_change" not in body
+    body = b"".join(viewer_client.get(reverse("audit_csv"), {"actor": "ada"}).streaming_content).decode()
+    assert [r["entry"] for r in csv.DictReader(io.StringIO(body))] == ["policy_change"]

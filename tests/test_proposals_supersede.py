@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.test import TestCase
 from django.urls import reverse
 
 from failover import actions
@@ -76,12 +77,25 @@ def test_the_proposals_page_shows_the_live_proposal_and_the_superseded_one(opera
     assert [f.status for f in SimFile.objects.filter(transformation=4847, task__in=[1, 2])] == ["Assigned"] * 3
 
 
-def test_a_proposal_and_its_outcome_give_the_same_numbers(operator_client, chain_proposed):
+@pytest.fixture
+def eager(settings):
+    from dashboard.celery import app
+
+    settings.FAILOVER_ACTION_LOCK_WAIT = 0
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = False
+
+
+def test_a_proposal_and_its_outcome_give_the_same_numbers(operator_client, chain_proposed, eager):
     """The finding: "40 Assigned files" proposed, "10 files set Unused" done. Files that left
     their failed task meanwhile are not carried out, and the reason now says what is."""
     [p] = waiting()
     SimFile.objects.filter(transformation=4847, lfn="/p/a2.h5").update(status="Processed")
-    r = operator_client.post(reverse("proposals_decide"), {"decision": "approve", "proposals": [p.pk]}, follow=True)
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the approval's task, eager here
+        r = operator_client.post(reverse("proposals_decide"), {"decision": "approve", "proposals": [p.pk],
+                                                               "request_key": "a" * 32})
+    r = operator_client.get(r["Location"])  # the result page, once the worker's task has run
     p.refresh_from_db()
     assert p.state == "done"
     assert p.reason == ("2 Assigned files of 2 failed or killed tasks "
@@ -89,4 +103,4 @@ def test_a_proposal_and_its_outcome_give_the_same_numbers(operator_client, chain
     assert p.outcome == "2 files reset to Unused"
     assert p.result == {"files": 2, "unused": 2, "became": {}, "unchanged": 0}
     assert p.details["proposed"]["reason"] == "3 Assigned files of 2 failed or killed tasks"
-    assert f"Proposal {p.pk} (4847): done: 2 files reset to Unused" in text(r)
+    assert "Finished: 1 proposal treated" in text(r) and "2 files reset to Unused" in text(r)

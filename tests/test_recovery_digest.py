@@ -26,4 +26,4 @@ def test_a_recovery_finding_waiting_for_approval_is_in_the_digest(django_user_mo
                                    state="proposed", actions=["job_done", "inputs_processed"])
     [record] = sending.plan()
     assert "Recovery finding" in record.text
-    assert "Outputs exist, job Failed: job Done, inputs Processed: 1 jobs (proposed 1)" in record.text
+    assert "Outputs exist, job Failed: job Done, inputs Processed: 1 job (proposed 1)" in record.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 from django.core.management import call_command
@@ -103,7 +104,7 @@ def test_outputs_are_removed_only_after_approval(backend, operator_user):
     assert result.state == ActionLog.State.DONE, result.message
     assert backend.catalogue_exists([OUT2]) == {OUT2: False}
     removal.refresh_from_db()
-    assert removal.outcome == "1 of 1 registered outputs removed" and removal.user == operator_user
+    assert removal.outcome == "1 of 1 registered output removed" and removal.user == operator_user
 
 
 def test_a_rejected_removal_removes_nothing(backend, operator_user):
@@ -215,7 +216,7 @@ def test_beat_runs_recovery_every_polling_time_only_with_a_stored_policy(backend
     assert tasks.recovery_tick() == "no recovery policy stored" and not queued
     RecoveryPolicy.objects.create(polling_time=600)
     assert tasks.recovery_tick().startswith("recovery queued") and len(queued) == 1
-    assert "1 transformations" in queued[0]
+    assert "1 transformation, " in queued[0]
     assert tasks.recovery_tick().startswith("next recovery check in") and len(queued) == 1
     Heartbeat.objects.filter(name="recovery").update(at=Heartbeat.objects.get(name="recovery").at - timedelta(
         seconds=601))
@@ -299,8 +300,20 @@ def test_an_operator_approves_a_removal_from_the_page_a_viewer_cannot(backend, o
     form = {"decision": "approve", "proposals": [removal.pk]}
     assert viewer_client.post(reverse("proposals_decide"), form).status_code in (302, 403)
     assert backend.catalogue_exists([OUT2]) == {OUT2: True}
-    response = operator_client.post(reverse("proposals_decide"), form, follow=True)
-    assert f"Proposal {removal.pk} ({TID}): done: 1 of 1 registered outputs removed" in response.content.decode()
+    from django.test import TestCase
+
+    from dashboard.celery import app
+
+    app.conf.task_always_eager = True  # the approval's task runs here, after the commit
+    try:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            response = operator_client.post(reverse("proposals_decide"), {**form, "request_key": "b" * 32})
+    finally:
+        app.conf.task_always_eager = False
+    response = operator_client.get(response["Location"])  # the result page, once the task has run
+    page = re.sub(r"\s+", " ", response.content.decode())
+    assert "Finished: 1 proposal treated" in page and "1 of 1 registered output removed" in page
+    assert f'<td class="num">{removal.pk}</td>' in page
     assert backend.catalogue_exists([OUT2]) == {OUT2: False}
 
 

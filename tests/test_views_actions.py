@@ -211,33 +211,159 @@ def test_it_lists_proposals_with_their_reason(viewer_client, chain_proposed):
     assert "Approve selected" not in page  # viewers see no buttons
 
 
-def test_it_approves_one_proposal(operator_client, chain_proposed):
+def page_key(client) -> str:
+    """The one-time key of the proposals page's form."""
+    return key_of(client.get(reverse("proposals")))
+
+
+def decide(client, data, follow: bool = True):
+    """Submit the proposals page's form (with its key unless given), run what an approval
+    enqueues after its commit, then (``follow``) open the page it redirects to."""
+    if "request_key" not in data:
+        data = {**data, "request_key": page_key(client)}
+    return confirm(client, reverse("proposals_decide"), data, follow=follow)
+
+
+def test_it_approves_one_proposal_in_the_background(operator_client, chain_proposed):
+    from failover.models import ActionRequest
+
     p = proposal("reassign")
-    r = operator_client.post(reverse("proposals_decide"), {"decision": "approve", "proposals": [p.pk]}, follow=True)
+    r = decide(operator_client, {"decision": "approve", "proposals": [p.pk]}, follow=False)
+    req = ActionRequest.objects.get()
+    assert r.status_code == 302 and r["Location"] == reverse("approval_result", args=[req.key])
+    assert (req.kind, req.proposal_ids, req.transformation_ids, req.actor) == ("approve", [p.pk], [4847], "otto")
     p.refresh_from_db()
-    assert p.state == "done" and p.user.username == "otto"
+    assert p.state == "done" and p.user.username == "otto" and p.request_key == f"{req.key}:p{p.pk}"
     assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Unused"] * 3
-    assert f"Proposal {p.pk} (4847): done" in text(r)
+    page = text(operator_client.get(r["Location"]))
+    assert "Finished: 1 proposal treated" in page and "data-final" in page
+    assert "3 files reset to Unused" in page and f'href="/audit/{p.pk}/"' in page
     assert proposal("complete").state == "proposed"
 
 
+def test_an_approval_waits_for_a_worker_and_the_result_page_follows_it(operator_client, chain_proposed):
+    from failover.models import ActionRequest
+    from failover.tasks import run_action_request
+
+    key = page_key(operator_client)
+    with TestCase.captureOnCommitCallbacks(execute=False) as enqueued:
+        r = operator_client.post(reverse("proposals_decide"), {"decision": "approve_all", "request_key": key})
+    assert r.status_code == 302 and len(enqueued) == 1  # one task, sent after the commit
+    req = ActionRequest.objects.get(key=key)
+    ids = sorted(ActionLog.objects.filter(state="proposed").values_list("pk", flat=True))
+    assert req.proposal_ids == ids and req.state == "queued"
+    progress = reverse("approval_progress", args=[key])
+    page = text(operator_client.get(r["Location"]))
+    assert "Waiting for a worker to take it: 2 proposals" in page and f'data-src="{progress}"' in page
+    assert "data-final" not in text(operator_client.get(progress))
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3  # not approved yet
+    # A second submit of the same page enqueues nothing more and shows the same request.
+    with TestCase.captureOnCommitCallbacks(execute=False) as again:
+        second = operator_client.post(reverse("proposals_decide"), {"decision": "approve_all", "request_key": key})
+    assert again == [] and second["Location"] == r["Location"] and ActionRequest.objects.count() == 1
+    assert run_action_request(req.pk) == f"action request {req.pk}: 2 of 2 treated"
+    fragment = text(operator_client.get(progress))
+    assert "data-final" in fragment and "Finished: 2 proposals treated" in fragment
+    assert fragment.count('<tr class="result-done">') == 2 and "3 files reset to Unused" in fragment
+    assert SimTransformation.objects.get(id=4846).status == "Completed"
+    assert not ActionLog.objects.filter(state="proposed").exists()
+    # A redelivered message: the request is over, nothing is approved twice.
+    assert "over" in run_action_request(req.pk)
+    assert ActionLog.objects.filter(kind="reassign", state="done").count() == 1
+
+
 def test_it_approves_all_and_a_second_approval_does_nothing(operator_client, chain_proposed):
-    r = operator_client.post(reverse("proposals_decide"), {"decision": "approve_all"}, follow=True)
+    decide(operator_client, {"decision": "approve_all"})
     assert not ActionLog.objects.filter(state="proposed").exists()
     assert SimTransformation.objects.get(id=4846).status == "Completed"
-    assert "nothing was done" not in text(r) and text(r).count(": done:") == 2
-    again = operator_client.post(reverse("proposals_decide"), {"decision": "approve_all"}, follow=True)
+    again = decide(operator_client, {"decision": "approve_all"})
     assert "There was no proposal waiting: nothing was done." in text(again)
+
+
+def test_a_redelivered_approval_approves_each_proposal_once(chain_proposed, operator_user):
+    """A worker died after approving the proposal but before recording it: the next one finds it
+    claimed by this request and carried out, and says so."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from failover.models import ActionRequest
+
+    p = proposal("reassign")
+    req, created = actions.request_approval([p], user=operator_user, request_key="e" * 32)
+    assert created
+    assert actions.claim_proposal(p, req.key)[0]
+    actions.approve([p], user=operator_user)
+    ActionRequest.objects.filter(pk=req.pk).update(state="running", lease_until=timezone.now() - timedelta(seconds=1))
+    SimFile.objects.filter(transformation=4847, lfn__in=FAILED_LFNS).update(status="Assigned")
+    actions.run_request(req.pk)
+    req.refresh_from_db()
+    assert req.state == "finished" and [(r["proposal"], r["state"]) for r in req.results] == [(p.pk, "duplicate")]
+    assert req.results[0]["message"] == "this request already approved it: done: 3 files reset to Unused"
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
+    assert ActionLog.objects.filter(kind="reassign").count() == 1
+
+
+def test_two_approvals_of_one_proposal_carry_it_out_once(chain_proposed, operator_user, django_user_model):
+    from tests.factories import make_user
+
+    admin_user = make_user(django_user_model, "ada", "admin")
+    p = proposal("reassign")
+    first, _ = actions.request_approval([p], user=operator_user, request_key="1" * 32)
+    second, _ = actions.request_approval([p], user=admin_user, request_key="2" * 32)
+    assert actions.claim_proposal(p, first.key)[0]  # the first one's worker took it, still running
+    ActionRequest = type(first)
+    ActionRequest.objects.filter(pk=first.pk).update(state="running")
+    actions.run_request(second.pk)
+    second.refresh_from_db()
+    assert [r["state"] for r in second.results] == ["skipped"]
+    assert "another approval, by otto, is carrying it out" in second.results[0]["message"]
+    p.refresh_from_db()
+    assert p.state == "proposed"
+    # The first request stopped before approving it: a new approval takes the proposal over.
+    ActionRequest.objects.filter(pk=first.pk).update(state="failed")
+    third, _ = actions.request_approval([p], user=admin_user, request_key="3" * 32)
+    actions.run_request(third.pk)
+    third.refresh_from_db()
+    p.refresh_from_db()
+    assert [r["state"] for r in third.results] == ["done"] and p.state == "done"
+    assert p.request_key == f"{third.key}:p{p.pk}" and p.actor == admin_user.username
+
+
+def test_an_approval_waits_for_the_lock_of_a_cycle_then_says_it_was_locked(chain_proposed, operator_user):
+    assert locks.acquire(4847, "cycle-elsewhere")
+    p = proposal("reassign")
+    req, _ = actions.request_approval([p], user=operator_user, request_key="4" * 32)
+    actions.run_request(req.pk)
+    req.refresh_from_db()
+    assert req.results[0]["proposal"] == p.pk and "locked by cycle-elsewhere" in req.results[0]["message"]
+    assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
+
+
+def test_it_refuses_an_approval_without_the_page_s_key(operator_client, chain_proposed):
+    p = proposal("reassign")
+    for data in ({"decision": "approve", "proposals": [p.pk]},
+                 {"decision": "approve_all", "request_key": "not-a-key"}):
+        r = operator_client.post(reverse("proposals_decide"), data)
+        assert r.status_code == 400 and "open the proposals page again" in text(r)
+    assert ActionLog.objects.filter(state="proposed").count() == 2
+
+
+def test_the_result_page_of_an_unknown_approval_is_404(operator_client, viewer_client):
+    assert operator_client.get(reverse("approval_result", args=["0" * 32])).status_code == 404
+    assert operator_client.get(reverse("approval_progress", args=["bad"])).status_code == 404
+    assert viewer_client.get(reverse("approval_progress", args=["0" * 32])).status_code == 403
 
 
 def test_it_refuses_a_stale_proposal_with_the_reason(operator_client, chain_proposed):
     p = proposal("complete")
     SimTransformation.objects.filter(id=4846).update(status="Stopped")
     SimFile.objects.filter(transformation=4846).update(status="Unused")
-    operator_client.post(reverse("proposals_decide"), {"decision": "approve", "proposals": [p.pk]})
+    r = decide(operator_client, {"decision": "approve", "proposals": [p.pk]})
     p.refresh_from_db()
     assert p.state == "stale" and p.outcome.startswith("not carried out")
     assert SimTransformation.objects.get(id=4846).status == "Stopped"
+    assert '<tr class="result-stale">' in text(r) and "not carried out" in text(r)
 
 
 def test_it_rejects_proposals_with_a_reason(operator_client, chain_proposed):
@@ -247,7 +373,8 @@ def test_it_rejects_proposals_with_a_reason(operator_client, chain_proposed):
     assert ActionLog.objects.get(pk=ids[0]).outcome == "rejected by otto: not now"
     assert [file_status(lfn) for lfn in FAILED_LFNS] == ["Assigned"] * 3
     # Approving a rejected proposal is a form error, not an action.
-    r = operator_client.post(reverse("proposals_decide"), {"decision": "approve", "proposals": ids[:1]})
+    r = operator_client.post(reverse("proposals_decide"), {"decision": "approve", "proposals": ids[:1],
+                                                           "request_key": "5" * 32})
     assert r.status_code == 400 and "not waiting for approval" in text(r)
 
 

@@ -1,6 +1,15 @@
-"""``/audit/``: every action with who, what, when and outcome; filters and CSV export."""
+"""``/audit/``: every action with who, what, when and outcome; filters and CSV export.
+
+The CSV (``/audit.csv``) has the actions and the policy changes made on the policy page, newest
+first, in one table: its ``entry`` column says which (``action`` or ``policy_change``; their ids are
+numbered apart), and a policy change's row has the policy and what changed (``option: before ->
+after``) in its last two columns. The filters apply as on the page: one by transformation, kind or
+state leaves the policy changes out.
+"""
 
 from __future__ import annotations
+
+import heapq
 
 from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
@@ -17,7 +26,8 @@ from failover.models import ActionLog
 from reports import csvsafe
 
 CSV_COLUMNS = ("id", "created", "finished", "transformation", "kind", "state", "actor", "cycle", "reason",
-               "outcome", "error", "files", "tasks")
+               "outcome", "error", "files", "tasks", "entry", "policy", "changes")
+POLICY_KIND = "policy"
 
 
 def _filtered(request) -> tuple[AuditFilterForm, object]:
@@ -80,7 +90,23 @@ def _csv_row(a: ActionLog) -> list:
     n_tasks = len(tasks) if a.kind == ActionLog.Kind.REASSIGN else (
         sum(len(v) for v in tasks.values()) if a.kind == ActionLog.Kind.SYNC else "")
     return [a.pk, a.created.isoformat(), a.finished.isoformat() if a.finished else "", a.transformation_id, a.kind,
-            a.state, a.actor, a.cycle_id or "", a.reason, a.outcome, a.error, n_files, n_tasks]
+            a.state, a.actor, a.cycle_id or "", a.reason, a.outcome, a.error, n_files, n_tasks, "action", "", ""]
+
+
+def _option_value(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return "" if value is None else str(value)
+
+
+def _policy_csv_row(c: PolicyChange) -> list:
+    changed = c.changed
+    changes = "; ".join(f"{OPTION.get(name, name)}: {_option_value(c.before.get(name))} -> "
+                        f"{_option_value(c.after.get(name))}" for name in changed)
+    what = ", ".join(OPTION.get(name, name) for name in changed) or "nothing"
+    return [c.pk, c.created.isoformat(), c.created.isoformat(), "", POLICY_KIND, "done", c.actor, "",
+            f"policy {c.policy_name} edited on the policy page", f"changed {what}", "", "", "",
+            "policy_change", c.policy_name, changes]
 
 
 @require_GET
@@ -89,10 +115,15 @@ def audit_csv(request):
     form, qs = _filtered(request)
     writer = csvsafe.writer(_Echo())  # actor names, reasons and errors never become formulas
 
+    changes = _policy_changes(form)
+    actions = ((a.created, _csv_row(a)) for a in qs.order_by("-created", "-id").iterator(chunk_size=1000))
+    policy = ((c.created, _policy_csv_row(c)) for c in (changes.iterator() if changes is not None else ()))
+
     def rows():
         yield writer.writerow(CSV_COLUMNS)
-        for a in qs.iterator(chunk_size=1000):
-            yield writer.writerow(_csv_row(a))
+        # Both newest first: merged into one table by time.
+        for _, row in heapq.merge(actions, policy, key=lambda pair: pair[0], reverse=True):
+            yield writer.writerow(row)
 
     name = f"failover-audit-{timezone.now():%Y%m%d-%H%M%S}.csv"
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

@@ -21,6 +21,7 @@ from failover.blockers import WAITING
 from failover.domain import FINAL_TASK_STATUSES, FINAL_TRANSFORMATION_STATUSES
 from failover.errors import FailoverError
 from failover.models import ActionLog, BlockerRecord, TransformationState
+from failover.outcomes import count
 
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 270, 128, 64, 24, 12
 
@@ -67,7 +68,7 @@ def blocker_in_words(state: TransformationState, items: list[attention.Item]) ->
     if state.status != "Active":
         return f"status {state.status}", "wait"
     running = sum(n for s, n in (state.jobs or {}).items() if s not in FINAL_TASK_STATUSES)
-    return (f"running: {running} job{'s' if running != 1 else ''} not finished" if running else "no blocker"), "ok"
+    return (f"running: {count(running, 'job')} not finished" if running else "no blocker"), "ok"
 
 
 def layout(steps: list[TransformationState]) -> list[Step]:

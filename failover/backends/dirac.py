@@ -23,9 +23,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.template.defaultfilters import pluralize
+
 from failover.backends.base import CallCounter, dirac_cut, file_statuses
 from failover.domain import FileCounts, FileInfo, JobInfo, TaskInfo, TransformationInfo
 from failover.errors import BackendError, BackendTimeout
+from failover.outcomes import count
 
 # DIRAC's paging sizes, as its clients use them.
 JOB_CHUNK = 10_000
@@ -647,7 +650,8 @@ class DiracAdapter:
             if value.get("Failed"):
                 lfn, why = next(iter(dict(value["Failed"]).items()))
                 raise BackendError(
-                    f"the catalogue could not tell whether {len(value['Failed'])} LFN(s) exist, e.g. {lfn}: {why}",
+                    f"the catalogue could not tell whether {count(len(value['Failed']), 'LFN')} "
+                    f"{pluralize(len(value['Failed']), 'exists,exist')}, e.g. {lfn}: {why}",
                     call="exists",
                 )
             found = dict(value["Successful"])
@@ -732,7 +736,8 @@ class DiracAdapter:
         if failed:
             jid, why = next(iter(failed.items()))
             raise BackendError(
-                f"{len(failed)} job(s) not set {status} ({', '.join(str(j) for j in failed)}), e.g. {jid}: {why}",
+                f"{count(len(failed), 'job')} not set {status} ({', '.join(str(j) for j in failed)}), "
+                f"e.g. {jid}: {why}",
                 call="setJobStatus",
                 retriable=False,
             )

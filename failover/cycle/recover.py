@@ -37,6 +37,7 @@ from failover.cycle.read import Reading
 from failover.domain import RECOVER, REMOVE_OUTPUTS, TransformationInfo
 from failover.errors import BackendError, BackendTimeout, FailoverError, StaleProposal, UnknownTransformation
 from failover.models import ActionLog, RecoveryFinding, RecoveryPolicy
+from failover.outcomes import count
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,8 @@ class RecoveryResult:
             for f in t.findings:
                 by_state[f["state"]] += 1
         states = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "nothing to do"
-        head = f"recovery ({self.mode}{', dry run' if self.dry_run else ''}): {len(self.transformations)} " \
-               f"transformations, {n} findings ({states})"
+        head = (f"recovery ({self.mode}{', dry run' if self.dry_run else ''}): "
+                f"{count(len(self.transformations), 'transformation')}, {count(n, 'finding')} ({states})")
         return f"{head}; {self.message}" if self.message else head
 
 
@@ -301,14 +302,15 @@ class Recovery(Reading):
                 if change:
                     self.backend.set_job_status(change, status, minor_status=FORCED_MINOR[status], force=True)
                 written[action] = {"tasks": tasks, "jobs": change}
-                texts.append(f"{len(these)} tasks {status}" + (f" ({len(change)} jobs forced)" if change else ""))
+                forced = f" ({count(len(change), 'job')} forced)" if change else ""
+                texts.append(f"{count(len(these), 'task')} {status}{forced}")
             elif action in rec.INPUT_STATUS:
                 status = rec.INPUT_STATUS[action]
                 wanted = {lfn: status for j in these for lfn in j["inputs"]}
                 got = dict(self.backend.set_file_status(tid, wanted, force=True))
                 written[action] = got
                 moved = sum(1 for lfn, s in got.items() if s == status)
-                texts.append(f"{moved} of {len(wanted)} input files {status}")
+                texts.append(f"{moved} of {count(len(wanted), 'input file')} {status}")
                 if moved < len(wanted) and any(got.get(lfn) not in (status, None) for lfn in wanted):
                     errors.append(f"some input files did not become {status}")
         return {"text": "; ".join(texts) or "nothing to write", "written": written, "errors": errors}
@@ -318,7 +320,7 @@ class Recovery(Reading):
         answer = self.backend.remove_catalogue_files(lfns)
         errors = sorted(f"{lfn}: {err}" for lfn, err in answer.items() if err)
         removed = sum(1 for err in answer.values() if not err)
-        return {"text": f"{removed} of {len(lfns)} registered outputs removed", "written": answer,
+        return {"text": f"{removed} of {count(len(lfns), 'registered output')} removed", "written": answer,
                 "errors": errors[:20]}
 
     # -- reconciling --------------------------------------------------------------------------
@@ -338,7 +340,7 @@ class Recovery(Reading):
                 exists = self._retrying(self.backend.catalogue_exists, lfns) if lfns else {}
                 gone = [lfn for lfn in lfns if not exists.get(lfn, False)]
                 entry.settle(ActionLog.State.DONE if len(gone) == len(lfns) else ActionLog.State.INTERRUPTED,
-                             f"{len(gone)} of {len(lfns)} registered outputs removed ({note})")
+                             f"{len(gone)} of {count(len(lfns), 'registered output')} removed ({note})")
                 return
             jobs = details.get("jobs", [])
             wanted_jobs = {j["job"]: rec.JOB_STATUS[a] for j in jobs for a in j["actions"] if a in rec.JOB_STATUS}
@@ -352,7 +354,8 @@ class Recovery(Reading):
             ok_files = sum(1 for lfn, s in wanted_files.items() if now_files.get(lfn) == s)
             done = ok_jobs == len(wanted_jobs) and ok_files == len(wanted_files)
             entry.settle(ActionLog.State.DONE if done else ActionLog.State.INTERRUPTED,
-                         f"{ok_jobs} of {len(wanted_jobs)} jobs and {ok_files} of {len(wanted_files)} files as "
+                         f"{ok_jobs} of {count(len(wanted_jobs), 'job')} and {ok_files} of "
+                         f"{count(len(wanted_files), 'file')} as "
                          f"wanted ({note})")
         except FailoverError as exc:
             log.warning("recovery action %s stays pending: %s", entry.pk, exc)
@@ -439,14 +442,15 @@ def recover_details(tid: int, case: str, findings: Sequence[rec.Finding]) -> dic
             for f in sorted(findings, key=lambda f: f.job)]
     words = ", ".join(rec.ACTION_LABELS[a] for a in actions)
     return {"case": case, "number": rec.CASES[case].number, "transformation": tid, "actions": actions,
-            "jobs": jobs, "reason": f"{rec.CASES[case].title}: {len(jobs)} jobs ({words})"}
+            "jobs": jobs, "reason": f"{rec.CASES[case].title}: {count(len(jobs), 'job')} ({words})"}
 
 
 def removal_details(tid: int, case: str, findings: Sequence[rec.Finding]) -> dict:
     jobs = [{"job": f.job, "task": f.task, "outputs": list(f.outputs)} for f in sorted(findings, key=lambda f: f.job)]
     lfns = sorted({lfn for f in findings for lfn in f.outputs})
     return {"case": case, "number": rec.CASES[case].number, "transformation": tid, "jobs": jobs, "lfns": lfns,
-            "reason": f"{rec.CASES[case].title}: remove {len(lfns)} registered outputs of {len(jobs)} jobs"}
+            "reason": f"{rec.CASES[case].title}: remove {count(len(lfns), 'registered output')} of "
+                      f"{count(len(jobs), 'job')}"}
 
 
 def run_recovery(ids: Sequence[int] | None = None, *, dry_run: bool = False, **kwargs) -> RecoveryResult:

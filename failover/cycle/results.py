@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from failover import circuit as circuit_breaker, rules
 from failover.blockers import Blocker
+from failover.outcomes import count
 
 
 @dataclass
@@ -80,9 +81,9 @@ class CycleResult:
         if self.message:
             head += f" failed ({self.message})"
         text = (
-            f"{head}: {len(self.outcomes)} transformations, "
-            f"{verb} {kinds}; {self.errors} errors, {self.skipped} skipped; "
-            f"{sum(self.calls.values())} DIRAC calls in {self.seconds:.2f} s"
+            f"{head}: {count(len(self.outcomes), 'transformation')}, "
+            f"{verb} {kinds}; {count(self.errors, 'error')}, {self.skipped} skipped; "
+            f"{count(sum(self.calls.values()), 'DIRAC call')} in {self.seconds:.2f} s"
         )
         if self.unreachable:
             text += f"; DIRAC unreachable: {self.unreachable} not tried, the next cycle tries again"

@@ -6,6 +6,12 @@ exactly one active user becomes that user's subscription, which they can then ed
 any other address gets an address-only subscription (editable in the admin). Each address of a
 policy is imported once (``ImportedAddress``): deleting or unsubscribing is not undone by the next
 save of the policy.
+
+The recovery policy's MailTo (DIRAC's DataRecoveryAgent section) is imported the same way, once per
+address and policy, user or address-only alike. DataRecoveryAgent mails what it did after each of its
+runs, so those subscriptions get a mail after every cycle with the actions taken (recovery's among
+them) and the proposals waiting (recovery's findings in propose mode, and every removal of outputs),
+no report tables.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from failover.models import RecoveryPolicy
 from reports.digests.models import ImportedAddress, Subscription
 
 log = logging.getLogger(__name__)
@@ -84,13 +91,36 @@ def agent_subscription(policy, address: str, user) -> Subscription:
     )
 
 
+def recovery_subscription(policy: RecoveryPolicy, address: str, user) -> Subscription:
+    """What DataRecoveryAgent's mail becomes: after every cycle, the actions taken and the
+    proposals waiting (recovery's findings are one or the other), without report tables."""
+    return Subscription(
+        user=user,
+        email="" if user is not None else address,
+        name=f"MailTo of recovery policy {policy.name}"[:100],
+        frequency=Subscription.Frequency.EVERY_CYCLE,
+        transformation_types=[],
+        want_reports=False,
+        min_failed_share=0.0,
+        want_actions=True,
+        want_attention=False,
+        want_proposals=True,
+        source=f"MailTo of recovery policy {policy.name} (id {policy.pk})"[:255],
+    )
+
+
 def import_mailto(policy) -> ImportResult:
-    """Turn the policy's MailTo addresses not imported yet into subscriptions. Idempotent."""
+    """Turn the policy's MailTo addresses not imported yet into subscriptions. Idempotent.
+
+    ``policy`` is a failover ``Policy`` or a ``RecoveryPolicy``; each keeps its own imported addresses."""
     result = ImportResult()
+    recovery = isinstance(policy, RecoveryPolicy)
+    whose = {"recovery_policy": policy} if recovery else {"policy": policy}
+    make = recovery_subscription if recovery else agent_subscription
     good, result.invalid = _addresses(policy.mail_to)
     for address in good:
         user = _user_for(address)
-        seen = ImportedAddress.objects.filter(policy=policy, address__iexact=address).select_related(
+        seen = ImportedAddress.objects.filter(address__iexact=address, **whose).select_related(
             "subscription").first()
         if seen is not None:
             sub = seen.subscription
@@ -104,20 +134,20 @@ def import_mailto(policy) -> ImportResult:
             continue
         try:
             with transaction.atomic():
-                sub = agent_subscription(policy, address, user)
+                sub = make(policy, address, user)
                 sub.save()
-                ImportedAddress.objects.create(policy=policy, address=address.lower(), subscription=sub)
+                ImportedAddress.objects.create(address=address.lower(), subscription=sub, **whose)
         except IntegrityError:  # imported concurrently
             result.already.append(address)
             continue
         result.created.append(sub)
     for line in result.lines():
-        log.info("policy %s MailTo: %s", policy.name, line)
+        log.info("%s %s MailTo: %s", "recovery policy" if recovery else "policy", policy.name, line)
     return result
 
 
 def on_policy_saved(sender, instance, created, raw=False, **kwargs) -> None:
-    """post_save on Policy: import new MailTo addresses. Never breaks the policy's save."""
+    """post_save on Policy and RecoveryPolicy: import new MailTo addresses. Never breaks the policy's save."""
     if raw or not instance.mail_to:
         return
     try:

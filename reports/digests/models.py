@@ -184,15 +184,28 @@ class DigestRecord(models.Model):
 
 class ImportedAddress(models.Model):
     """A policy's MailTo address already turned into a subscription: imported once, so a deleted or
-    unsubscribed subscription is not brought back by the next save of the policy."""
+    unsubscribed subscription is not brought back by the next save of the policy. The policy is the
+    failover policy or the recovery policy (DataRecoveryAgent's MailTo), one of the two."""
 
-    policy = models.ForeignKey("failover.Policy", on_delete=models.CASCADE, related_name="+")
+    policy = models.ForeignKey("failover.Policy", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    recovery_policy = models.ForeignKey("failover.RecoveryPolicy", null=True, blank=True, on_delete=models.CASCADE,
+                                        related_name="+")
     address = models.CharField(max_length=254)
     subscription = models.ForeignKey(Subscription, null=True, blank=True, on_delete=models.SET_NULL)
     imported = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["policy", "address"], name="mailto_imported_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "address"], name="mailto_imported_once"),
+            models.UniqueConstraint(fields=["recovery_policy", "address"], name="recovery_mailto_imported_once"),
+            models.CheckConstraint(
+                condition=models.Q(policy__isnull=False, recovery_policy__isnull=True)
+                | models.Q(policy__isnull=True, recovery_policy__isnull=False),
+                name="mailto_of_one_policy",
+            ),
+        ]
 
     def __str__(self) -> str:
+        if self.recovery_policy_id:
+            return f"{self.address} from recovery policy {self.recovery_policy_id}"
         return f"{self.address} from policy {self.policy_id}"

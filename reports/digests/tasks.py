@@ -12,6 +12,7 @@ import smtplib
 
 from celery import shared_task
 
+from failover.outcomes import count
 from reports.digests import sending
 
 
@@ -22,7 +23,7 @@ def send_due() -> str:
         return "mail is not configured: nothing sent"
     requeued = sending.housekeeping(on_requeue=send_digest.delay)
     records = sending.plan(on_commit=send_digest.delay)
-    return f"{len(records)} digests queued" + (f", {requeued} re-queued" if requeued else "")
+    return f"{count(len(records), 'digest')} queued" + (f", {requeued} re-queued" if requeued else "")
 
 
 @shared_task(

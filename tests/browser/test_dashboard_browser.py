@@ -110,8 +110,11 @@ def test_an_operator_works_through_the_dashboard(page, accounts, production, wor
     assert "3 Assigned files of 2 failed or killed tasks" in page.text()
     page.shot("proposals")
     page.tick(f'input[name=proposals][value="{proposal.pk}"]')
-    page.click('button[value="approve"]', shows=".messages")
-    assert f"Proposal {proposal.pk} (4847): done" in page.text()
+    page.click('button[value="approve"]', url="/proposals/approved/")
+    # A worker approves it in the background; the result page follows it to the outcome.
+    page.wait_for("#action-progress[data-final]")
+    assert "Finished: 1 proposal treated" in page.text() and "3 files reset to Unused" in page.text()
+    page.shot("approval-result")
     proposal.refresh_from_db()
     assert proposal.state == "done" and proposal.actor == "otto"
 

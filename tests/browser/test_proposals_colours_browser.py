@@ -14,7 +14,7 @@ from tests.factories import chain_scenario, job, load_scenario, run_cycle, seed_
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__", serialized_rollback=True)
 
 
-def test_a_new_decision_supersedes_the_waiting_proposal(page, accounts):
+def test_a_new_decision_supersedes_the_waiting_proposal(page, accounts, worker):
     seed_policy(mode=Policy.Mode.PROPOSE)
     load_scenario(chain_scenario())
     run_cycle()
@@ -40,8 +40,10 @@ def test_a_new_decision_supersedes_the_waiting_proposal(page, accounts):
     # Approving the live one carries out what it says.
     page.open("/proposals/?t=4847")
     page.tick(f'input[name=proposals][value="{second.pk}"]')
-    page.click('button[value="approve"]', shows=".messages")
-    assert f"Proposal {second.pk} (4847): done: 4 files reset to Unused" in page.text()
+    page.click('button[value="approve"]', url="/proposals/approved/")
+    page.wait_for("#action-progress[data-final]")  # a worker approves it; the page polls to the outcome
+    text = page.text()
+    assert "Finished: 1 proposal treated" in text and "4 files reset to Unused" in text
 
 
 def drawn_colours(page, tid: int) -> dict[str, str]:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from failover.outcomes import count
+
 # System/Service names the failover product calls, with what it needs them for.
 SERVICES = [
     ("Transformation/TransformationManager", "transformations, files and tasks"),
@@ -42,7 +44,7 @@ class Command(BaseCommand):
         problems = _Checker(self.stdout, self.style, options["timeout"]).run()
         if problems:
             raise CommandError(
-                f"DIRAC check failed: {problems} problem{'s' if problems > 1 else ''} (see above)",
+                f"DIRAC check failed: {count(problems, 'problem')} (see above)",
                 returncode=1,
             )
         self.stdout.write(self.style.SUCCESS("DIRAC check passed: configuration, credentials and services are fine."))

@@ -13,6 +13,7 @@ from failover.engine import Engine
 from failover.errors import ConfigurationError
 from failover.management.base import FriendlyCommand
 from failover.models import Policy
+from failover.outcomes import count
 
 
 class Command(FriendlyCommand):
@@ -182,7 +183,7 @@ class Command(FriendlyCommand):
         from failover.models import Cycle
 
         cycle = start_cycle(trigger="cli-fanout")
-        self.stdout.write(f"Cycle {cycle.pk} started: {cycle.transformations} transformations queued")
+        self.stdout.write(f"Cycle {cycle.pk} started: {count(cycle.transformations, 'transformation')} queued")
         deadline = time.monotonic() + wait
         while wait and time.monotonic() < deadline:
             cycle.refresh_from_db()
@@ -192,10 +193,10 @@ class Command(FriendlyCommand):
         cycle.refresh_from_db()
         if wait:
             took = f" in {(cycle.finished - cycle.started).total_seconds():.2f} s" if cycle.finished else ""
-            self.stdout.write(f"Cycle {cycle.pk} {cycle.state}{took}: {cycle.errors} errors")
+            self.stdout.write(f"Cycle {cycle.pk} {cycle.state}{took}: {count(cycle.errors, 'error')}")
             if cycle.state != Cycle.State.FINISHED or cycle.errors:
                 # As `failover cycle`: a transformation that failed is exit status 1.
-                self.stderr.write(f"Cycle {cycle.pk} {cycle.state}{took}: {cycle.errors} errors")
+                self.stderr.write(f"Cycle {cycle.pk} {cycle.state}{took}: {count(cycle.errors, 'error')}")
                 raise SystemExit(1)
 
     def do_prune(self, keep_days, **_) -> None:

@@ -6,10 +6,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from failover.errors import ConfigurationError, FailoverError
 from failover.management.base import FriendlyCommand
+from failover.outcomes import count
 
 
 class Command(FriendlyCommand):
@@ -87,12 +89,14 @@ class Command(FriendlyCommand):
                 added = outbox.sweep_actions(config, timezone.now() - timedelta(hours=actions_since))
             except opensearch_errors() as exc:
                 waiting = outbox.summary()["waiting"]
-                raise FailoverError(describe(exc, config) + f"; {waiting} documents wait") from None
+                wait = f"{count(waiting, 'document')} {pluralize(waiting, 'waits,wait')}"
+                raise FailoverError(f"{describe(exc, config)}; {wait}") from None
             if added:
                 self.stdout.write(f"{added} finished actions added to the outbox")
         result = outbox.drain(config, force=True)
         left = outbox.summary()
-        self.stdout.write(result.summary() + "; %d documents wait in the outbox" % left["waiting"])
+        n = left["waiting"]
+        self.stdout.write(f"{result.summary()}; {count(n, 'document')} {pluralize(n, 'waits,wait')} in the outbox")
         for error in result.errors:
             self.stderr.write(f"  {error}")
         if result.error:

@@ -7,7 +7,8 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from failover.management.base import FriendlyCommand
-from failover.models import Policy
+from failover.models import Policy, RecoveryPolicy
+from failover.outcomes import count
 from reports.digests import sending
 from reports.digests.mailto import import_mailto
 
@@ -26,8 +27,10 @@ class Command(FriendlyCommand):
                        help="do not wait for the set hour: send each subscription's current or next period now "
                             "(a period already sent is never sent again)")
         s.add_argument("--user", metavar="USER", help="only this username or address")
-        m = sub.add_parser("import-mailto", help="turn the policies' MailTo addresses into subscriptions")
-        m.add_argument("--policy", metavar="NAME", help="only this policy (default: every policy)")
+        m = sub.add_parser("import-mailto", help="turn the policies' MailTo addresses (the failover and the "
+                                                 "recovery policies') into subscriptions")
+        m.add_argument("--policy", metavar="NAME",
+                       help="only the failover or recovery policy of this name (default: every policy)")
 
     def handle(self, *args, action: str, **options) -> None:
         getattr(self, f"handle_{action.replace('-', '_')}")(**options)
@@ -63,22 +66,23 @@ class Command(FriendlyCommand):
         results = sending.send_now(now_please=now, recipients=recipients)
         for record, outcome in results:
             self.stdout.write(f"{record.period} to {record.email}: {outcome}")
-        self.stdout.write(f"{len(results)} digest{'s' if len(results) != 1 else ''} handled"
+        self.stdout.write(f"{count(len(results), 'digest')} handled"
                           + ("" if results else " (nothing due; --now does not wait for the set hour)"))
         if any(o.startswith("failed") for _, o in results):
             raise CommandError("some digests failed; they are recorded as failed and shown on /health/")
 
     def handle_import_mailto(self, policy: str | None, **options) -> None:
         policies = Policy.objects.order_by("id")
+        recovery = RecoveryPolicy.objects.order_by("id")
         if policy:
-            policies = policies.filter(name=policy)
-            if not policies.exists():
+            policies, recovery = policies.filter(name=policy), recovery.filter(name=policy)
+            if not policies.exists() and not recovery.exists():
                 raise CommandError(f"no policy named {policy!r}")
-        for p in policies:
+        for what, p in [*(("policy", p) for p in policies), *(("recovery policy", p) for p in recovery)]:
             result = import_mailto(p)
             lines = result.lines() or ["no MailTo address"]
             for line in lines:
-                self.stdout.write(f"policy {p.name}: {line}")
+                self.stdout.write(f"{what} {p.name}: {line}")
             if p.mail_from and p.mail_from != "noreply@ctao.dirac":
-                self.stdout.write(f"policy {p.name}: MailFrom {p.mail_from} is not used; the sender is "
+                self.stdout.write(f"{what} {p.name}: MailFrom {p.mail_from} is not used; the sender is "
                                   "DEFAULT_FROM_EMAIL (environment)")
