@@ -34,6 +34,10 @@ def hold_lock(fleet: Fleet, tid: int, seconds: int) -> None:
     fleet.manage("shell", "-c", code)
 
 
+def release_lock(fleet: Fleet, tid: int) -> None:
+    fleet.manage("shell", "-c", f"from failover import locks; locks.release({tid}, 'cycle-elsewhere')")
+
+
 def request_row(fleet: Fleet) -> dict:
     rows = fleet.query("select state, current, waiting_for, results, attempts from failover_actionrequest "
                        "where key = ?", (KEY,))
@@ -59,7 +63,9 @@ def fleet(tmp_path):
 
 
 def test_a_worker_carries_out_the_request_and_its_progress_is_readable_meanwhile(fleet):
-    hold_lock(fleet, 4847, 6)  # a cycle is treating 4847 for a few seconds
+    # A cycle is treating 4847 until the lock is released below (a fixed short hold could run out
+    # before a slow worker even starts, and the waiting would never be seen).
+    hold_lock(fleet, 4847, 120)
     fleet.start_worker("w1")
     enqueue(fleet, [4846, 4847])
     # 4846 is treated (nothing to reassign), then the worker waits for 4847's lock, and says so.
@@ -69,7 +75,8 @@ def test_a_worker_carries_out_the_request_and_its_progress_is_readable_meanwhile
     assert row["state"] == "running" and row["current"] == 4847
     assert [(r["transformation"], r["state"]) for r in row["results"]] == [(4846, "nothing")]
     assert set(files_of_4847(fleet).values()) >= {"Assigned"}
-    # The lock runs out: the worker acts, and the request ends with the outcome of each.
+    # The cycle lets go: the worker acts, and the request ends with the outcome of each.
+    release_lock(fleet, 4847)
     fleet.wait_for(lambda: request_row(fleet).get("state") == "finished", timeout=60, what="the request to finish")
     row = request_row(fleet)
     assert [(r["transformation"], r["state"]) for r in row["results"]] == [(4846, "nothing"), (4847, "done")]
@@ -81,12 +88,13 @@ def test_a_worker_carries_out_the_request_and_its_progress_is_readable_meanwhile
 
 
 def test_a_worker_killed_in_the_middle_of_a_request_leaves_it_to_another(fleet):
-    hold_lock(fleet, 4847, 12)
+    hold_lock(fleet, 4847, 120)
     fleet.start_worker("w1")
     enqueue(fleet, [4846, 4847])
     fleet.wait_for(lambda: request_row(fleet).get("waiting_for") == "cycle-elsewhere", timeout=60,
                    what="the request to be in the middle of its work")
     fleet.kill("w1")  # SIGKILL: the message is not acknowledged, the request's lease stops being renewed
+    release_lock(fleet, 4847)
     fleet.start_worker("w2")
     fleet.wait_for(lambda: request_row(fleet).get("state") == "finished", timeout=120,
                    what="another worker to finish the request")

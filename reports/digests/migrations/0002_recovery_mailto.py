@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('digests', '0001_initial'),
-        ('failover', '0013_action_request_approvals'),
+        ('failover', '0014_action_request_approvals'),
     ]
 
     operations = [

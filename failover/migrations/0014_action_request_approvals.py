@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('failover', '0012_history'),
+        ('failover', '0013_action_request_kinds'),
     ]
 
     operations = [
