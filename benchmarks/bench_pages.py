@@ -110,6 +110,14 @@ CONCURRENT = {
 }
 
 
+SERVED: list[str] = []
+LOADS: list[str] = []
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def log(msg: str) -> None:
     print(msg, flush=True)
 
@@ -160,17 +168,28 @@ def free_port() -> int:
 
 
 class Server:
-    """``manage.py runserver`` in a process of its own."""
+    """The dashboard served as in production: gunicorn (``gunicorn.conf``-free, every option on its
+    command line) with several worker processes and threads, DEBUG off, static files collected
+    (hashed and compressed, served by whitenoise). ``server="runserver"``: Django's development
+    server, one process, for comparison."""
 
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, server: str = "gunicorn", workers: int = 0, threads: int = 4):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         # Hashed, compressed static files, as production serves them (the pages link the hashed names).
         manage(state_dir, "collectstatic", "--noinput")
-        self.proc = subprocess.Popen(
-            [PYTHON, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-            cwd=ROOT, env=env_for(state_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        self.workers = workers or 2 * (os.cpu_count() or 1) + 1
+        self.threads = threads
+        if server == "gunicorn":
+            command = [PYTHON, "-m", "gunicorn", "dashboard.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+                       "--workers", str(self.workers), "--threads", str(threads), "--worker-class", "gthread",
+                       "--log-level", "warning"]
+            self.what = (f"gunicorn, {self.workers} worker processes x {threads} threads (gthread)")
+        else:
+            command = [PYTHON, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
+            self.what = "`manage.py runserver --noreload` (one process)"
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env_for(state_dir),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -184,7 +203,7 @@ class Server:
     def stop(self) -> None:
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
 
@@ -225,8 +244,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure(name: str, state_dir: Path, requests: int, heavy_requests: int, warmup: int,
-            clients: int = 0, concurrent_requests: int = 0) -> tuple[dict, list[dict], list[dict]]:
-    server = Server(state_dir)
+            clients: int = 0, concurrent_requests: int = 0, server_args: dict | None = None,
+            ) -> tuple[dict, list[dict], list[dict]]:
+    server = Server(state_dir, **(server_args or {}))
+    SERVED.append(server.what)
     try:
         client = Client(server.base)
         client.login()
@@ -325,9 +346,11 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
         "```",
         "",
         f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}. SQLite databases (the",
-        "default), `manage.py runserver --noreload` with DEBUG off in a second process on 127.0.0.1;",
-        "the benchmark process signs in as an operator and sends sequential GET requests after",
-        f"{args.warmup} warm-up requests per URL. Times are wall-clock per request, as the client sees them.",
+        f"default), {SERVED[0] if SERVED else args.server} with DEBUG off on 127.0.0.1, the default cache",
+        "(a folder under VAR_DIR, shared by the processes); the benchmark process signs in as an operator",
+        f"and sends sequential GET requests after {args.warmup} warm-up requests per URL. Times are wall-clock",
+        "per request, as the client sees them (the client runs on the same 2 CPUs).",
+        f"Load average (1, 5, 15 min) before / after each state: {'; '.join(LOADS)}.",
         "",
     ]
     for name, (info, (facts, rows, concurrent)) in results.items():
@@ -384,6 +407,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="clients at once for the pages with a bound (default 16; 0: sequential only)")
     p.add_argument("--concurrent-requests", type=int, default=20, help="requests per concurrent client (default 20)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached states")
+    p.add_argument("--server", choices=("gunicorn", "runserver"), default="gunicorn",
+                   help="the web server (default gunicorn, as in production; runserver: one process)")
+    p.add_argument("--workers", type=int, default=0, help="gunicorn worker processes (default 2 x CPUs + 1)")
+    p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     p.add_argument("--no-doc", action="store_true", help=f"do not write {DOC.relative_to(ROOT)}")
     args = p.parse_args(argv)
     if min(args.requests, args.heavy_requests) < 1 or args.requests > 10_000:
@@ -391,8 +418,11 @@ def main(argv: list[str] | None = None) -> None:
     results = {}
     for name in ([args.only] if args.only else list(STATES)):
         state_dir, info = build(name, args.rebuild)
+        before = load_average()
         results[name] = (info, measure(name, state_dir, args.requests, args.heavy_requests, args.warmup,
-                                       args.clients, args.concurrent_requests))
+                                       args.clients, args.concurrent_requests,
+                                       {"server": args.server, "workers": args.workers, "threads": args.threads}))
+        LOADS.append(f"{name}: {before} / {load_average()}")
     text = markdown(results, args)
     if not args.no_doc:
         # The browser load benchmark's section (benchmarks/bench_load.py) is kept as it is.

@@ -1,0 +1,109 @@
+"""The transformation page's cached parts (dashboard/pagecache.py): kept until a cycle or an action
+changes them, and never one user's forms or tokens served to another."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client, TestCase
+from django.urls import reverse
+
+from dashboard.views import transformation as view
+from failover.simulated.models import SimJob
+from tests.factories import make_user, run_cycle
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+URL = reverse("transformation", args=[4847])
+
+
+def text(response) -> str:
+    return re.sub(r"\s+", " ", response.content.decode())
+
+
+@pytest.fixture
+def computed(monkeypatch):
+    """How often the page computed its stored part instead of taking it from the cache."""
+    calls = []
+    real = view.stored_part
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].transformation_id)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(view, "stored_part", counting)
+    return calls
+
+
+@pytest.fixture
+def eager(settings):
+    from dashboard.celery import app
+
+    settings.FAILOVER_ACTION_LOCK_WAIT = 0
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = False
+
+
+def test_it_computes_the_stored_part_once_between_two_cycles(viewer_client, chain_synced, computed):
+    first, second = text(viewer_client.get(URL)), text(viewer_client.get(URL))
+    assert computed == [4847]
+    tokens = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')  # masked anew on every response
+    assert tokens.sub("", first) == tokens.sub("", second)
+    assert f"Stored by <strong>cycle {chain_synced.cycle_id}</strong>" in second
+
+
+def test_a_new_cycle_shows_its_new_numbers(viewer_client, chain_synced, computed):
+    before = text(viewer_client.get(URL))
+    assert re.search(r'class="r-status st-failed">.*?Total: Failed.*?1 \(33\.3%\)', before)
+    assert "Total: Running" not in before
+    # DIRAC moves on: the Failed job is rescheduled and now Running; the next cycle stores it.
+    SimJob.objects.filter(id=101).update(status="Running", minor_status="Application")
+    cycle = run_cycle(["sync"])
+    after = text(viewer_client.get(URL))
+    assert computed == [4847, 4847]
+    assert f"Stored by <strong>cycle {cycle.cycle_id}</strong>" in after
+    assert re.search(r'class="r-status st-other">.*?Total: Running.*?1 \(33\.3%\)', after)
+    assert "Total: Failed" not in after
+
+
+def test_an_action_shows_its_outcome(operator_client, chain_synced, computed, eager):
+    before = text(operator_client.get(URL))
+    assert "No file of this transformation was reassigned." in before
+    url = reverse("action", args=["reassign"])
+    key = re.search(r'name="request_key" value="([0-9a-f]{32})"',
+                    operator_client.get(url, {"t": 4847}).content.decode()).group(1)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert operator_client.post(url, {"t": 4847, "request_key": key}).status_code == 302
+    after = text(operator_client.get(URL))
+    assert len(computed) == 2
+    assert "3 files reset to Unused" in after  # the action log
+    assert "No file of this transformation was reassigned." not in after
+    assert '<th class="num">resets</th>' in after  # the retries table, with the files it moved
+
+
+def test_two_users_never_see_each_others_forms(chain_synced, computed, django_user_model):
+    otto = Client()
+    otto.force_login(make_user(django_user_model, "otto", "operator"))
+    olga = Client()
+    olga.force_login(make_user(django_user_model, "olga", "operator"))
+    vera = Client()
+    vera.force_login(make_user(django_user_model, "vera", "viewer"))
+
+    def token(page: str) -> str:
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    otto_page = otto.get(URL).content.decode()
+    olga_page = olga.get(URL).content.decode()
+    vera_page = vera.get(URL).content.decode()
+    assert computed == [4847]  # one computation served all three
+    # Each operator's acknowledge form carries a token of their own session.
+    assert token(otto_page) != token(olga_page)
+    assert token(otto_page) not in olga_page and token(otto_page) not in vera_page
+    assert otto.cookies["csrftoken"].value != olga.cookies["csrftoken"].value
+    # The viewer gets neither the operators' form nor their buttons, from the same cached report.
+    ack = f'action="{reverse("acknowledge", args=[4847])}"'
+    assert ack in otto_page and ack in olga_page and ack not in vera_page
+    assert "/actions/reassign/?t=4847" in otto_page and "/actions/reassign/?t=4847" not in vera_page
+    assert "Total: Failed" in vera_page and "Total: Failed" in otto_page
