@@ -107,3 +107,22 @@ def test_two_users_never_see_each_others_forms(chain_synced, computed, django_us
     assert ack in otto_page and ack in olga_page and ack not in vera_page
     assert "/actions/reassign/?t=4847" in otto_page and "/actions/reassign/?t=4847" not in vera_page
     assert "Total: Failed" in vera_page and "Total: Failed" in otto_page
+
+
+def test_an_outage_of_the_store_is_not_kept(viewer_client, chain_synced, monkeypatch):
+    from reports.stores import AggregateStoreError
+
+    class Broken:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise AggregateStoreError("OpenSearch at https://os.example does not answer")
+            return fail
+
+    with monkeypatch.context() as m:
+        m.setattr("dashboard.views.transformation.get_store", lambda: Broken())
+        m.setattr("reports.stores.get_store", lambda: Broken())
+        down = text(viewer_client.get(URL))
+    assert "The stored reports cannot be read now" in down and "Total: Failed" not in down
+    back = text(viewer_client.get(URL))  # the store answers again: the same version, the report shown
+    assert "The stored reports cannot be read now" not in back
+    assert f"Stored by <strong>cycle {chain_synced.cycle_id}</strong>" in back and "Total: Failed" in back

@@ -7,6 +7,7 @@ report row, the jobs and sites a reassigned file failed at) read DIRAC live, on 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from django.contrib import messages
@@ -210,6 +211,7 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
     stored = pagecache.cached(key, version, lambda: stored_part(state, wanted, ack, policy))
     if stored["store_error"]:  # never keep an outage: the next request tries the store again
         pagecache.forget(key, version)
+        version = f"unstored-{uuid.uuid4().hex}"  # nor the fragments rendered without the report
     snap = stored["snap"]
     files_by_status = sorted((state.files or {}).items(),
                              key=lambda kv: (FILE_ORDER.index(kv[0]) if kv[0] in FILE_ORDER else 99, kv[0]))
