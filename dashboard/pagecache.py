@@ -58,3 +58,24 @@ def cached(name: str, version: str, compute: Callable[[], Any]) -> Any:
 
 def forget(name: str, version: str) -> None:
     cache.delete(f"page:{name}:{version}")
+
+
+def rows_version(rows: list[TransformationState], policy: Policy | None, *extra) -> str:
+    """The version of a page of overview rows: each row's last cycle and action, the latest cycle,
+    the rows' action log and recovery findings, the policy, and ``extra`` (what else the
+    fragment depends on, e.g. whether the user may act)."""
+    from failover.models import Cycle, RecoveryFinding
+
+    ids = [s.transformation_id for s in rows]
+    latest = Cycle.objects.order_by("-id").values_list("id", "state", "finished").first()
+    logs = sorted(
+        ActionLog.objects.filter(transformation_id__in=ids).values_list("state")
+        .annotate(n=Count("id"), last=Max("id"), finished=Max("finished"))
+    )
+    findings = RecoveryFinding.objects.filter(transformation_id__in=ids).aggregate(n=Count("id"), at=Max("checked"))
+    parts = [
+        [(s.transformation_id, s.last_cycle_id, s.last_seen, s.last_action_log_id, s.status, s.unchanged_cycles)
+         for s in rows],
+        latest, logs, findings, policy and policy.pk, policy and policy.updated, extra,
+    ]
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:20]

@@ -126,3 +126,61 @@ def test_an_outage_of_the_store_is_not_kept(viewer_client, chain_synced, monkeyp
     back = text(viewer_client.get(URL))  # the store answers again: the same version, the report shown
     assert "The stored reports cannot be read now" not in back
     assert f"Stored by <strong>cycle {chain_synced.cycle_id}</strong>" in back and "Total: Failed" in back
+
+
+# -- the overview's rows ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rendered(monkeypatch):
+    """How often the overview rendered its rows instead of taking them from the cache."""
+    from dashboard.views import overview
+
+    calls = []
+    real = overview.render_to_string
+
+    def counting(name, *args, **kwargs):
+        calls.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(overview, "render_to_string", counting)
+    return calls
+
+
+def row_of(page: str, tid: int) -> str:
+    return re.search(rf'<tr class="[^"]*" data-id="{tid}">.*?</tr>', page).group(0)
+
+
+def test_the_overview_rows_change_with_a_cycle_and_an_action(operator_client, chain_synced, rendered, eager):
+    overview = reverse("overview")
+    first = text(operator_client.get(overview))
+    assert "Copy job statuses" in row_of(first, 4847)
+    text(operator_client.get(overview))
+    assert rendered == ["dashboard/_overview_rows.html"]  # the second one came from the cache
+    # An action: 4847's last action becomes the reassign, at once.
+    url = reverse("action", args=["reassign"])
+    key = re.search(r'name="request_key" value="([0-9a-f]{32})"',
+                    operator_client.get(url, {"t": 4847}).content.decode()).group(1)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        operator_client.post(url, {"t": 4847, "request_key": key})
+    after_action = text(operator_client.get(overview))
+    assert "3 files reset to Unused" in row_of(after_action, 4847)
+    # A cycle: 4847's Failed job is Running again, and its row says so.
+    SimJob.objects.filter(id=101).update(status="Running", minor_status="Application")
+    run_cycle(["sync"])
+    after_cycle = text(operator_client.get(overview))
+    assert "Running 1" in row_of(after_cycle, 4847) and "Running 1" not in row_of(first, 4847)
+    assert len(rendered) == 3
+
+
+def test_the_overview_rows_keep_each_role_its_own_and_fresh_ages(chain_synced, django_user_model, rendered):
+    otto = Client()
+    otto.force_login(make_user(django_user_model, "otto", "operator"))
+    vera = Client()
+    vera.force_login(make_user(django_user_model, "vera", "viewer"))
+    overview = reverse("overview")
+    op, viewer = otto.get(overview).content.decode(), vera.get(overview).content.decode()
+    assert 'name="t" value="4847"' in op and 'name="t" value="4847"' not in viewer
+    assert len(rendered) == 2  # one rendering per role, never the operator's rows for the viewer
+    assert "<!--age:" not in op and "<!--age:" not in viewer
+    assert re.search(r"Copy job statuses · (now|[0-9]+\xa0seconds? ago|a minute ago)", text(vera.get(overview)))
