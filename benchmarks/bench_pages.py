@@ -179,7 +179,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         # Hashed, compressed static files, as production serves them (the pages link the hashed names).
         manage(state_dir, "collectstatic", "--noinput")
-        self.workers = workers or 2 * (os.cpu_count() or 1) + 1
+        self.workers = (workers or 2 * (os.cpu_count() or 1) + 1) if server == "gunicorn" else 1
         self.threads = threads
         if server == "gunicorn":
             command = [PYTHON, "-m", "gunicorn", "dashboard.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
@@ -261,7 +261,9 @@ def measure(name: str, state_dir: Path, requests: int, heavy_requests: int, warm
         rows = []
         for target in STATES[name]["targets"]:
             n = heavy_requests if target.heavy else requests
-            for _ in range(warmup):
+            # Warm means every worker process has served the page once (its templates compiled, its
+            # database connection open), and the shared cache holds what the page keeps there.
+            for _ in range(warmup if target.heavy else warmup * getattr(server, "workers", 1)):
                 client.get(target.path)
             times, size = [], 0
             for _ in range(n):
@@ -349,7 +351,8 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
         f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}. SQLite databases (the",
         f"default), {SERVED[0] if SERVED else args.server} with DEBUG off on 127.0.0.1, the default cache",
         "(a folder under VAR_DIR, shared by the processes); the benchmark process signs in as an operator",
-        f"and sends sequential GET requests after {args.warmup} warm-up requests per URL. Times are wall-clock",
+        f"and sends sequential GET requests after {args.warmup} warm-up requests per URL and worker process",
+        "(pages that read DIRAC live: per URL). Times are wall-clock",
         "per request, as the client sees them (the client runs on the same 2 CPUs).",
         f"Load average (1, 5, 15 min) before / after each state: {'; '.join(LOADS)}.",
         "",

@@ -79,3 +79,12 @@ def rows_version(rows: list[TransformationState], policy: Policy | None, *extra)
         latest, logs, findings, policy and policy.pk, policy and policy.updated, extra,
     ]
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:20]
+
+
+def states_version() -> str:
+    """Changes whenever a cycle or an action may have changed any transformation's row."""
+    from failover.models import Cycle
+
+    latest = Cycle.objects.order_by("-id").values_list("id", "state", "finished").first()
+    logs = ActionLog.objects.aggregate(n=Count("id"), last=Max("id"), finished=Max("finished"))
+    return hashlib.sha1(repr([latest, logs]).encode()).hexdigest()[:20]
