@@ -382,6 +382,14 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
                              f"{r['max']:.1f} | {r['rate']:.0f} | {bound} |")
             lines.append("")
     lines += [
+        "## Before this run's server and cache",
+        "",
+        "2026-12-02 01:25 UTC, same kind of machine, load average about 10: `manage.py runserver` (one",
+        "process) and no cache; the transformation page of 100,000 jobs took a median of 1,721 ms and a",
+        "p95 of 2,735 ms with 16 clients (9 requests/s), 170 ms median with one client. Most of a",
+        "request then went to the retries table, which parsed the details of every reassign action",
+        "(100,000 task ids as JSON) on each request.",
+        "",
         "## Reading the numbers",
         "",
         "- The overview filters, sorts and paginates in SQL on `TransformationState` (one row per",
