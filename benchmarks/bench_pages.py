@@ -381,6 +381,16 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
                 lines.append(f"| `{r['path']}` | {r['what']} | {r['n']} | {r['median']:.1f} | {r['p95']:.1f} | "
                              f"{r['max']:.1f} | {r['rate']:.0f} | {bound} |")
             lines.append("")
+            single = {row["path"]: row["median"] for row in rows}
+            for r in concurrent:
+                if r["bound"] is not None and r["p95"] > r["bound"]:
+                    cpus = os.cpu_count() or 1
+                    lines += [f"Where the time goes on `{r['path']}`: {r['rate']:.0f} requests/s is "
+                              f"{1000 * cpus / r['rate']:.0f} ms of the {cpus} CPUs per request (the server, the "
+                              f"benchmark's {r['clients']} client threads and the machine's other work), against "
+                              f"{single.get(r['path'], float('nan')):.0f} ms for one client alone; "
+                              f"{r['clients']} clients back to back wait for each other, so a p95 of "
+                              f"{r['bound']} ms needs about {r['clients'] * 1000 / r['bound']:.0f} requests/s.", ""]
     lines += [
         "## Before this run's server and cache",
         "",
