@@ -50,7 +50,13 @@ class _Choices:
 
     @staticmethod
     def distinct(field: str) -> list[tuple[str, str]]:
-        values = TransformationState.objects.order_by(field).values_list(field, flat=True).distinct()
+        from dashboard import pagecache
+
+        def read() -> list[str]:
+            return list(TransformationState.objects.order_by(field).values_list(field, flat=True).distinct())
+
+        # A DISTINCT over every transformation: kept until a cycle or an action changes a row.
+        values = pagecache.cached(f"distinct:{field}", pagecache.states_version(), read)
         return [("", "any")] + [(v, v) for v in values if v]
 
 

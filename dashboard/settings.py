@@ -325,12 +325,38 @@ FAILOVER_FANOUT = env_bool("FAILOVER_FANOUT", True)
 # task up to this many, the transformations outside productions likewise; 1: one task per production.
 FAILOVER_FANOUT_GROUP = env_int("FAILOVER_FANOUT_GROUP", 50, minimum=1, maximum=100_000)
 
+# -- cache (dashboard/pagecache.py, README: "Settings") -------------------------------------------
+# Shared by every web server process: what the pages compute from a cycle's stored data is kept
+# here, keyed by the transformation's last cycle and last action, and the API's throttles count
+# here. CACHE_URL: file:///path (the default, a folder under VAR_DIR), redis://host:6379/1 (or
+# rediss://), locmem:// (one process only) or dummy:// (nothing kept).
+def _cache(name: str, default: str) -> dict:
+    from urllib.parse import urlsplit
+
+    raw = env_str(name, default).strip() or default
+    url = urlsplit(raw)
+    if url.scheme == "file" and url.path.startswith("/"):
+        return {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": url.path,
+                "TIMEOUT": 3600, "OPTIONS": {"MAX_ENTRIES": 2000}}
+    if url.scheme in ("redis", "rediss") and url.hostname:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": raw, "TIMEOUT": 3600}
+    if raw in ("locmem://", "dummy://"):
+        kind = "locmem.LocMemCache" if raw == "locmem://" else "dummy.DummyCache"
+        return {"BACKEND": f"django.core.cache.backends.{kind}"}
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a cache: say file:///path, redis://host:6379/1, locmem:// "
+                               "or dummy://")
+
+
+CACHES = {"default": _cache("CACHE_URL", f"file://{VAR_DIR / 'cache'}")}
+
 # -- the JSON API (dashboard/api.py, README: "The JSON API") ---------------------------------
 # Django REST framework. Scripts authenticate with a token (`manage.py users token NAME`), the
 # browser with its session; HTTP Basic with an account's password stays on unless API_BASIC_AUTH
 # is false. Throttling: requests per account (API_THROTTLE_USER) and per client address before
-# sign-in (API_THROTTLE_ANON), "N/s", "N/min", "N/hour" or "N/day", or "off"; counted in each web
-# server process's memory.
+# sign-in (API_THROTTLE_ANON), "N/s", "N/min", "N/hour" or "N/day", or "off"; counted in the
+# default cache (CACHE_URL), shared by the web server's processes.
 API_BASIC_AUTH = env_bool("API_BASIC_AUTH", True)
 
 

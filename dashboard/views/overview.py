@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.paginator import Paginator
 from django.db.models import Case, F, FloatField, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Cast
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
+from dashboard import pagecache
 from dashboard.forms import PAGE_SIZE, OverviewFilterForm
 from dashboard.ids import parse_id
 from dashboard.roles import can_act
 from dashboard.views.access import viewer_required
 from failover import actions, attention, standing
 from failover.models import Policy, TransformationState
+
+AGE = re.compile(r"<!--age:([0-9]+)-->")
 
 # Sort keys of the column headers -> what to order by (ties by id).
 SORTS = {
@@ -86,19 +95,35 @@ def overview_context(request) -> dict:
         "last_action_log__details", "last_action_log__reason", "last_action_log__outcome")
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
-    items = attention.items_for(rows, policy)
-    done = standing.completions([s.transformation_id for s in rows if s.status == "Completed"])
+    acting = can_act(request.user)
+    filtered_on = any(form.value(n) for n in ("q", "type", "status", "production", "attention"))
+
+    def render_rows() -> str:
+        items = attention.items_for(rows, policy)
+        done = standing.completions([s.transformation_id for s in rows if s.status == "Completed"])
+        return render_to_string("dashboard/_overview_rows.html", {
+            # Each row: the state, its attention items, why it is not moving, the actions that can apply.
+            "rows": [(s, items.get(s.transformation_id, []),
+                      standing.idle_reason(s, policy, done.get(s.transformation_id)),
+                      " ".join(standing.applicable(s, policy))) for s in rows],
+            "can_act": acting, "filtered": filtered_on,
+        })
+
+    # The rows as HTML, the same for every user who may (or may not) act: kept until a cycle or an
+    # action changes one of them (dashboard/pagecache.py); only their ages are filled in now.
+    version = pagecache.rows_version(rows, policy, acting, filtered_on)
+    html = pagecache.cached("overview-rows", version, render_rows)
+    ages = {str(s.transformation_id): str(escape(naturaltime(s.last_action_at))) for s in rows if s.last_action_at}
+    html = AGE.sub(lambda m: ages.get(m.group(1), ""), html)
     return {
         "form": form,
         "page": page,
-        # Each row: the state, its attention items, why it is not moving, the actions that can apply.
-        "rows": [(s, items.get(s.transformation_id, []), standing.idle_reason(s, policy, done.get(s.transformation_id)),
-                  " ".join(standing.applicable(s, policy))) for s in rows],
+        "rows_html": mark_safe(html),  # noqa: S308 - rendered by our template, escaped there
         "sort": sort,
-        "can_act": can_act(request.user),
+        "can_act": acting,
         "kinds": [(k, actions.LABELS[k]) for k in actions.BUTTONS],
         "now": timezone.now(),
-        "filtered": any(form.value(n) for n in ("q", "type", "status", "production", "attention")),
+        "filtered": filtered_on,
     }
 
 

@@ -7,6 +7,7 @@ report row, the jobs and sites a reassigned file failed at) read DIRAC live, on 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from django.contrib import messages
@@ -18,7 +19,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import charts
+from dashboard import charts, pagecache
 from dashboard.forms import AcknowledgeForm, CycleForm
 from dashboard.models import Acknowledgement
 from dashboard.roles import can_act
@@ -153,11 +154,11 @@ def resolve_jobs(tid: int, files: list[RetryFile]) -> str:
 # -- the page -----------------------------------------------------------------------------------
 
 
-def transformation_context(request, state: TransformationState, *, ack_form: AcknowledgeForm | None = None) -> dict:
+def stored_part(state: TransformationState, wanted: int | None, ack, policy: Policy) -> dict:
+    """Everything the page shows that cycles and actions stored, the same for every user: the
+    report, its charts, retries, attention items, the action log. Cached per version
+    (``dashboard/pagecache.py``) unless the store could not be read."""
     tid = state.transformation_id
-    cycle_form = CycleForm(request.GET or None)
-    wanted = cycle_form.cleaned_data.get("cycle") if cycle_form.is_bound and cycle_form.is_valid() else None
-    ack = Acknowledgement.latest_for(tid)
     snap, series, acked, store_error = None, [], None, ""
     try:
         store = get_store()
@@ -172,45 +173,62 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
     report = build_report(tid, snap.rows) if snap else None
     latest_cycle = series[-1].cycle_id if series else None
     diff = report_diff(build_report(tid, acked.rows), report) if (acked and report) else None
-
-    files_by_status = sorted((state.files or {}).items(),
-                             key=lambda kv: (FILE_ORDER.index(kv[0]) if kv[0] in FILE_ORDER else 99, kv[0]))
     retries, retries_total = retry_history(tid)
     # The log's details can hold 100,000 task ids: the list does not show them, so never load them.
     log_qs = ActionLog.objects.filter(transformation_id=tid).defer("details")
-    locked = state.locked_by and state.locked_until and state.locked_until > timezone.now()
-    policy = Policy.current()
     return {
-        "state": state,
-        "tid": tid,
         "store_error": store_error,
         "snap": snap,
         "report": report,
         "rows": report_rows(report, tid) if report else [],
         "is_latest": snap is not None and snap.cycle_id == latest_cycle,
-        "cycle_form": cycle_form,
         "recent_cycles": [(s.cycle_id, s.timestamp) for s in reversed(series[-30:])],
-        "ack": ack,
         "diff": diff,
-        "ack_form": ack_form or AcknowledgeForm(initial={"cycle": snap.cycle_id if snap else None}),
-        "files_by_status": files_by_status,
         "retries": retries,
         "retries_total": retries_total,
         "log": list(log_qs[:LOG_LIMIT]),
         "log_total": log_qs.count(),
         "items": attention.items_for([state]).get(tid, []),
-        "children": list(TransformationState.objects.filter(parent_id=tid).order_by("transformation_id")
-                         .values_list("transformation_id", "name", "status")),
-        "locked": locked,
         "chart_states": charts.states_over_time(series),
         "chart_failures": charts.failures_by_site(snap.rows) if snap else None,
-        "can_act": can_act(request.user),
         # Only the actions that can apply to it now (no flush or complete on a Completed one).
         "kinds": [(k, actions.LABELS[k]) for k in standing.applicable(state, policy)],
         "idle": standing.idle_reason(state, policy, standing.completions([tid]).get(tid)),
         "proposals": ActionLog.objects.filter(transformation_id=tid, state=ActionLog.State.PROPOSED).count(),
         # The signature x site matrix of the report shown, and the forecast the cycle wrote.
         **transformation_insight(state, snap.rows if snap else []),
+    }
+
+
+def transformation_context(request, state: TransformationState, *, ack_form: AcknowledgeForm | None = None) -> dict:
+    tid = state.transformation_id
+    cycle_form = CycleForm(request.GET or None)
+    wanted = cycle_form.cleaned_data.get("cycle") if cycle_form.is_bound and cycle_form.is_valid() else None
+    ack = Acknowledgement.latest_for(tid)
+    policy = Policy.current()
+    version = pagecache.transformation_version(state, policy, ack.pk if ack else None)
+    key = f"transformation:{tid}:{wanted or 'latest'}"
+    stored = pagecache.cached(key, version, lambda: stored_part(state, wanted, ack, policy))
+    if stored["store_error"]:  # never keep an outage: the next request tries the store again
+        pagecache.forget(key, version)
+        version = f"unstored-{uuid.uuid4().hex}"  # nor the fragments rendered without the report
+    snap = stored["snap"]
+    files_by_status = sorted((state.files or {}).items(),
+                             key=lambda kv: (FILE_ORDER.index(kv[0]) if kv[0] in FILE_ORDER else 99, kv[0]))
+    locked = state.locked_by and state.locked_until and state.locked_until > timezone.now()
+    return {
+        **stored,
+        "state": state,
+        "tid": tid,
+        "page_version": version,
+        "cycle_form": cycle_form,
+        "ack": ack,
+        "ack_form": ack_form or AcknowledgeForm(initial={"cycle": snap.cycle_id if snap else None}),
+        "files_by_status": files_by_status,
+        "children": list(TransformationState.objects.filter(parent_id=tid).order_by("transformation_id")
+                         .values_list("transformation_id", "name", "status")),
+        "locked": locked,
+        "can_act": can_act(request.user),
         "recovery": attention.recovery_cases(tid),
     }
 
