@@ -79,6 +79,14 @@ class PolicyChange(models.Model):
         return f"policy {self.policy_name} changed by {self.actor}"
 
     @property
+    def options(self) -> list[str]:
+        """Every option of the change, in the page's order (PostgreSQL's jsonb keeps no key order)."""
+        from dashboard.policy_form import FIELDS  # here: the form imports this module
+
+        names = set(self.after) | set(self.before)
+        return [n for n in FIELDS if n in names] + sorted(names - set(FIELDS))
+
+    @property
     def changed(self) -> list[str]:
         """The fields whose value differs, in the page's order."""
-        return [k for k in self.after if self.before.get(k) != self.after.get(k)]
+        return [k for k in self.options if self.before.get(k) != self.after.get(k)]

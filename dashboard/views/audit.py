@@ -74,7 +74,7 @@ def policy_change(request, pk: int):
         raise Http404(f"Policy change {pk} does not exist.")
     rows = [{"name": name, "option": OPTION.get(name, name), "before": change.before.get(name),
              "after": change.after.get(name), "changed": change.before.get(name) != change.after.get(name)}
-            for name in dict.fromkeys([*change.after, *change.before])]
+            for name in change.options]
     return render(request, "dashboard/audit_policy_change.html", {"c": change, "rows": rows})
 
 
