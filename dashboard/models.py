@@ -59,6 +59,12 @@ class ApiToken(models.Model):
         return key
 
 
+# The policy options the policy page edits, in its order: what a PolicyChange records.
+POLICY_PAGE_FIELDS = ("mode", "transformation_statuses", "transformation_types", "report_types", "complete_types",
+                      "flush_types", "reassign_types", "max_reassign", "max_flush", "polling_time", "mail_to",
+                      "mail_from")
+
+
 class PolicyChange(models.Model):
     """An edit of a policy on the dashboard's policy page: who, when, and the options before and after."""
 
@@ -81,10 +87,8 @@ class PolicyChange(models.Model):
     @property
     def options(self) -> list[str]:
         """Every option of the change, in the page's order (PostgreSQL's jsonb keeps no key order)."""
-        from dashboard.policy_form import FIELDS  # here: the form imports this module
-
         names = set(self.after) | set(self.before)
-        return [n for n in FIELDS if n in names] + sorted(names - set(FIELDS))
+        return [n for n in POLICY_PAGE_FIELDS if n in names] + sorted(names - set(POLICY_PAGE_FIELDS))
 
     @property
     def changed(self) -> list[str]:

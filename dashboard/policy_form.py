@@ -11,13 +11,12 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from dashboard.ids import IdField
-from dashboard.models import PolicyChange
+from dashboard.models import POLICY_PAGE_FIELDS, PolicyChange
 from failover.domain import TRANSFORMATION_STATUSES, TYPES_WITHOUT_INPUT
 from failover.models import Policy, TransformationState
 
 # The options the page edits, in its order: what a PolicyChange records before and after.
-FIELDS = ("mode", "transformation_statuses", "transformation_types", "report_types", "complete_types",
-          "flush_types", "reassign_types", "max_reassign", "max_flush", "polling_time", "mail_to", "mail_from")
+FIELDS = POLICY_PAGE_FIELDS
 TYPE_LISTS = ("report_types", "complete_types", "flush_types", "reassign_types")
 # The agent's option names, as a CS shows them.
 OPTION = {"mode": "Mode", "transformation_statuses": "TransformationStatus",
