@@ -85,6 +85,16 @@ def special(first_job: int) -> dict:
                              "site": site})
         data["tasks"].append({"transformation": tid, "task": task, "job": job_id, "status": task_status})
 
+    def completed_first_step(tid: int, pid: int, files: int, group: int) -> None:
+        """A production's first step, Completed: every file Processed by a Done job at IN2P3."""
+        data["transformations"].append(_step(tid, pid, 1, "ctapipe-process", "DataReprocessing", group,
+                                              status="Completed"))
+        for i in range(files):
+            data["files"].append({"transformation": tid, "lfn": _lfn(tid, i), "status": "Processed",
+                                  "task": i // group + 1})
+        for task in range(1, files // group + 1):
+            add_job(tid, task, "Done", "Execution Complete", "Workflow successful", "LCG.IN2P3-CC.fr", "Done")
+
     # 9: the failing configuration, 60 files not yet in tasks.
     data["productions"].append(_production(9, "Prod5b_LaPalma_proton_9_new-config"))
     data["transformations"].append(_step(FAILING_CONFIG, 9, 1, "ctapipe-process", "DataReprocessing", 5))
@@ -102,13 +112,8 @@ def special(first_job: int) -> dict:
     add_job(FLUSH_LIMITED, 2, "Done", "Execution Complete", "Workflow successful", "LCG.CNAF.it", "Done")
     # 11: step 1 Completed; step 2's jobs stopped moving (the stalled step).
     data["productions"].append(_production(11, "Prod5b_LaPalma_proton_11"))
-    data["transformations"].append(_step(4854, 11, 1, "ctapipe-process", "DataReprocessing", 5, status="Completed"))
+    completed_first_step(4854, 11, 50, 5)
     data["transformations"].append(_step(STALLED, 11, 2, "merge10", "Merging", 10, parent=4854))
-    for i in range(50):
-        data["files"].append({"transformation": 4854, "lfn": _lfn(4854, i), "status": "Processed",
-                              "task": i // 5 + 1})
-    for task in range(1, 11):
-        add_job(4854, task, "Done", "Execution Complete", "Workflow successful", "LCG.IN2P3-CC.fr", "Done")
     for i in range(40):
         data["files"].append({"transformation": STALLED, "lfn": _lfn(STALLED, i), "status": "Assigned",
                               "task": i // 10 + 1})
@@ -132,13 +137,8 @@ def special(first_job: int) -> dict:
                     "Submitted" if lost_report else "Done")
     # 13: a child step with Problematic files, left Active under its Completed parent.
     data["productions"].append(_production(13, "Prod5b_LaPalma_proton_13"))
-    data["transformations"].append(_step(4858, 13, 1, "ctapipe-process", "DataReprocessing", 5, status="Completed"))
+    completed_first_step(4858, 13, 25, 5)
     data["transformations"].append(_step(CANNOT_COMPLETE, 13, 2, "merge5", "Merging", 5, parent=4858))
-    for i in range(25):
-        data["files"].append({"transformation": 4858, "lfn": _lfn(4858, i), "status": "Processed",
-                              "task": i // 5 + 1})
-    for task in range(1, 6):
-        add_job(4858, task, "Done", "Execution Complete", "Workflow successful", "LCG.IN2P3-CC.fr", "Done")
     for i in range(5):
         data["files"].append({"transformation": CANNOT_COMPLETE, "lfn": _lfn(CANNOT_COMPLETE, i),
                               "status": "Problematic" if i >= 3 else "Processed", "task": 1})
