@@ -111,6 +111,10 @@ CONCURRENT = {
 }
 
 
+# The concurrent client whose p95 is held against the bound: wrk, a C load generator, costs the
+# server's 2 CPUs little; the Python threads of the earlier client cost about as much as the server.
+BOUND_CLIENT = "wrk"
+
 SERVED: list[str] = []
 LOADS: list[str] = []
 
@@ -212,7 +216,8 @@ class Server:
 class Client:
     def __init__(self, base: str):
         self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
     def login(self) -> None:
         html = self.opener.open(self.base + "/accounts/login/").read().decode()
@@ -245,8 +250,8 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure(name: str, state_dir: Path, requests: int, heavy_requests: int, warmup: int,
-            clients: int = 0, concurrent_requests: int = 0, server_args: dict | None = None,
-            ) -> tuple[dict, list[dict], list[dict]]:
+            clients: int = 0, concurrent: dict | None = None, server_args: dict | None = None,
+            sequential: bool = True) -> tuple[dict, list[dict], list[dict]]:
     server = Server(state_dir, **(server_args or {}))
     SERVED.append(server.what)
     try:
@@ -259,7 +264,7 @@ def measure(name: str, state_dir: Path, requests: int, heavy_requests: int, warm
         }
         log(f"[{name}] {facts}")
         rows = []
-        for target in STATES[name]["targets"]:
+        for target in STATES[name]["targets"] if sequential else ():
             n = heavy_requests if target.heavy else requests
             # Warm means every worker process has served the page once (its templates compiled, its
             # database connection open), and the shared cache holds what the page keeps there.
@@ -275,59 +280,154 @@ def measure(name: str, state_dir: Path, requests: int, heavy_requests: int, warm
                    "p95": percentile(times, 95), "max": max(times), "bytes": size}
             rows.append(row)
             log(f"[{name}] {target.path:45} n={n:3} median {row['median']:8.1f} ms  p95 {row['p95']:8.1f} ms")
-        concurrent = (measure_concurrent(name, server.base, clients, concurrent_requests, warmup)
-                      if clients else [])
-        return facts, rows, concurrent
+        together = measure_concurrent(name, server, clients, warmup, **(concurrent or {})) if clients else []
+        return facts, rows, together
     finally:
         server.stop()
 
 
-def measure_concurrent(name: str, base: str, clients: int, requests: int, warmup: int) -> list[dict]:
-    """Each URL of CONCURRENT[name] by ``clients`` signed-in clients at once, each sending
-    ``requests`` GETs back to back after ``warmup`` of its own (warm: the server's caches and
-    each client's session are set up before timing)."""
+# -- CPU accounting: who used the 2 CPUs during a concurrent run ---------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` and its children (gunicorn's workers)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far (every process, every user)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / TICK
+
+
+# wrk's Lua hooks: each request with the next of the signed-in sessions' cookies; at the end, the
+# latency percentiles (microseconds) of every request wrk timed, and the errors.
+WRK_SCRIPT = """
+local cookies = {}
+for c in string.gmatch(os.getenv("BENCH_COOKIES") or "", "[^|]+") do cookies[#cookies + 1] = c end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", wrk.path, {["Cookie"] = cookies[(i % #cookies) + 1]})
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH requests=%d duration_us=%d errors=%d status_errors=%d "
+    .. "p50=%d p95=%d p99=%d max=%d\\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50),
+    latency:percentile(95), latency:percentile(99), latency.max))
+end
+"""
+
+
+def run_wrk(base: str, path: str, clients: int, seconds: float, cookies: list[str]) -> dict:
+    """wrk with ``clients`` connections (each sends its next request when the last one's answer is
+    in, as a person's browser would), on 2 threads, for ``seconds``; its figures in ms."""
+    script = WORK / "wrk-p95.lua"
+    script.write_text(WRK_SCRIPT)
+    out = subprocess.run(
+        ["wrk", "-t", str(min(2, clients)), "-c", str(clients), "-d", f"{seconds:g}s", "--timeout", "30s",
+         "-s", str(script), base + path],
+        env={**os.environ, "BENCH_COOKIES": "|".join(cookies)}, check=True, capture_output=True, text=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    got = dict(part.split("=") for part in line.split()[1:])
+    if int(got["errors"]) or int(got["status_errors"]):
+        raise SystemExit(f"{path}: wrk saw {got['errors']} socket errors and {got['status_errors']} HTTP errors")
+    n, wall = int(got["requests"]), int(got["duration_us"]) / 1e6
+    return {"n": n, "wall": wall, "median": int(got["p50"]) / 1000, "p95": int(got["p95"]) / 1000,
+            "max": int(got["max"]) / 1000}
+
+
+def run_threads(pool: list[Client], path: str, requests: int, warmup: int) -> dict:
+    """The earlier client: one Python thread per signed-in client in this process (on the same CPUs
+    as the server), each sending ``requests`` GETs back to back, a new connection each."""
     import threading
 
-    rows = []
+    times: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(pool) + 1)
+
+    def work(c: Client) -> None:
+        for _ in range(warmup):
+            c.get(path)
+        start.wait()
+        mine = []
+        for _ in range(requests):
+            seconds, status, _ = c.get(path)
+            if status != 200:
+                errors.append(f"HTTP {status}")
+            mine.append(seconds * 1000)
+        with lock:
+            times.extend(mine)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in pool]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    if errors:
+        raise SystemExit(f"{path}: {errors[0]} under {len(pool)} clients")
+    return {"n": len(times), "wall": wall, "median": statistics.median(times), "p95": percentile(times, 95),
+            "max": max(times)}
+
+
+def measure_concurrent(name: str, server: Server, clients: int, warmup: int, *, requests: int = 20,
+                       seconds: float = 10.0, kinds: tuple[str, ...] = ("wrk", "threads")) -> list[dict]:
+    """Each URL of CONCURRENT[name] by ``clients`` signed-in clients at once, warm (the server's
+    caches and each client's session set up before timing): with wrk (``seconds`` long, after a
+    warm-up of 3 s) and with the earlier client of Python threads (``requests`` each, after
+    ``warmup`` each). Also the CPU the server, the client and the rest of the machine used."""
     pool = []
     for _ in range(clients):
-        c = Client(base)
+        c = Client(server.base)
         c.login()
         pool.append(c)
+    cookies = ["; ".join(f"{k.name}={k.value}" for k in c.jar) for c in pool]
+    rows = []
     for path, what, bound in CONCURRENT[name]:
-        times: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-        start = threading.Barrier(clients + 1)
-
-        def work(c: Client) -> None:
-            for _ in range(warmup):
-                c.get(path)
-            start.wait()
-            mine = []
-            for _ in range(requests):
-                seconds, status, _ = c.get(path)
-                if status != 200:
-                    errors.append(f"HTTP {status}")
-                mine.append(seconds * 1000)
-            with lock:
-                times.extend(mine)
-
-        threads = [threading.Thread(target=work, args=(c,)) for c in pool]
-        for t in threads:
-            t.start()
-        start.wait()
-        began = time.perf_counter()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - began
-        if errors:
-            raise SystemExit(f"{path}: {errors[0]} under {clients} clients")
-        row = {"path": path, "what": what, "clients": clients, "n": len(times), "median": statistics.median(times),
-               "p95": percentile(times, 95), "max": max(times), "rate": len(times) / wall, "bound": bound}
-        rows.append(row)
-        log(f"[{name}] {clients} clients {path:30} median {row['median']:8.1f} ms  p95 {row['p95']:8.1f} ms  "
-            f"{row['rate']:.0f} req/s")
+        for c in pool:  # every session signed in and answered (wrk counts a redirect as an answer)
+            if "Sign out" not in c.opener.open(server.base + path).read().decode():
+                raise SystemExit(f"{path}: a benchmark client is not signed in")
+        for kind in kinds:
+            if kind == "wrk":
+                run_wrk(server.base, path, clients, 3, cookies)
+            own, server_cpu, busy = os.times(), cpu_of(server.proc.pid), machine_busy()
+            got = (run_wrk(server.base, path, clients, seconds, cookies) if kind == "wrk"
+                   else run_threads(pool, path, requests, warmup))
+            after = os.times()
+            # wrk is a child of this process (children's times); the threads are this process's own.
+            client_cpu = ((after.children_user + after.children_system - own.children_user - own.children_system)
+                          if kind == "wrk" else (after.user + after.system - own.user - own.system))
+            server_cpu = cpu_of(server.proc.pid) - server_cpu
+            busy = machine_busy() - busy
+            n = got["n"]
+            row = {"path": path, "what": what, "clients": clients, "client": kind, "bound": bound, **got,
+                   "rate": n / got["wall"], "server_ms": 1000 * server_cpu / n, "client_ms": 1000 * client_cpu / n,
+                   "other_ms": 1000 * max(0.0, busy - server_cpu - client_cpu) / n,
+                   "idle_share": max(0.0, 1 - busy / (got["wall"] * (os.cpu_count() or 1)))}
+            rows.append(row)
+            log(f"[{name}] {clients} clients ({kind}) {path:25} median {row['median']:7.1f} ms  "
+                f"p95 {row['p95']:7.1f} ms  {row['rate']:.0f} req/s  CPU per request: server "
+                f"{row['server_ms']:.1f} ms, client {row['client_ms']:.1f} ms, other {row['other_ms']:.1f} ms")
     return rows
 
 
@@ -345,7 +445,10 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
         "",
         "```",
         f"python -m benchmarks.bench_pages --requests {args.requests} --heavy-requests {args.heavy_requests}"
-        + (f" --clients {args.clients} --concurrent-requests {args.concurrent_requests}" if args.clients else ""),
+        + (f" --clients {args.clients} --concurrent-requests {args.concurrent_requests}"
+           f" --concurrent-seconds {args.concurrent_seconds:g}" if args.clients else "")
+        + (f" --workers {args.workers}" if args.workers else "") + (f" --threads {args.threads}"
+                                                                     if args.threads != 4 else ""),
         "```",
         "",
         f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}. SQLite databases (the",
@@ -371,26 +474,35 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
                          f"{r['max']:.1f} | {r['bytes'] / 1024:.0f} KiB |")
         lines.append("")
         if concurrent:
-            lines += [f"With {concurrent[0]['clients']} clients at once (each signed in, warmed up, then "
-                      f"{args.concurrent_requests} requests back to back):", "",
-                      "| URL | what | requests | median ms | p95 ms | max ms | requests/s | bound on p95 |",
-                      "|---|---|---:|---:|---:|---:|---:|---|"]
+            n = concurrent[0]["clients"]
+            lines += [f"With {n} clients at once, each sending its next request when the last one's answer is "
+                      f"in, with {n} signed-in sessions. wrk: {n} keep-alive connections on 2 threads for "
+                      f"{args.concurrent_seconds:g} s after 3 s of warm-up, the requests taking the sessions in "
+                      f"turn, every request timed; threads: the earlier client, {n} Python threads in the "
+                      f"benchmark process, one session each, {args.concurrent_requests} requests each on a new "
+                      f"connection after {args.warmup} of warm-up. "
+                      "CPU per request: the server's processes (from /proc), the client's, and the rest of the "
+                      "machine's busy time (other people's work) in the same seconds.", "",
+                      "| URL | what | client | requests | median ms | p95 ms | max ms | requests/s "
+                      "| CPU ms/request: server / client / other | bound on p95 |",
+                      "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
             for r in concurrent:
                 bound = "" if r["bound"] is None else (
-                    f"{r['bound']} ms: {'met' if r['p95'] <= r['bound'] else '**not met**'}")
-                lines.append(f"| `{r['path']}` | {r['what']} | {r['n']} | {r['median']:.1f} | {r['p95']:.1f} | "
-                             f"{r['max']:.1f} | {r['rate']:.0f} | {bound} |")
+                    f"{r['bound']} ms: {'met' if r['p95'] <= r['bound'] else '**not met**'}"
+                    + (" (the bound's client)" if r["client"] == BOUND_CLIENT else ""))
+                lines.append(f"| `{r['path']}` | {r['what']} | {r['client']} | {r['n']} | {r['median']:.1f} | "
+                             f"{r['p95']:.1f} | {r['max']:.1f} | {r['rate']:.0f} | {r['server_ms']:.1f} / "
+                             f"{r['client_ms']:.1f} / {r['other_ms']:.1f} | {bound} |")
             lines.append("")
-            single = {row["path"]: row["median"] for row in rows}
             for r in concurrent:
-                if r["bound"] is not None and r["p95"] > r["bound"]:
+                if r["bound"] is not None and r["client"] == BOUND_CLIENT:
                     cpus = os.cpu_count() or 1
-                    lines += [f"Where the time goes on `{r['path']}`: {r['rate']:.0f} requests/s is "
-                              f"{1000 * cpus / r['rate']:.0f} ms of the {cpus} CPUs per request (the server, the "
-                              f"benchmark's {r['clients']} client threads and the machine's other work), against "
-                              f"{single.get(r['path'], float('nan')):.0f} ms for one client alone; "
-                              f"{r['clients']} clients back to back wait for each other, so a p95 of "
-                              f"{r['bound']} ms needs about {r['clients'] * 1000 / r['bound']:.0f} requests/s.", ""]
+                    lines += [f"On `{r['path']}` ({r['client']}): {r['rate']:.0f} requests/s with "
+                              f"{r['server_ms']:.1f} ms of server CPU per request; {r['clients']} clients back to "
+                              f"back wait for each other, so a p95 of {r['bound']} ms needs about "
+                              f"{r['clients'] * 1000 / r['bound']:.0f} requests/s, at most "
+                              f"{1000 * cpus * r['bound'] / (r['clients'] * 1000):.2f} ms of the {cpus} CPUs "
+                              "per request for server, client and everything else together.", ""]
     lines += [
         "## Before this run's server and cache",
         "",
@@ -437,7 +549,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--only", choices=tuple(STATES), help="one state only")
     p.add_argument("--clients", type=int, default=16,
                    help="clients at once for the pages with a bound (default 16; 0: sequential only)")
-    p.add_argument("--concurrent-requests", type=int, default=20, help="requests per concurrent client (default 20)")
+    p.add_argument("--concurrent-requests", type=int, default=20,
+                   help="requests per concurrent client of Python threads (default 20)")
+    p.add_argument("--concurrent-seconds", type=float, default=10.0, help="how long wrk's clients run (default 10)")
+    p.add_argument("--client", choices=("both", "wrk", "threads"), default="both",
+                   help="the concurrent clients: wrk (C, the bound's), the earlier Python threads, or both (default)")
+    p.add_argument("--concurrent-only", action="store_true",
+                   help="only the concurrent runs (no sequential table; with --no-doc, to compare server layouts)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached states")
     p.add_argument("--server", choices=("gunicorn", "runserver"), default="gunicorn",
                    help="the web server (default gunicorn, as in production; runserver: one process)")
@@ -447,13 +565,19 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if min(args.requests, args.heavy_requests) < 1 or args.requests > 10_000:
         p.error("requests must be between 1 and 10000")
+    if args.clients and args.client != "threads" and not shutil.which("wrk"):
+        p.error("wrk is not installed: scripts/system-deps.sh bench (Debian's wrk), or --client threads")
     results = {}
     for name in ([args.only] if args.only else list(STATES)):
         state_dir, info = build(name, args.rebuild)
         before = load_average()
+        kinds = ("wrk", "threads") if args.client == "both" else (args.client,)
         results[name] = (info, measure(name, state_dir, args.requests, args.heavy_requests, args.warmup,
-                                       args.clients, args.concurrent_requests,
-                                       {"server": args.server, "workers": args.workers, "threads": args.threads}))
+                                       args.clients,
+                                       {"requests": args.concurrent_requests, "seconds": args.concurrent_seconds,
+                                        "kinds": kinds},
+                                       {"server": args.server, "workers": args.workers, "threads": args.threads},
+                                       sequential=not args.concurrent_only))
         LOADS.append(f"{name}: {before} / {load_average()}")
     text = markdown(results, args)
     if not args.no_doc:

@@ -14,6 +14,9 @@ indexed queries:
 
 Only data that is the same for every user is kept: never a form, a CSRF token or a role's buttons;
 those are rendered for each request around the cached parts.
+
+In front of those parts, whole pages are kept per user in the ``pages`` cache (``PAGE_CACHE_URL``,
+each process's memory by default): see "whole pages" below.
 """
 
 from __future__ import annotations
