@@ -27,7 +27,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
+from functools import cache as cache_once, wraps
 from typing import Any
 
 from django.contrib.humanize.templatetags.humanize import naturaltime
@@ -168,6 +168,7 @@ def fill(html: str, request) -> str:
     return LIVE.sub(one, html)
 
 
+@cache_once
 def _version_sql() -> tuple[str, list]:
     """One statement of scalar subqueries; each an index lookup or a short index range."""
     from dashboard.models import Acknowledgement, PolicyChange
@@ -185,9 +186,13 @@ def _version_sql() -> tuple[str, list]:
         f"(SELECT SUM(id) FROM {window} w)",
         f"(SELECT MAX(finished) FROM {window} w)",
         f"(SELECT COUNT(*) FROM {window} w WHERE state = %s)",
+        # The action log: a new entry moves MAX(id), pruning MIN(id); an entry changes only while it
+        # is pending or proposed (ActionLog.settle moves it out, once), so those two counts (short
+        # ranges of the state index) move with every action settled and every proposal decided.
+        f"(SELECT MIN(id) FROM {t(ActionLog)})",
         f"(SELECT MAX(id) FROM {t(ActionLog)})",
     ], [Cycle.State.RUNNING]
-    for state in ActionLog.State.values:  # a proposal decided, an action finished: counts move
+    for state in (ActionLog.State.PENDING, ActionLog.State.PROPOSED):
         parts.append(f"(SELECT COUNT(*) FROM {t(ActionLog)} WHERE state = %s)")
         params.append(state)
     for model in (Policy, RecoveryPolicy):  # edited (updated), or another one switched on
@@ -210,7 +215,7 @@ def data_version() -> DataVersion:
     """What every kept page depends on, read in one query (see the comment above)."""
     sql, params = _version_sql()
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, list(params))
         row = cursor.fetchone()
     running = row[3]
     return DataVersion(hashlib.sha1(repr(row).encode()).hexdigest()[:20], not running)
