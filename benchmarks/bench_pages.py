@@ -111,6 +111,10 @@ CONCURRENT = {
 }
 
 
+# What any signed-in request costs here, page or not: the sign-in page, which Django's login view
+# answers with a redirect for a signed-in user (sessions, auth, middleware, gunicorn; no page).
+FLOOR = ("/accounts/login/", "floor: a signed-in GET of the sign-in page (a redirect, no page)")
+
 # The concurrent client whose p95 is held against the bound: wrk, a C load generator, costs the
 # server's 2 CPUs little; the Python threads of the earlier client cost about as much as the server.
 BOUND_CLIENT = "wrk"
@@ -403,11 +407,11 @@ def measure_concurrent(name: str, server: Server, clients: int, warmup: int, *, 
         pool.append(c)
     cookies = ["; ".join(f"{k.name}={k.value}" for k in c.jar) for c in pool]
     rows = []
-    for path, what, bound in CONCURRENT[name]:
+    for path, what, bound in [*CONCURRENT[name], (*FLOOR, None)] if "wrk" in kinds else CONCURRENT[name]:
         for c in pool:  # every session signed in and answered (wrk counts a redirect as an answer)
             if "Sign out" not in c.opener.open(server.base + path).read().decode():
                 raise SystemExit(f"{path}: a benchmark client is not signed in")
-        for kind in kinds:
+        for kind in kinds if path != FLOOR[0] else ("wrk",):
             if kind == "wrk":
                 run_wrk(server.base, path, clients, 3, cookies)
             own, server_cpu, busy = os.times(), cpu_of(server.proc.pid), machine_busy()
@@ -431,6 +435,17 @@ def measure_concurrent(name: str, server: Server, clients: int, warmup: int, *, 
     return rows
 
 
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return f"`{out}`" + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def machine() -> str:
     m = measure_machine()
     return f"{m['platform']}, {m['nproc']} CPUs {m['cpu']}, Python {m['python']}"
@@ -451,12 +466,13 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
                                                                      if args.threads != 4 else ""),
         "```",
         "",
-        f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}. SQLite databases (the",
-        f"default), {SERVED[0] if SERVED else args.server} with DEBUG off on 127.0.0.1, the default cache",
-        "(a folder under VAR_DIR, shared by the processes); the benchmark process signs in as an operator",
-        f"and sends sequential GET requests after {args.warmup} warm-up requests per URL and worker process",
-        "(pages that read DIRAC live: per URL). Times are wall-clock",
-        "per request, as the client sees them (the client runs on the same 2 CPUs).",
+        f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}, commit {commit()}. SQLite",
+        f"databases (the default), {SERVED[0] if SERVED else args.server} with DEBUG off on 127.0.0.1, the",
+        "default caches: the pages' parts in a folder under VAR_DIR shared by the processes (`CACHE_URL`), whole",
+        "pages in each process's memory (`PAGE_CACHE_URL=locmem://`). The benchmark process signs in as an",
+        f"operator and sends sequential GET requests after {args.warmup} warm-up requests per URL and worker",
+        "process (pages that read DIRAC live: per URL). Times are wall-clock per request, as the client sees",
+        "them; every client runs on the same 2 CPUs as the server, which other people's work shared too.",
         f"Load average (1, 5, 15 min) before / after each state: {'; '.join(LOADS)}.",
         "",
     ]
@@ -504,38 +520,78 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
                               f"{1000 * cpus * r['bound'] / (r['clients'] * 1000):.2f} ms of the {cpus} CPUs "
                               "per request for server, client and everything else together.", ""]
     lines += [
-        "## Before this run's server and cache",
+        "## Before this run's whole-page cache and client",
         "",
-        "2026-12-02 01:25 UTC, same kind of machine, load average about 10: `manage.py runserver` (one",
-        "process) and no cache; the transformation page of 100,000 jobs took a median of 1,721 ms and a",
-        "p95 of 2,735 ms with 16 clients (9 requests/s), 170 ms median with one client. Most of a",
-        "request then went to the retries table, which parsed the details of every reassign action",
-        "(100,000 task ids as JSON) on each request.",
+        "2026-12-02 02:19 UTC, same machine, load average about 5 to 6, gunicorn 5 x 4 and only the cached",
+        "parts (no whole pages), 16 Python client threads in the benchmark process: the transformation page",
+        "of 100,000 jobs had a p95 of 181.6 ms (148 requests/s), the overview of 10,000 transformations",
+        "581.8 ms (54 requests/s), the productions list 797.4 ms (39 requests/s); one client alone: 12.0, 25.4",
+        "and 39.4 ms median. Before that (01:25 UTC, load average about 10), `manage.py runserver` and no",
+        "cache: the transformation page's p95 was 2,735 ms with 16 clients, most of it the retries table",
+        "parsing every reassign action's details (100,000 task ids) on each request.",
+        "",
+        "## gunicorn's layout on 2 CPUs",
+        "",
+        "2026-12-02 06:45-06:56 UTC, this branch (whole pages kept), wrk with 16 clients for 10 s, load average",
+        "4.4 to 9.3 (other people's work: the figures move by a factor of two between runs of one layout).",
+        "Command: `python -m benchmarks.bench_pages --only big --concurrent-only --client wrk --no-doc",
+        "--workers W --threads T` (and `--only overview`).",
+        "",
+        "| workers x threads | `/transformations/1/` p95 ms (req/s) | `/` p95 ms (req/s) "
+        "| `/productions/` p95 ms (req/s) |",
+        "|---|---:|---:|---:|",
+        "| 5 x 4 (2 x CPUs + 1, this run's) | 416.5 (153) | 287.1 (119) | 237.0 (136) |",
+        "| 2 x 4 | 278.4 (137) | 390.2 (86) | 313.4 (87) |",
+        "| 3 x 4 | 283.7 (140) | 306.9 (83) | 233.9 (137) |",
+        "| 2 x 8 | 273.4 (127) | 193.0 (125) | 200.9 (131) |",
+        "| 4 x 2 | | 270.8 (118) | 547.9 (103) |",
+        "",
+        "Server CPU per request stayed 6.8 to 9.1 ms in every layout: the layout does not change what a",
+        "request costs, and the differences above are within the noise of the machine's other load. gunicorn's",
+        "sync workers (4, no keep-alive) did worse on the transformation page (p95 235 ms, 106 requests/s, 8.0",
+        "ms of server CPU per request) than gthread 2 x 4 in the same minutes (131 ms, 151 requests/s, 6.5 ms).",
+        "Fewer processes keep fewer copies of each page (the whole-page cache is per process), so 2 or 3",
+        "workers x 4 threads are a fair choice on 2 CPUs; the measured run keeps 5 x 4 to compare with the",
+        "earlier run.",
         "",
         "## Reading the numbers",
         "",
+        "- Whole pages (`dashboard/pagecache.py`, `whole_page`): the overview, its polled table, a",
+        "  transformation's page and the productions list are kept as their user last got them, in each",
+        "  web server process's memory, keyed by user (id, name, role, staff flag), path with query string",
+        "  and the *data version*: one query of scalar subqueries (the newest 50 cycles' ids, ends and",
+        "  running count; the action log's lowest and highest id and its pending and proposed counts, the",
+        "  only entries that still change; the policies' and recovery policies' count, last edit and which",
+        "  is on; the last policy change, acknowledgement and recovery finding; the OpenSearch outbox).",
+        "  A cycle, an action, a proposal or its decision, an acknowledgement or a policy change moves it,",
+        "  so the next request computes the page again (tests/test_views_wholepage.py shows each). Nothing",
+        "  is kept while a cycle runs, for a page with a flash message waiting, one showing a lock (it ends",
+        "  with its lease, not with a write) or a store outage; the productions list asks DIRAC for the",
+        "  productions' names again after a minute. Ages, the time of the polled table and the CSRF token",
+        "  (a fresh masking of the session's secret, as Django does on every response) are markers in the",
+        "  kept copy, filled on each response. A kept page costs the session, the user and role, the",
+        "  version (0.3 ms of CPU with 9,388 actions logged) and the fill.",
+        "- Under the whole pages, the parts stay cached as before (`CACHE_URL`, shared by the processes):",
+        "  the transformation page's stored report, charts, retries, attention items and action log, and",
+        "  the overview's rows, so a page computed again after a change is cheaper than a cold one.",
+        "- The concurrent tables' CPU columns say where the time goes: 16 clients back to back wait for",
+        "  each other, so a request's time is about 16 x (CPU per request of server, client and everyone",
+        "  else) / 2 CPUs. The floor row is a signed-in request answered without a page (Django's sign-in",
+        "  view redirects): what the session, authentication, the middleware and gunicorn cost whatever",
+        "  the page; a kept page costs about one to two ms of server CPU more. \"other\" is the rest of the",
+        "  machine's busy time in the same seconds: other people's builds and tests on the same 2 CPUs.",
+        "- wrk is the bound's client: a C load generator whose 16 keep-alive connections cost the CPUs",
+        "  about 0.2 ms per request. The earlier client, 16 Python threads in the benchmark process opening",
+        "  a new connection per request, is kept for comparison.",
         "- The overview filters, sorts and paginates in SQL on `TransformationState` (one row per",
         "  transformation): a page costs a `COUNT` and a `LIMIT 50 OFFSET n` plus a few small queries",
         "  for the attention flags of the 50 rows shown, whatever the number of transformations.",
         "- The attention filter, the attention sort and the attention page are measured in their worst",
-        "  case: six cycles with DIRAC standing still flag most transformations \"no progress\", and",
-        "  that check groups the stored snapshots of the last six cycles (60,000 rows) in SQL on each",
-        "  request. A counter of unchanged cycles kept by the engine on `TransformationState` would",
-        "  make it an indexed column filter.",
+        "  case: six cycles with DIRAC standing still flag most transformations \"no progress\".",
         "- The transformation page reads the stored aggregates (a few hundred rows whatever the",
         "  number of jobs), so 100,000 jobs cost no more than 100 there; the drill-downs marked",
         "  \"reads DIRAC live\" read every task, job and file of the transformation and are the slow",
         "  ones by design: they are separate pages, opened on demand.",
-        "- Warm, the transformation page takes its stored parts (report, charts, retries, attention",
-        "  items, action log, and their rendered fragments) from the cache (`dashboard/pagecache.py`),",
-        "  keyed by its last cycle and action log: what is left per request is the session, the role,",
-        "  the version (a few indexed queries), the forms and buttons of the user, and the page around",
-        "  the fragments. Before the cache, parsing the details of every reassign action (100,000 task",
-        "  ids) for the retries table was most of the page's time.",
-        "- With 16 clients sending back to back, a request waits for the 15 others: its time is about",
-        "  16 x (CPU per request) / 2 CPUs, and the benchmark's own 16 client threads run on the same",
-        "  two CPUs as the server. A p95 of 50 ms needs 320 requests/s, under 6 ms of CPU per request",
-        "  for server and client together.",
         "",
     ]
     return "\n".join(lines)
