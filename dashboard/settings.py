@@ -356,8 +356,8 @@ CACHES = {"default": _cache("CACHE_URL", f"file://{VAR_DIR / 'cache'}")}
 # dummy:// turns the whole-page cache off (the pages' cached parts above stay).
 CACHES["pages"] = _cache("PAGE_CACHE_URL", "locmem://")
 if CACHES["pages"]["BACKEND"].endswith("LocMemCache"):
-    # Bounded: at most this many pages (about 100 KiB each) per process, for 10 minutes.
-    CACHES["pages"].update(LOCATION="pages", TIMEOUT=600, OPTIONS={"MAX_ENTRIES": 500})
+    # Bounded: at most 200 pages (about 100 KiB each: 20 MB) per process, each for 10 minutes.
+    CACHES["pages"].update(LOCATION="pages", TIMEOUT=600, OPTIONS={"MAX_ENTRIES": 200})
 
 # -- the JSON API (dashboard/api.py, README: "The JSON API") ---------------------------------
 # Django REST framework. Scripts authenticate with a token (`manage.py users token NAME`), the
