@@ -144,6 +144,16 @@ def format_now(fmt: str) -> str:
     return time_format(timezone.localtime(timezone.now()), fmt)
 
 
+def lasted(value: dt.datetime, now: dt.datetime | None = None) -> str:
+    """How long since ``value``, in two units ("3 hours, 5 minutes"): an attention item's age."""
+    from django.utils.timesince import timesince
+
+    now = now or timezone.now()
+    if (now - value).total_seconds() < 60:
+        return "under a minute"
+    return timesince(value, now, depth=2)
+
+
 def fill(html: str, request) -> str:
     """The page with its ages, time and CSRF token of now."""
     if "<!--live:" not in html:
@@ -161,8 +171,6 @@ def fill(html: str, request) -> str:
         when = dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
         if kind == "age":
             return str(escape(naturaltime(when)))
-        from dashboard.templatetags.dashboard import lasted
-
         return str(escape(lasted(when)))
 
     return LIVE.sub(one, html)

@@ -104,14 +104,7 @@ def file_tone(status: str) -> str:
 @register.filter
 def lasted(value, now=None) -> str:
     """How long since ``value``, in two units ("3 hours, 5 minutes"): an attention item's age."""
-    if not value:
-        return ""
-    from django.utils.timesince import timesince
-
-    now = now or timezone.now()
-    if (now - value).total_seconds() < 60:
-        return "under a minute"
-    return timesince(value, now, depth=2)
+    return pagecache.lasted(value, now) if value else ""
 
 
 @register.filter
