@@ -350,6 +350,14 @@ def _cache(name: str, default: str) -> dict:
 
 
 CACHES = {"default": _cache("CACHE_URL", f"file://{VAR_DIR / 'cache'}")}
+# Whole pages (the overview, its polled table, a transformation's page, the productions list) as
+# each user last got them, keyed by the data version (dashboard/pagecache.py): PAGE_CACHE_URL,
+# the same kinds of URL; locmem:// (the default) keeps them in each web server process's memory,
+# dummy:// turns the whole-page cache off (the pages' cached parts above stay).
+CACHES["pages"] = _cache("PAGE_CACHE_URL", "locmem://")
+if CACHES["pages"]["BACKEND"].endswith("LocMemCache"):
+    # Bounded: at most 200 pages (about 100 KiB each: 20 MB) per process, each for 10 minutes.
+    CACHES["pages"].update(LOCATION="pages", TIMEOUT=600, OPTIONS={"MAX_ENTRIES": 200})
 
 # -- the JSON API (dashboard/api.py, README: "The JSON API") ---------------------------------
 # Django REST framework. Scripts authenticate with a token (`manage.py users token NAME`), the

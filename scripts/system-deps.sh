@@ -2,7 +2,8 @@
 # System packages from Debian, installed only when missing:
 #   test:  headless Chromium and its driver (browser tests), redis-server (fleet tests on Redis);
 #   bench: what building M2Crypto needs in the benchmarks' own venv (DIRAC imports it): swig,
-#          libssl-dev, a C compiler and the Python headers.
+#          libssl-dev, a C compiler and the Python headers; wrk, the HTTP load generator of
+#          benchmarks/bench_pages.py's concurrent clients.
 # Usage: scripts/system-deps.sh [test|bench|all] [more Debian packages ...]   (default: all)
 # Needs root (CI and the project's machines run as root). Without root it says what to install
 # and goes on: the tests that need a missing package skip with the reason. When another apt-get
@@ -23,6 +24,7 @@ if [ "$group" != test ]; then
   command -v swig >/dev/null 2>&1 || need+=(swig)
   installed libssl-dev || need+=(libssl-dev)
   command -v gcc >/dev/null 2>&1 || need+=(gcc)
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
   # Python.h of Debian's python3 (an interpreter of one's own, e.g. pyenv's, has its own headers).
   if [ -x /usr/bin/python3 ]; then
     inc=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null || true)

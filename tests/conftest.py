@@ -43,10 +43,13 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _fresh_api_throttles():
-    """The API's throttles count in the process's cache: each test starts with none counted."""
-    from django.core.cache import cache
+    """The API's throttles count in the process's cache: each test starts with none counted; nor
+    does it find a page an earlier test kept (the whole-page cache, dashboard/pagecache.py: its
+    keys hold ids and counts that a rolled-back database gives out again)."""
+    from django.core.cache import cache, caches
 
     cache.clear()
+    caches["pages"].clear()
 
 
 def pytest_collection_finish(session):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from dashboard import roles
+from dashboard import pagecache, roles
 from failover import outcomes
 from failover.domain import DONE_TASK_STATUSES, FAILED_TASK_STATUSES
 from failover.models import ActionLog, Cycle
@@ -68,13 +69,13 @@ def file_bar(state) -> list[dict]:
             for s, n in parts]
 
 
-@register.inclusion_tag("dashboard/_last_cycle.html")
-def last_cycle():
+@register.inclusion_tag("dashboard/_last_cycle.html", takes_context=True)
+def last_cycle(context):
     cycle = (
         Cycle.objects.exclude(trigger=Cycle.Trigger.WEB)
         .only("id", "started", "finished", "state", "transformations", "actions", "errors").first()
     )
-    return {"cycle": cycle, "now": timezone.now()}
+    return {"cycle": cycle, "now": timezone.now(), "request": context.get("request")}
 
 
 @register.simple_tag
@@ -103,14 +104,7 @@ def file_tone(status: str) -> str:
 @register.filter
 def lasted(value, now=None) -> str:
     """How long since ``value``, in two units ("3 hours, 5 minutes"): an attention item's age."""
-    if not value:
-        return ""
-    from django.utils.timesince import timesince
-
-    now = now or timezone.now()
-    if (now - value).total_seconds() < 60:
-        return "under a minute"
-    return timesince(value, now, depth=2)
+    return pagecache.lasted(value, now) if value else ""
 
 
 @register.filter
@@ -136,3 +130,44 @@ def action_phrase(action: ActionLog | None) -> str:
     if action is None:
         return ""
     return outcomes.phrase(action.kind, action.result) or action.get_kind_display()
+
+
+# -- time in a cached page (dashboard/pagecache.py: whole pages) --------------------------------
+
+
+@register.filter
+def live_age(value) -> str:
+    """A marker the whole-page cache fills with ``value``'s age ("3 minutes ago") on each response."""
+    return mark_safe(pagecache.age_marker(value)) if value else ""  # noqa: S308 - digits only
+
+
+@register.simple_tag(takes_context=True)
+def age(context, value) -> str:
+    """``value|naturaltime``, or its marker in a page the whole-page cache keeps (filled on each
+    response, so a kept page never shows a frozen "2 minutes ago")."""
+    if not value:
+        return ""
+    request = context.get("request")
+    if getattr(request, "live_markers", False):
+        return mark_safe(pagecache.age_marker(value))  # noqa: S308 - digits only
+    return naturaltime(value)
+
+
+@register.simple_tag(takes_context=True)
+def time_now(context, fmt: str) -> str:
+    """The time now in ``fmt`` (the ``time`` filter's), or its marker in a page the whole-page cache keeps."""
+    request = context.get("request")
+    if getattr(request, "live_markers", False):
+        return mark_safe(pagecache.now_marker(fmt))  # noqa: S308 - the template's own format
+    return pagecache.format_now(fmt)
+
+
+@register.simple_tag(takes_context=True)
+def for_how_long(context, value) -> str:
+    """``value|lasted`` ("3 hours, 5 minutes"), or its marker in a page the whole-page cache keeps."""
+    if not value:
+        return ""
+    request = context.get("request")
+    if getattr(request, "live_markers", False):
+        return mark_safe(pagecache.lasted_marker(value))  # noqa: S308 - digits only
+    return lasted(value)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.paginator import Paginator
 from django.db.models import Case, F, FloatField, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Cast
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
@@ -22,8 +18,6 @@ from dashboard.roles import can_act
 from dashboard.views.access import viewer_required
 from failover import actions, attention, standing
 from failover.models import Policy, TransformationState
-
-AGE = re.compile(r"<!--age:([0-9]+)-->")
 
 # Sort keys of the column headers -> what to order by (ties by id).
 SORTS = {
@@ -110,11 +104,10 @@ def overview_context(request) -> dict:
         })
 
     # The rows as HTML, the same for every user who may (or may not) act: kept until a cycle or an
-    # action changes one of them (dashboard/pagecache.py); only their ages are filled in now.
+    # action changes one of them (dashboard/pagecache.py); their ages are markers, filled in on
+    # each response by the whole-page cache (pagecache.whole_page).
     version = pagecache.rows_version(rows, policy, acting, filtered_on)
     html = pagecache.cached("overview-rows", version, render_rows)
-    ages = {str(s.transformation_id): str(escape(naturaltime(s.last_action_at))) for s in rows if s.last_action_at}
-    html = AGE.sub(lambda m: ages.get(m.group(1), ""), html)
     return {
         "form": form,
         "page": page,
@@ -129,12 +122,14 @@ def overview_context(request) -> dict:
 
 @require_GET
 @viewer_required
+@pagecache.whole_page("overview")
 def overview(request):
     return render(request, "dashboard/overview.html", overview_context(request))
 
 
 @require_GET
 @viewer_required
+@pagecache.whole_page("overview-table")
 def overview_table(request):
     """The table alone, polled by the page every few seconds (server-rendered, no JSON)."""
     return render(request, "dashboard/_overview_table.html", overview_context(request))

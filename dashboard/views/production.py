@@ -11,6 +11,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from dashboard import pagecache
 from dashboard.forms import ProductionFilterForm
 from dashboard.ids import parse_id
 from dashboard.views.access import get_production_or_404, viewer_required
@@ -119,6 +120,10 @@ def production(request, pid: int):
     })
 
 
+# The list shows the productions' names and statuses as DIRAC has them now: a kept list (the
+# whole-page cache, dashboard/pagecache.py) asks DIRAC again after this many seconds.
+PRODUCTION_NAMES_SECONDS = 60
+
 # Sort keys of the productions list's column headers -> the annotation to order by (ties by id).
 PRODUCTION_SORTS = {
     "id": "production_id",
@@ -173,6 +178,7 @@ def production_names(ids: list[int]) -> tuple[dict[int, dict], str]:
 
 @require_GET
 @viewer_required
+@pagecache.whole_page("productions", seconds=PRODUCTION_NAMES_SECONDS)
 def productions(request):
     form = ProductionFilterForm(request.GET or None)
     form.is_valid()
@@ -217,8 +223,10 @@ def productions(request):
         steps_of[s.production_id].append(s)
     names, names_error = production_names(pids)
     rows = production_rows(steps_of, names)
-    return render(request, "dashboard/productions.html", {
+    response = render(request, "dashboard/productions.html", {
         "page": page, "form": form, "sort": sort, "names_error": names_error,
         "rows": [{**p, **rows[p["production_id"]]} for p in page.object_list],
         "filtered": bool(q),
     })
+    response.no_page_cache = bool(names_error)  # DIRAC did not answer: the next request asks again
+    return response

@@ -235,9 +235,15 @@ def transformation_context(request, state: TransformationState, *, ack_form: Ack
 
 @require_GET
 @viewer_required
+@pagecache.whole_page("transformation")
 def transformation(request, tid: int):
     state = get_state_or_404(tid)
-    return render(request, "dashboard/transformation.html", transformation_context(request, state))
+    context = transformation_context(request, state)
+    response = render(request, "dashboard/transformation.html", context)
+    # Not kept: a page without its stored report (the store is down: the next request tries again),
+    # or one showing a lock, which ends with its lease, not with a write.
+    response.no_page_cache = bool(context["store_error"] or context["locked"])
+    return response
 
 
 @require_POST
