@@ -293,6 +293,34 @@ class Reading:
             touched |= mirror.upsert_jobs(self._retrying(self.backend.jobs, missing), started, owner)
         return touched
 
+    def _fill(self, group: Sequence[int], started: datetime, sizes: dict[int, tuple[int, int]],
+              refresh: mirror.Refresh) -> None:
+        """A full read of transformations without a mirror state, written at once: as read where
+        nothing of it is left in the mirror, else made what the read showed (``mirror.replace``,
+        no drift counted: the state was lost, not the rows' truth)."""
+        full_tasks: dict[int, list[TaskInfo]] = defaultdict(list)
+        for task in self._retrying(self.backend.tasks, group):
+            full_tasks[task.transformation].append(task)
+        job_ids = [task.job for tasks in full_tasks.values() for task in tasks if task.job]
+        full_jobs = self._retrying(self.backend.jobs, job_ids) if job_ids else {}
+        del job_ids
+        with transaction.atomic():
+            leftover = set()
+            for chunk in mirror.chunks(list(group)):
+                leftover.update(MirrorTask.objects.filter(transformation_id__in=chunk).values_list(
+                    "transformation_id", flat=True).distinct())
+                leftover.update(MirrorJob.objects.filter(transformation_id__in=chunk).values_list(
+                    "transformation_id", flat=True).distinct())
+            for tid in group:
+                if tid not in leftover:
+                    sizes[tid] = mirror.fill(tid, full_tasks.get(tid, []), full_jobs, started)
+                    refresh.touched.add(tid)
+                else:
+                    changed, _, sizes[tid] = mirror.replace(tid, full_tasks.get(tid, []), full_jobs, started)
+                    if changed:
+                        refresh.touched.add(tid)
+                refresh.full.add(tid)
+
     def refresh_mirror(self, ids: Sequence[int], counts: dict[int, FileCounts], *, full: bool = False,
                        delta: mirror.Delta | None = None) -> mirror.Refresh:
         """Bring the mirror of ``ids`` up to date with DIRAC (see ``failover/mirror.py``).
@@ -308,11 +336,16 @@ class Reading:
         if delta is not None:
             refresh.touched |= delta.touched & set(ids)
         resync_after = timedelta(hours=settings.FAILOVER_RESYNC_HOURS)
+        sizes: dict[int, tuple[int, int]] = {}
         fill = [i for i in ids if i not in states]
+        # First fills, group by group (no delta to wait for: a transformation without a mirror has
+        # no cut); each group's rows are let go once written.
+        for group in _by_files(fill, counts, settings.FAILOVER_FILL_FILES):
+            self._fill(group, started, sizes, refresh)
         resync = [i for i in ids if i in states and i not in read_before
                   and (full or started - states[i].last_full >= resync_after)]
         margin = timedelta(seconds=settings.FAILOVER_MIRROR_MARGIN_SECONDS)
-        whole = [*fill, *resync]
+        whole = resync
         full_tasks: dict[int, list[TaskInfo]] = defaultdict(list)
         full_jobs: dict[int, JobInfo] = {}
         if whole:
@@ -328,22 +361,7 @@ class Reading:
             skip_tasks: dict[int, set[int]] = defaultdict(set)
             for t in delta_tasks:
                 skip_tasks[t.transformation].add(t.task)
-            sizes: dict[int, tuple[int, int]] = {}
-            # A first fill with nothing of it left in the mirror is written as read.
-            leftover = set()
-            for chunk in mirror.chunks(fill):
-                leftover.update(MirrorTask.objects.filter(transformation_id__in=chunk).values_list(
-                    "transformation_id", flat=True).distinct())
-                leftover.update(MirrorJob.objects.filter(transformation_id__in=chunk).values_list(
-                    "transformation_id", flat=True).distinct())
-            for tid in fill:
-                if tid not in leftover:
-                    sizes[tid] = mirror.fill(tid, full_tasks.get(tid, []), full_jobs, started)
-                    refresh.full.add(tid)
-                    refresh.touched.add(tid)
             for tid in whole:
-                if tid in sizes:
-                    continue
                 changed, drift, sizes[tid] = mirror.replace(
                     tid, full_tasks.get(tid, []), full_jobs, started, skip_tasks=skip_tasks.get(tid, ()),
                     skip_jobs=delta_jobs.keys(), resync=tid in states,
@@ -388,6 +406,22 @@ def needs_assigned_files(t: TransformationInfo, policy: rules.RulesPolicy, flags
     task once job statuses are copied), without reading a task."""
     failed, done = flags
     return (t.type in policy.reassign_types and failed) or done
+
+
+def _by_files(ids: Sequence[int], counts: dict[int, FileCounts], limit: int) -> list[list[int]]:
+    """``ids`` in order, in groups of about ``limit`` files by their file counts (a transformation
+    with more is a group of its own; one without counts counts as one file)."""
+    groups: list[list[int]] = []
+    size = 0
+    for tid in ids:
+        n = max(1, counts[tid].total) if tid in counts else 1
+        if groups and size + n <= limit:
+            groups[-1].append(tid)
+            size += n
+        else:
+            groups.append([tid])
+            size = n
+    return groups
 
 
 def _by_cut(cuts: Sequence[tuple[int, datetime]], margin: timedelta) -> list[tuple[datetime, list[int]]]:
