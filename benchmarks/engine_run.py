@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> None:
                 "errors": result.errors,
                 "decisions": kinds,
                 "message": result.message,
+                # The process's peak so far and its memory now, after this cycle: which cycle sets the peak.
+                "peak_rss_mb": peak_rss_mb(),
+                "rss_after_mb": rss_now_mb(),
             }
         )
     emit(

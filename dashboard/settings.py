@@ -150,6 +150,9 @@ FAILOVER_DIRAC_CONCURRENCY = env_int("FAILOVER_DIRAC_CONCURRENCY", 8, minimum=1,
 # The mirror (failover/mirror.py): a delta read asks DIRAC for what changed since the previous
 # read's start less this margin, for clocks that disagree (ours, DIRAC's database server's).
 FAILOVER_MIRROR_MARGIN_SECONDS = env_int("FAILOVER_MIRROR_MARGIN_SECONDS", 120, minimum=0, maximum=86_400)
+# A first fill of the mirror reads a batch's transformations in groups of about this many files
+# (their file counts), written and let go group by group: a cold cycle's peak memory.
+FAILOVER_FILL_FILES = env_int("FAILOVER_FILL_FILES", 50_000, minimum=1, maximum=100_000_000)
 # Hours between full resyncs of a transformation's mirror (a full read compared with the mirror,
 # drift reported and repaired); 0: every cycle.
 FAILOVER_RESYNC_HOURS = env_float("FAILOVER_RESYNC_HOURS", 24, minimum=0, maximum=24 * 365)

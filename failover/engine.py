@@ -265,6 +265,13 @@ class Engine(Reading, Acting, Settling):
                     result.outcomes[t.id] = Outcome(t.id, "skipped", f"now {t.status}: no longer selected")
             selection.selected = keep
         batch_size = settings.FAILOVER_BATCH_SIZE
+        # The delta reads of the whole selection in one go: the same few calls for 1 batch or 50.
+        delta = None
+        try:
+            delta = self.read_deltas([t.id for t in selection.selected], full=run.full)
+        except FailoverError as exc:
+            # Each batch reads its own delta then (and fails alone if DIRAC still does not answer).
+            log.warning("reading what changed in DIRAC failed for the whole selection (%s); batch by batch", exc)
         for start in range(0, len(selection.selected), batch_size):
             batch = selection.selected[start : start + batch_size]
             if self.circuit.is_open:
@@ -276,7 +283,7 @@ class Engine(Reading, Acting, Settling):
                 transformation_id__in=[t.id for t in batch])}
             try:
                 inputs = self.read_batch(
-                    batch, selection, full=run.full,
+                    batch, selection, full=run.full, delta=delta,
                     replan=lambda t, inputs: not self._is_quiet(run, t, selection, inputs, states.get(t.id)),
                 )
             except circuit_breaker.CircuitOpen:
@@ -313,17 +320,19 @@ class Engine(Reading, Acting, Settling):
         return (rules.parent_view(p, selection.counts.get(parent_id)) if p
                 else rules.ParentView(parent_id, "Unknown", "Unknown", False))
 
-    def _plan_key(self, t: TransformationInfo, selection: Selection, counters: dict[str, int], flush_count: int) -> str:
+    def _plan_key(self, t: TransformationInfo, selection: Selection, counters: tuple[int, int],
+                  flush_count: int) -> str:
         """A digest of every input of a transformation's plan but its tasks and jobs: the
-        transformation, its file counts, its parent as it is now, its flush and reassign counters,
-        the policy and the stall setting."""
+        transformation, its file counts, its parent as it is now, its flush count and its reassign
+        counters (``counters``: how many files have one, and their sum), the policy and the stall
+        setting."""
         p = self.rules_policy
         # Sets sorted: a frozenset's order changes from one process to the next (hash seeds).
         policy = (sorted(p.complete_types), sorted(p.flush_types), sorted(p.reassign_types), sorted(p.report_types),
                   p.max_reassign, p.max_flush)
         parts = (
             t, sorted(selection.counts.get(t.id, FileCounts()).by_status.items()), self._parent(t, selection),
-            flush_count, len(counters), sum(counters.values()), policy, self.proposing,
+            flush_count, counters[0], counters[1], policy, self.proposing,
             settings.FAILOVER_STALL_CYCLES,
         )
         return hashlib.sha256(repr(parts).encode()).hexdigest()
@@ -347,7 +356,8 @@ class Engine(Reading, Acting, Settling):
         if replan and (ms.planned is None or timezone.now() - ms.planned >= timedelta(minutes=replan)):
             # What follows the clock (insight's alerts and forecast) is looked at again.
             return False
-        return ms.plan_key == self._plan_key(t, selection, inputs.counters.get(t.id, {}), state.flush_count)
+        return ms.plan_key == self._plan_key(t, selection, inputs.counter_totals.get(t.id, (0, 0)),
+                                             state.flush_count)
 
     def _carry_quiet(self, quiet: Sequence[tuple[TransformationInfo, MirrorState]], previous: dict[int, int]) -> None:
         """The quiet transformations of a batch: one more unchanged cycle, seen now, the same
@@ -386,16 +396,15 @@ class Engine(Reading, Acting, Settling):
         observed: history.Observation | None = None
         plan_state: dict = {"quiet": False}
         try:
-            counters = inputs.counters.get(t.id, {})
             if not self.dry_run:
                 self._reconcile_pending(t)
-                counters = read_counters([t.id]).get(t.id, {})
+            counters = read_counters([t.id]).get(t.id, {})
             state = TransformationState.objects.filter(transformation_id=t.id).first()
             flush_count = state.flush_count if state else 0
             t_counts = counts.get(t.id, FileCounts())
             parent_id = rules.parent_of(t)
             parent = self._parent(t, selection)
-            key = self._plan_key(t, selection, counters, flush_count)
+            key = self._plan_key(t, selection, (len(counters), sum(counters.values())), flush_count)
             tasks, t_jobs = mirror_store.tasks_and_jobs(t.id)
             assigned = inputs.assigned.get(t.id, [])
             plan = rules.plan_transformation(

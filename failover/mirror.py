@@ -69,6 +69,17 @@ class Refresh:
     drift: dict[int, Drift] = field(default_factory=dict)
 
 
+@dataclass
+class Delta:
+    """A cycle's delta read of many transformations, written to the mirror ahead of its batches."""
+
+    started: datetime
+    # The transformations it read (their cut moved to ``started``).
+    ids: set[int] = field(default_factory=set)
+    # Those whose rows really changed.
+    touched: set[int] = field(default_factory=set)
+
+
 def chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -117,6 +128,20 @@ def write_jobs(rows: Sequence[tuple], now: datetime) -> None:
     _upsert(MirrorJob, ("job_id", "transformation_id", *_JOB_FIELDS), ("job_id",), rows, now)
 
 
+def _select(model, columns: Sequence[str], where: str, values: Sequence, params: Sequence = ()) -> list[tuple]:
+    """Rows of ``model``'s ``columns`` WHERE ``where`` IN ``values`` (``params`` first), one
+    plain statement: a delta's rows are compared with the mirror's, and the ORM's rows cost more
+    in Python than the database does in finding them."""
+    if not values:
+        return []
+    q = connection.ops.quote_name
+    sql = (f"SELECT {', '.join(map(q, columns))} FROM {q(model._meta.db_table)} "
+           f"WHERE {where} IN ({', '.join(['%s'] * len(values))})")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *values])
+        return cursor.fetchall()
+
+
 def upsert_tasks(tasks: Sequence[TaskInfo], now: datetime) -> set[int]:
     """Write changed and new tasks; the transformations whose tasks really changed."""
     touched: set[int] = set()
@@ -125,11 +150,9 @@ def upsert_tasks(tasks: Sequence[TaskInfo], now: datetime) -> set[int]:
         by_t.setdefault(task.transformation, []).append(task)
     for tid, rows in by_t.items():
         for chunk in chunks(rows):
-            have = dict(
-                ((k), (j, s)) for k, j, s in MirrorTask.objects.filter(
-                    transformation_id=tid, task_id__in=[t.task for t in chunk]
-                ).values_list("task_id", "job_id", "status")
-            )
+            have = {k: (j, s) for k, j, s in _select(
+                MirrorTask, ("task_id", "job_id", "status"), "transformation_id = %s AND task_id",
+                [t.task for t in chunk], [tid])}
             changed = [t for t in chunk if have.get(t.task) != (t.job, t.status)]
             if changed:
                 touched.add(tid)
@@ -145,11 +168,8 @@ def upsert_jobs(jobs: Mapping[int, JobInfo], now: datetime, owner: Mapping[int, 
     touched: set[int] = set()
     ids = sorted(jobs)
     for chunk in chunks(ids):
-        have = {
-            j: (t, (s, m, a, site)) for j, t, s, m, a, site in MirrorJob.objects.filter(job_id__in=chunk).values_list(
-                "job_id", "transformation_id", *_JOB_FIELDS
-            )
-        }
+        have = {j: (t, (s, m, a, site)) for j, t, s, m, a, site in _select(
+            MirrorJob, ("job_id", "transformation_id", *_JOB_FIELDS), "job_id", chunk)}
         unknown = [j for j in chunk if (have.get(j, (None,))[0] is None) and not (owner and j in owner)]
         found_owner = dict(owner or {})
         if unknown:

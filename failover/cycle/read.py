@@ -3,7 +3,7 @@
 ``Reading.read_selection`` reads the transformations to treat, their parents and every file count
 (a ``Selection``); ``Reading.read_batch`` refreshes one batch's mirror (``failover/mirror.py``: a
 full read the first time and at each resync, otherwise only what changed), then reads Assigned files
-and reassign counters (a ``BatchInputs``). The rules (``failover/rules.py``) plan from the mirror's
+and the reassign counters' totals (a ``BatchInputs``). The rules (``failover/rules.py``) plan from the mirror's
 tasks and jobs, read one transformation at a time.
 """
 
@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from failover import mirror, rules
@@ -62,7 +63,9 @@ class BatchInputs:
     assigned_read: set[int] = field(default_factory=set)
     # Why the Assigned files could not be read (the batch goes on without them), or "".
     assigned_error: str = ""
-    counters: dict[int, dict[str, int]] = field(default_factory=dict)
+    # Per transformation, (how many files have a reassign counter, the counters' sum): what the
+    # quiet check needs of them, from one GROUP BY (a planned transformation reads its own counters).
+    counter_totals: dict[int, tuple[int, int]] = field(default_factory=dict)
     # Per transformation, the failed tasks whose job registered outputs (None: no catalogue).
     registered: dict[int, set[int]] | None = None
     # Why the catalogue could not be read (reassign then waits for the failed tasks), or "".
@@ -78,6 +81,18 @@ class BatchInputs:
 
     def jobs_of(self, transformation_id: int) -> dict[int, JobInfo]:
         return mirror.jobs_of(transformation_id)
+
+
+def counter_totals(ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(files with a reassign counter, the counters' sum) per transformation, one GROUP BY per
+    chunk: the quiet check's part of the counters, without reading a counter row."""
+    out: dict[int, tuple[int, int]] = {}
+    for chunk in mirror.chunks(sorted(set(ids))):
+        for tid, n, total in (ReassignCounter.objects.filter(transformation_id__in=chunk)
+                              .values_list("transformation_id").annotate(n=Count("lfn"), total=Sum("count"))
+                              .values_list("transformation_id", "n", "total").order_by()):
+            out[tid] = (n, total or 0)
+    return out
 
 
 def policy_selects(policy, t: TransformationInfo) -> bool:
@@ -145,25 +160,26 @@ class Reading:
         return Selection(topological(selected), known, counts)
 
     def read_batch(self, batch: Sequence[TransformationInfo], selection: Selection | None = None, *,
-                   full: bool = False, replan: Callable[[TransformationInfo, BatchInputs], bool] | None = None
-                   ) -> BatchInputs:
+                   full: bool = False, replan: Callable[[TransformationInfo, BatchInputs], bool] | None = None,
+                   delta: mirror.Delta | None = None) -> BatchInputs:
         """Refresh the batch's mirror from DIRAC, then read Assigned files (only where a rule
-        looks at them, of the transformations ``replan`` says will be planned) and counters.
+        looks at them, of the transformations ``replan`` says will be planned) and the counters' totals.
 
         A transformation without a mirror is read in full; one due for a resync (``full``, or
         its last full read older than FAILOVER_RESYNC_HOURS) too, and the drift is counted; the
-        others read what changed since their last read's start (less the margin). Raises
+        others read what changed since their last read's start (less the margin), unless the cycle's
+        ``delta`` (``read_deltas``) read them already. Raises
         ``FailoverError`` when the tasks or jobs cannot be read (the mirror is then left as it
         was); a failed read of Assigned files is kept in ``assigned_error``."""
         ids = [t.id for t in batch]
         inputs = BatchInputs(assigned=defaultdict(list))
-        inputs.refresh = self.refresh_mirror(ids, selection.counts if selection else {}, full=full)
+        inputs.refresh = self.refresh_mirror(ids, selection.counts if selection else {}, full=full, delta=delta)
         inputs.states = mirror.states(ids)
         inputs.pending = set(
             ActionLog.objects.filter(transformation_id__in=ids, state=ActionLog.State.PENDING)
             .values_list("transformation_id", flat=True)
         )
-        inputs.counters = read_counters(ids)
+        inputs.counter_totals = counter_totals(ids)
         self.read_assigned(inputs, [t for t in batch if replan is None or replan(t, inputs)])
         return inputs
 
@@ -225,19 +241,111 @@ class Reading:
                 if (out := recovery.choose_outputs(source, job, pod, existence, by_job)) is not None and out.all_exist
             }
 
-    def refresh_mirror(self, ids: Sequence[int], counts: dict[int, FileCounts], *, full: bool = False
-                       ) -> mirror.Refresh:
-        """Bring the mirror of ``ids`` up to date with DIRAC (see ``failover/mirror.py``)."""
+    def read_deltas(self, ids: Sequence[int], *, full: bool = False) -> mirror.Delta | None:
+        """One delta read for all of ``ids`` that have a mirror and are not due for a resync (the
+        whole selection of a cycle, ahead of its batches), written to the mirror at once: a cycle's
+        delta reads cost the same few calls however many batches it has. Their rows are let go
+        once written (the read holds what changed, not what exists). The batches then read only
+        what is due in full (``refresh_mirror`` with ``delta``). None with ``full`` or nothing to read."""
+        if full or not ids:
+            return None
+        states = mirror.states(ids)
+        started = timezone.now()  # the next read's cut, taken before this one starts
+        resync_after = timedelta(hours=settings.FAILOVER_RESYNC_HOURS)
+        due = [i for i in ids if i in states and started - states[i].last_full < resync_after]
+        if not due:
+            return None
+        delta = mirror.Delta(started=started, ids=set(due))
+        margin = timedelta(seconds=settings.FAILOVER_MIRROR_MARGIN_SECONDS)
+        tasks, jobs = self._read_delta([(i, states[i].cut - margin) for i in due], margin)
+        with transaction.atomic():
+            delta.touched = self._write_delta(tasks, jobs, started, {})
+            for chunk in mirror.chunks(sorted(due)):
+                MirrorState.objects.filter(transformation_id__in=chunk).update(cut=started)
+        return delta
+
+    def _read_delta(self, cuts: Sequence[tuple[int, datetime]], margin: timedelta
+                    ) -> tuple[list[TaskInfo], dict[int, JobInfo]]:
+        """The tasks and the jobs changed since each transformation's cut: one pair of reads per
+        group of close cuts (``_by_cut``)."""
+        tasks: list[TaskInfo] = []
+        jobs: dict[int, JobInfo] = {}
+        for since, group in _by_cut(cuts, margin):
+            tasks.extend(self._retrying(self.backend.tasks_changed_since, group, since))
+            jobs.update(self._retrying(self.backend.jobs_changed_since, group, since))
+        return tasks, jobs
+
+    def _write_delta(self, delta_tasks: Sequence[TaskInfo], delta_jobs: dict[int, JobInfo], started: datetime,
+                     full_jobs: dict[int, JobInfo]) -> set[int]:
+        """Upsert a delta read into the mirror (in the caller's transaction); the transformations
+        whose rows really changed."""
+        touched = mirror.upsert_tasks(delta_tasks, started)
+        owner = {t.job: t.transformation for t in delta_tasks if t.job}
+        touched |= mirror.upsert_jobs(delta_jobs, started, owner)
+        # Jobs the changed tasks name that neither the mirror nor the delta has (a job made
+        # just before the cut, a task given another job): read them once.
+        named = sorted({t.job for t in delta_tasks if t.job and t.job not in delta_jobs and t.job not in full_jobs})
+        known_jobs = set()
+        for chunk in mirror.chunks(named):
+            known_jobs.update(MirrorJob.objects.filter(job_id__in=chunk).values_list("job_id", flat=True))
+        missing = [j for j in named if j not in known_jobs]
+        if missing:
+            touched |= mirror.upsert_jobs(self._retrying(self.backend.jobs, missing), started, owner)
+        return touched
+
+    def _fill(self, group: Sequence[int], started: datetime, sizes: dict[int, tuple[int, int]],
+              refresh: mirror.Refresh) -> None:
+        """A full read of transformations without a mirror state, written at once: as read where
+        nothing of it is left in the mirror, else made what the read showed (``mirror.replace``,
+        no drift counted: the state was lost, not the rows' truth)."""
+        full_tasks: dict[int, list[TaskInfo]] = defaultdict(list)
+        for task in self._retrying(self.backend.tasks, group):
+            full_tasks[task.transformation].append(task)
+        job_ids = [task.job for tasks in full_tasks.values() for task in tasks if task.job]
+        full_jobs = self._retrying(self.backend.jobs, job_ids) if job_ids else {}
+        del job_ids
+        with transaction.atomic():
+            leftover = set()
+            for chunk in mirror.chunks(list(group)):
+                leftover.update(MirrorTask.objects.filter(transformation_id__in=chunk).values_list(
+                    "transformation_id", flat=True).distinct())
+                leftover.update(MirrorJob.objects.filter(transformation_id__in=chunk).values_list(
+                    "transformation_id", flat=True).distinct())
+            for tid in group:
+                if tid not in leftover:
+                    sizes[tid] = mirror.fill(tid, full_tasks.get(tid, []), full_jobs, started)
+                    refresh.touched.add(tid)
+                else:
+                    changed, _, sizes[tid] = mirror.replace(tid, full_tasks.get(tid, []), full_jobs, started)
+                    if changed:
+                        refresh.touched.add(tid)
+                refresh.full.add(tid)
+
+    def refresh_mirror(self, ids: Sequence[int], counts: dict[int, FileCounts], *, full: bool = False,
+                       delta: mirror.Delta | None = None) -> mirror.Refresh:
+        """Bring the mirror of ``ids`` up to date with DIRAC (see ``failover/mirror.py``).
+
+        ``delta``: the cycle's delta read already made (``read_deltas``) for some of them: those
+        are neither read again nor resynced here, and keep that read's cut."""
         refresh = mirror.Refresh()
         if not ids:
             return refresh
         states = mirror.states(ids)
         started = timezone.now()  # the next read's cut, taken before this one starts
+        read_before = delta.ids if delta is not None else set()
+        if delta is not None:
+            refresh.touched |= delta.touched & set(ids)
         resync_after = timedelta(hours=settings.FAILOVER_RESYNC_HOURS)
+        sizes: dict[int, tuple[int, int]] = {}
         fill = [i for i in ids if i not in states]
-        resync = [i for i in ids if i in states and (full or started - states[i].last_full >= resync_after)]
+        # First fills, group by group (no delta to wait for: a transformation without a mirror has
+        # no cut); each group's rows are let go once written.
+        for group in _by_files(fill, counts, settings.FAILOVER_FILL_FILES):
+            self._fill(group, started, sizes, refresh)
+        resync = [i for i in ids if i in states and i not in read_before
+                  and (full or started - states[i].last_full >= resync_after)]
         margin = timedelta(seconds=settings.FAILOVER_MIRROR_MARGIN_SECONDS)
-        whole = [*fill, *resync]
+        whole = resync
         full_tasks: dict[int, list[TaskInfo]] = defaultdict(list)
         full_jobs: dict[int, JobInfo] = {}
         if whole:
@@ -246,43 +354,14 @@ class Reading:
             job_ids = [task.job for tasks in full_tasks.values() for task in tasks if task.job]
             full_jobs = self._retrying(self.backend.jobs, job_ids) if job_ids else {}
         # The delta read (after the full one: what changed meanwhile is newer than it).
-        delta_tasks: list[TaskInfo] = []
-        delta_jobs: dict[int, JobInfo] = {}
-        for since, group in _by_cut([(i, states[i].cut - margin) for i in ids if i in states], margin):
-            delta_tasks.extend(self._retrying(self.backend.tasks_changed_since, group, since))
-            delta_jobs.update(self._retrying(self.backend.jobs_changed_since, group, since))
+        delta_tasks, delta_jobs = self._read_delta(
+            [(i, states[i].cut - margin) for i in ids if i in states and i not in read_before], margin)
         with transaction.atomic():
-            refresh.touched |= mirror.upsert_tasks(delta_tasks, started)
-            owner = {t.job: t.transformation for t in delta_tasks if t.job}
-            refresh.touched |= mirror.upsert_jobs(delta_jobs, started, owner)
-            # Jobs the changed tasks name that neither the mirror nor the delta has (a job made
-            # just before the cut, a task given another job): read them once.
-            named = sorted({t.job for t in delta_tasks if t.job and t.job not in delta_jobs and t.job not in full_jobs})
-            known_jobs = set()
-            for chunk in mirror.chunks(named):
-                known_jobs.update(MirrorJob.objects.filter(job_id__in=chunk).values_list("job_id", flat=True))
-            missing = [j for j in named if j not in known_jobs]
-            if missing:
-                refresh.touched |= mirror.upsert_jobs(self._retrying(self.backend.jobs, missing), started, owner)
+            refresh.touched |= self._write_delta(delta_tasks, delta_jobs, started, full_jobs)
             skip_tasks: dict[int, set[int]] = defaultdict(set)
             for t in delta_tasks:
                 skip_tasks[t.transformation].add(t.task)
-            sizes: dict[int, tuple[int, int]] = {}
-            # A first fill with nothing of it left in the mirror is written as read.
-            leftover = set()
-            for chunk in mirror.chunks(fill):
-                leftover.update(MirrorTask.objects.filter(transformation_id__in=chunk).values_list(
-                    "transformation_id", flat=True).distinct())
-                leftover.update(MirrorJob.objects.filter(transformation_id__in=chunk).values_list(
-                    "transformation_id", flat=True).distinct())
-            for tid in fill:
-                if tid not in leftover:
-                    sizes[tid] = mirror.fill(tid, full_tasks.get(tid, []), full_jobs, started)
-                    refresh.full.add(tid)
-                    refresh.touched.add(tid)
             for tid in whole:
-                if tid in sizes:
-                    continue
                 changed, drift, sizes[tid] = mirror.replace(
                     tid, full_tasks.get(tid, []), full_jobs, started, skip_tasks=skip_tasks.get(tid, ()),
                     skip_jobs=delta_jobs.keys(), resync=tid in states,
@@ -294,15 +373,16 @@ class Reading:
                     refresh.resynced.add(tid)
                     if drift.rows:
                         refresh.drift[tid] = drift
-            # One statement moves every cut; a row of its own only where more than the cut changed.
-            for chunk in mirror.chunks([i for i in ids if i in states]):
+            # One statement moves every cut read here (the cycle's delta read moved its own); a row
+            # of its own only where more than the cut changed.
+            for chunk in mirror.chunks([i for i in ids if i in states and i not in read_before]):
                 MirrorState.objects.filter(transformation_id__in=chunk).update(cut=started)
             for tid in ids:
                 fields = {"file_counts": counts[tid].by_status if tid in counts else {}}
                 if tid in states and states[tid].file_counts == fields["file_counts"] and not (
                         tid in refresh.full or tid in refresh.touched):
                     continue
-                fields["cut"] = started
+                fields["cut"] = delta.started if tid in read_before else started
                 if tid in refresh.full:
                     fields["last_full"] = started
                 if tid in refresh.drift or tid in refresh.resynced:
@@ -326,6 +406,22 @@ def needs_assigned_files(t: TransformationInfo, policy: rules.RulesPolicy, flags
     task once job statuses are copied), without reading a task."""
     failed, done = flags
     return (t.type in policy.reassign_types and failed) or done
+
+
+def _by_files(ids: Sequence[int], counts: dict[int, FileCounts], limit: int) -> list[list[int]]:
+    """``ids`` in order, in groups of about ``limit`` files by their file counts (a transformation
+    with more is a group of its own; one without counts counts as one file)."""
+    groups: list[list[int]] = []
+    size = 0
+    for tid in ids:
+        n = max(1, counts[tid].total) if tid in counts else 1
+        if groups and size + n <= limit:
+            groups[-1].append(tid)
+            size += n
+        else:
+            groups.append([tid])
+            size = n
+    return groups
 
 
 def _by_cut(cuts: Sequence[tuple[int, datetime]], margin: timedelta) -> list[tuple[datetime, list[int]]]:
