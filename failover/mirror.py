@@ -117,6 +117,21 @@ def write_jobs(rows: Sequence[tuple], now: datetime) -> None:
     _upsert(MirrorJob, ("job_id", "transformation_id", *_JOB_FIELDS), ("job_id",), rows, now)
 
 
+def set_task_statuses(rows: Sequence[tuple[int, int, str]], now: datetime) -> None:
+    """(transformation, task, status) of tasks whose status this system just wrote to DIRAC, set
+    in the mirror too (one UPDATE statement, executed for every row); a task the mirror does not
+    have is left alone."""
+    if not rows:
+        return
+    q = connection.ops.quote_name
+    sql = (f"UPDATE {q(MirrorTask._meta.db_table)} SET {q('status')} = %s, {q('last_update')} = %s "
+           f"WHERE {q('transformation_id')} = %s AND {q('task_id')} = %s")
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        for chunk in chunks(rows, 2000):
+            cursor.executemany(sql, [(status, stamp, tid, task) for tid, task, status in chunk])
+
+
 def upsert_tasks(tasks: Sequence[TaskInfo], now: datetime) -> set[int]:
     """Write changed and new tasks; the transformations whose tasks really changed."""
     touched: set[int] = set()

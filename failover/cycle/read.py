@@ -303,6 +303,11 @@ class Reading:
                         tid in refresh.full or tid in refresh.touched):
                     continue
                 fields["cut"] = started
+                if tid in refresh.touched:
+                    # Its tasks or jobs moved: not quiet until a plan says so again (written after
+                    # the batch's turns, Engine._record_treated; a cycle that dies before that
+                    # leaves it to be planned next time, never skipped on its old plan).
+                    fields["quiet"] = False
                 if tid in refresh.full:
                     fields["last_full"] = started
                 if tid in refresh.drift or tid in refresh.resynced:
