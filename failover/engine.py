@@ -431,6 +431,8 @@ class Engine(Reading, Acting, Settling):
         plan_state: dict = {"quiet": False}
         aggregates: list[tuple] | None = None
         synced_rows: list[tuple[int, int, str]] = []
+        # The last action settled done in this turn: written with the lock's release.
+        last: dict = {}
         try:
             counters = inputs.counters.get(t.id, {})
             if not self.dry_run:
@@ -499,7 +501,7 @@ class Engine(Reading, Acting, Settling):
                     if proposal is not None:
                         outcome.actions.append(proposal.pk)
                     continue
-                action = yield from self._act_steps(t, decision, run.approving)
+                action = yield from self._act_steps(t, decision, run.approving, last=last)
                 outcome.actions.append(action.pk)
                 if action.state == ActionLog.State.DONE and decision.kind == rules.REASSIGN:
                     moved.update(action.details.get("moved", []))
@@ -559,7 +561,7 @@ class Engine(Reading, Acting, Settling):
         finally:
             if not self.dry_run:
                 with transaction.atomic():
-                    locks.release(t.id, self.owner, **mirror)
+                    locks.release(t.id, self.owner, **mirror, **last)
                     if mirror:
                         attention.save_blockers(t.id, plan.blockers)
                     if observed is not None:
