@@ -529,7 +529,7 @@ class Engine(Reading, Acting, Settling):
                                   reassigned=len(set(counters) | moved))
             mirror["tasks_without_job"] = no_job
             mirror["failed_waiting"] = _failed_waiting(
-                synced, assigned if rules.needs_assigned_files(t, tasks, t_jobs, self.rules_policy) else None, moved)
+                synced, assigned if rules.synced_needs_assigned_files(t, synced, self.rules_policy) else None, moved)
             # Conditions seen after the actions, on what the cycle just read and kept.
             plan.blockers.extend(after_acting(now, known.get(parent_id) if parent_id else None, t_counts,
                                               mirror["jobs"], mirror["unchanged_cycles"]))
