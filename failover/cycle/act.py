@@ -125,20 +125,18 @@ class Acting:
         if approving is not None and decision.kind == approving.kind and decision.kind != rules.SYNC:
             return (yield from self._act_on_proposal(t, decision, approving, last=last))
         key, self.request_key = self.request_key, None
-        try:
-            with transaction.atomic():
-                action = ActionLog.objects.create(
-                    cycle=self.cycle,
-                    transformation_id=t.id,
-                    kind=decision.kind,
-                    actor=self.actor,
-                    user=self.user,
-                    reason=decision.reason,
-                    details=decision.as_dict(),
-                    request_key=key,
-                )
-        except IntegrityError:
-            raise DuplicateRequest("this request was already carried out") from None
+        fields = dict(cycle=self.cycle, transformation_id=t.id, kind=decision.kind, actor=self.actor, user=self.user,
+                      reason=decision.reason, details=decision.as_dict(), request_key=key)
+        if key is None:
+            # One INSERT, committed on its own: without a one-time key there is no duplicate to
+            # catch, so no transaction (or savepoint) around it.
+            action = ActionLog.objects.create(**fields)
+        else:
+            try:
+                with transaction.atomic():
+                    action = ActionLog.objects.create(**fields)
+            except IntegrityError:
+                raise DuplicateRequest("this request was already carried out") from None
         return (yield from self._carry_out_steps(action, decision, last=last))
 
     def _act_on_proposal(self, t: TransformationInfo, decision: rules.Decision, proposal: ActionLog, *,
