@@ -438,7 +438,9 @@ class Engine(Reading, Acting, Settling):
             if not self.dry_run:
                 self._reconcile_pending(t)
                 counters = read_counters([t.id]).get(t.id, {})
-            state = TransformationState.objects.filter(transformation_id=t.id).first()
+            # What this turn reads of the row (the pages' fields are written, not read, here).
+            state = (TransformationState.objects.filter(transformation_id=t.id)
+                     .only(*_STATE_READ).first())
             flush_count = state.flush_count if state else 0
             t_counts = counts.get(t.id, FileCounts())
             parent_id = rules.parent_of(t)
@@ -610,6 +612,11 @@ class Engine(Reading, Acting, Settling):
         if self.cycle is not None:
             fields["last_cycle"] = self.cycle
         return fields
+
+
+# The fields of TransformationState a turn reads (flush and no-job counts; _mirror's "unchanged").
+_STATE_READ = ("transformation_id", "flush_count", "tasks_without_job", "unchanged_cycles", "last_seen", "files",
+               "jobs")
 
 
 def after_acting(t: TransformationInfo, parent: TransformationInfo | None, counts: FileCounts,
