@@ -75,7 +75,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Treated:
     """What a planned transformation's turn leaves to record after its batch: its aggregates
-    (``mirror.job_aggregates``; None when the turn did not get that far) and its plan's state."""
+    (``mirror.job_aggregates``; None when the turn did not get that far), its plan's state and
+    the task statuses it wrote to DIRAC."""
 
     meta: recording.SnapshotMeta
     aggregates: list[tuple] | None
@@ -388,11 +389,13 @@ class Engine(Reading, Acting, Settling):
             )
 
     def _record_treated(self, treated: Sequence[Treated]) -> None:
-        """After a batch's turns: the aggregates of its planned transformations (one write for the
-        batch, failover/recording.py) and their plans' state in the mirror (one UPDATE), in one
-        transaction. Should the cycle die before this, nothing is lost: a transformation whose
-        tasks or jobs changed was marked not quiet when the mirror was refreshed (cycle/read.py),
-        and one whose other inputs changed keeps its old plan key; both are planned again."""
+        """After a batch's turns, in one transaction: the task statuses its turns wrote to DIRAC, in
+        the mirror (one statement); the aggregates of its planned transformations (one write for
+        the batch, failover/recording.py); their plans' state in the mirror (one UPDATE).
+        Should the cycle die before this, the next cycle plans these transformations again: one
+        whose tasks or jobs changed was marked not quiet when the mirror was refreshed
+        (cycle/read.py), the statuses written to DIRAC come back in the next delta (their
+        LastUpdateTime moved), and one whose other inputs changed keeps its old plan key."""
         with transaction.atomic():
             mirror_store.set_task_statuses([row for x in treated for row in x.synced], timezone.now())
             if self.cycle is not None:
