@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     djangoenv.setup(args.sim_db.resolve(), dash.resolve(), var_dir=args.work.resolve(), latency_ms=args.latency_ms)
     djangoenv.migrate("default")
 
+    from django.db import connections
+
     from failover.engine import Engine
     from failover.models import Policy
     from failover.simulated.backend import SimulatedDirac
@@ -146,12 +148,21 @@ def main(argv: list[str] | None = None) -> None:
             profiler = Profiler(interval=0.005)
             profiler.start()
         simulator.update(busy=0.0, waited=0.0)
+        statements = {"n": 0}
+
+        def counted(execute, sql, params, many, context, _statements=statements):
+            _statements["n"] += 1
+            return execute(sql, params, many, context)
+
         cpu0 = cpu_seconds()
         t0 = time.perf_counter()
-        if args.fanout:
-            result = fanned_out_cycle()
-        else:
-            result = Engine(backend, policy, trigger="benchmark", concurrency=args.concurrency).run_cycle()
+        # The statements the cycle sends to the dashboard's own database from this thread (the
+        # write pool's threads only call the simulated DIRAC, on its database).
+        with connections["default"].execute_wrapper(counted):
+            if args.fanout:
+                result = fanned_out_cycle()
+            else:
+                result = Engine(backend, policy, trigger="benchmark", concurrency=args.concurrency).run_cycle()
         wall = time.perf_counter() - t0
         cpu = cpu_seconds() - cpu0
         if profiler is not None:
@@ -167,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
                 "engine_seconds": result.seconds,
                 "cpu": cpu,
                 "calls": sum(result.calls.values()),
+                "db_statements": statements["n"],
                 # Inside the simulated DIRAC: answering (its ORM queries) and the injected latency.
                 "server_seconds": simulator["busy"] - simulator["waited"],
                 "latency_seconds": simulator["waited"],

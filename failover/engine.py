@@ -64,12 +64,25 @@ from failover.domain import (
     TransformationInfo,
 )
 from failover.errors import FailoverError
-from failover.models import ActionLog, Cycle, MirrorState, MirrorTask, Policy, ReassignCounter, TransformationState
+from failover.models import ActionLog, Cycle, MirrorState, Policy, TransformationState
 from failover.outcomes import count
 
 __all__ = ["CycleResult", "Engine", "Outcome", "Run", "topological"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Treated:
+    """What a planned transformation's turn leaves to record after its batch: its aggregates
+    (``mirror.job_aggregates``; None when the turn did not get that far), its plan's state and
+    the task statuses it wrote to DIRAC."""
+
+    meta: recording.SnapshotMeta
+    aggregates: list[tuple] | None
+    plan_state: dict
+    # (transformation, task, status) of the tasks whose status its turn wrote to DIRAC.
+    synced: list[tuple[int, int, str]]
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,8 @@ class Engine(Reading, Acting, Settling):
         # second submit of the same form finds it taken and acts no more.
         self.request_key = request_key
         self.proposing = self.policy.mode == Policy.Mode.PROPOSE and actor == "system"
+        # The current batch's planned transformations, recorded after its turns (Engine._run).
+        self._treated: list[Treated] | None = None
 
     # -- the cycle ----------------------------------------------------------------------------
     def run_cycle(
@@ -294,6 +309,9 @@ class Engine(Reading, Acting, Settling):
                     result.outcomes[t.id] = Outcome(t.id, "error", f"reading DIRAC failed: {exc}")
                 continue
             quiet: list[tuple[TransformationInfo, MirrorState]] = []
+            # What each planned transformation's turn leaves to record for the whole batch.
+            treated: list[Treated] = []
+            self._treated = treated
 
             def turn(t: TransformationInfo, inputs: BatchInputs = inputs) -> Turn[Outcome]:
                 # Decided when the turn starts, after its parent's turn (treat_batch's order).
@@ -307,7 +325,12 @@ class Engine(Reading, Acting, Settling):
                 return Outcome(t.id, blockers=[Blocker.from_json(b) for b in ms.plan_blockers])
 
             # Each transformation's turn; the DIRAC writes of different ones overlap (cycle/act.py).
-            result.outcomes.update(self.treat_batch(batch, turn))
+            try:
+                result.outcomes.update(self.treat_batch(batch, turn))
+            finally:
+                self._treated = None
+            if treated and not self.dry_run:
+                self._record_treated(treated)
             if quiet and not self.dry_run:
                 self._carry_quiet(quiet, {tid: st.last_cycle_id for tid, st in states.items() if st.last_cycle_id})
 
@@ -375,13 +398,37 @@ class Engine(Reading, Acting, Settling):
                 [recording.SnapshotMeta(t.id, t.production, t.type) for t, _ in quiet], previous,
             )
 
+    def _record_treated(self, treated: Sequence[Treated]) -> None:
+        """After a batch's turns, in one transaction: the task statuses its turns wrote to DIRAC, in
+        the mirror (one statement); the aggregates of its planned transformations (one write for
+        the batch, failover/recording.py); their plans' state in the mirror (one UPDATE).
+        Should the cycle die before this, the next cycle plans these transformations again: one
+        whose tasks or jobs changed was marked not quiet when the mirror was refreshed
+        (cycle/read.py), the statuses written to DIRAC come back in the next delta (their
+        LastUpdateTime moved), and one whose other inputs changed keeps its old plan key."""
+        with transaction.atomic():
+            mirror_store.set_task_statuses([row for x in treated for row in x.synced], timezone.now())
+            if self.cycle is not None:
+                recording.record_all(self.recorder, self.cycle.pk, self.cycle.started,
+                                     [(x.meta, x.aggregates) for x in treated if x.aggregates is not None])
+            by_fields: dict[tuple[str, ...], list[MirrorState]] = {}
+            for x in treated:
+                by_fields.setdefault(tuple(sorted(x.plan_state)), []).append(
+                    MirrorState(transformation_id=x.meta.transformation_id, **x.plan_state))
+            for fields, rows in by_fields.items():
+                MirrorState.objects.bulk_update(rows, list(fields), batch_size=200)
+
     def _skip_unreachable(self, result: CycleResult, batch: Sequence[TransformationInfo]) -> None:
         for t in batch:
             result.outcomes[t.id] = Outcome(t.id, "skipped", circuit_breaker.SKIPPED)
 
     # -- one transformation: plan, act, settle, mirror -----------------------------------------
     def _treat(self, run: Run, t: TransformationInfo, selection: Selection, inputs: BatchInputs) -> Turn[Outcome]:
-        """One transformation's turn: a generator that yields its DIRAC writes (cycle/act.py)."""
+        """One transformation's turn: a generator that yields its DIRAC writes (cycle/act.py).
+        What is left to record after the batch (its aggregates, its plan's state) goes to the
+        batch's list (``self._treated``, written by ``Engine._record_treated``); outside a batch
+        it is written at the turn's end."""
+        treated = self._treated
         outcome = Outcome(t.id)
         if self.circuit.is_open:
             # DIRAC stopped answering earlier in this cycle: not a word more to it this cycle.
@@ -395,11 +442,17 @@ class Engine(Reading, Acting, Settling):
         mirror: dict = {}
         observed: history.Observation | None = None
         plan_state: dict = {"quiet": False}
+        aggregates: list[tuple] | None = None
+        synced_rows: list[tuple[int, int, str]] = []
+        # The last action settled done in this turn: written with the lock's release.
+        last: dict = {}
         try:
             if not self.dry_run:
                 self._reconcile_pending(t)
             counters = read_counters([t.id]).get(t.id, {})
-            state = TransformationState.objects.filter(transformation_id=t.id).first()
+            # What this turn reads of the row (the pages' fields are written, not read, here).
+            state = (TransformationState.objects.filter(transformation_id=t.id)
+                     .only(*_STATE_READ).first())
             flush_count = state.flush_count if state else 0
             t_counts = counts.get(t.id, FileCounts())
             parent_id = rules.parent_of(t)
@@ -462,16 +515,16 @@ class Engine(Reading, Acting, Settling):
                     if proposal is not None:
                         outcome.actions.append(proposal.pk)
                     continue
-                action = yield from self._act_steps(t, decision, run.approving)
+                action = yield from self._act_steps(t, decision, run.approving, last=last)
                 outcome.actions.append(action.pk)
                 if action.state == ActionLog.State.DONE and decision.kind == rules.REASSIGN:
                     moved.update(action.details.get("moved", []))
                 if action.state == ActionLog.State.DONE and decision.kind == rules.SYNC:
-                    # What we wrote, in the mirror now: the next delta brings it back unchanged.
-                    for status, task_ids in decision.tasks.items():
-                        for chunk in mirror_store.chunks(task_ids):
-                            MirrorTask.objects.filter(transformation_id=t.id, task_id__in=chunk).update(
-                                status=status, last_update=timezone.now())
+                    # What we wrote, in the mirror now (after the batch's turns, with the others'):
+                    # the next delta brings it back unchanged. Should the cycle die first, that
+                    # delta brings it back as a change, and the transformation is planned again.
+                    synced_rows.extend((t.id, task_id, status) for status, task_ids in decision.tasks.items()
+                                       for task_id in task_ids)
                 if action.state == ActionLog.State.DONE and decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                     # The child treated after us must see the status we just wrote.
                     known[t.id] = _with_status(t, decision.status)
@@ -479,19 +532,18 @@ class Engine(Reading, Acting, Settling):
                     outcome.state = "error"
                     outcome.message = action.error or "no answer from DIRAC; will be reconciled"
             # The report's aggregates and the overview's counters: one GROUP BY over the mirror.
+            # Recorded with the batch's others after their turns (Engine._record_treated).
             aggregates = mirror_store.job_aggregates(t.id)
-            if self.cycle is not None:
-                self.recorder.record(
-                    self.cycle.pk, self.cycle.started, recording.SnapshotMeta(t.id, t.production, t.type), aggregates,
-                )
             jobs_by_status: dict[str, int] = {}
             for row in aggregates:
                 jobs_by_status[row[0]] = jobs_by_status.get(row[0], 0) + row[4]
             now = known.get(t.id, t)
-            mirror = self._mirror(now, t_counts, dict(sorted(jobs_by_status.items())), state)
+            # The reassign counters read under the lock, and the files this turn moved (it holds the lock).
+            mirror = self._mirror(now, t_counts, dict(sorted(jobs_by_status.items())), state,
+                                  reassigned=len(set(counters) | moved))
             mirror["tasks_without_job"] = no_job
             mirror["failed_waiting"] = _failed_waiting(
-                synced, assigned if rules.needs_assigned_files(t, tasks, t_jobs, self.rules_policy) else None, moved)
+                synced, assigned if rules.synced_needs_assigned_files(t, synced, self.rules_policy) else None, moved)
             # Conditions seen after the actions, on what the cycle just read and kept.
             plan.blockers.extend(after_acting(now, known.get(parent_id) if parent_id else None, t_counts,
                                               mirror["jobs"], mirror["unchanged_cycles"]))
@@ -523,17 +575,27 @@ class Engine(Reading, Acting, Settling):
         finally:
             if not self.dry_run:
                 with transaction.atomic():
-                    locks.release(t.id, self.owner, **mirror)
+                    locks.release(t.id, self.owner, **mirror, **last)
                     if mirror:
                         attention.save_blockers(t.id, plan.blockers)
                     if observed is not None:
                         history.save(observed)
+                if treated is not None:
+                    treated.append(Treated(recording.SnapshotMeta(t.id, t.production, t.type), aggregates, plan_state,
+                                           synced_rows))
+                else:
+                    mirror_store.set_task_statuses(synced_rows, timezone.now())
                     MirrorState.objects.filter(transformation_id=t.id).update(**plan_state)
+                    if aggregates is not None and self.cycle is not None:
+                        recording.record_all(self.recorder, self.cycle.pk, self.cycle.started,
+                                             [(recording.SnapshotMeta(t.id, t.production, t.type), aggregates)])
         return outcome
 
-    def _mirror(self, t: TransformationInfo, counts: FileCounts, jobs_by_status: dict[str, int], state) -> dict:
+    def _mirror(self, t: TransformationInfo, counts: FileCounts, jobs_by_status: dict[str, int], state,
+                *, reassigned: int) -> dict:
         """The transformation's row for the pages (TransformationState), written with the lock's release;
-        ``jobs_by_status`` is the mirror's GROUP BY."""
+        ``jobs_by_status`` is the mirror's GROUP BY, ``reassigned`` how many of its files have a
+        reassign counter now."""
         total = sum(jobs_by_status.values())
         failed = sum(n for s, n in jobs_by_status.items() if s in FAILED_TASK_STATUSES)
         fields = {
@@ -557,11 +619,16 @@ class Engine(Reading, Acting, Settling):
                 if state and state.last_seen and state.files == counts.by_status and state.jobs == dict(jobs_by_status)
                 else 0
             ),
-            "reassigned_files": ReassignCounter.objects.filter(transformation_id=t.id).count(),
+            "reassigned_files": reassigned,
         }
         if self.cycle is not None:
             fields["last_cycle"] = self.cycle
         return fields
+
+
+# The fields of TransformationState a turn reads (flush and no-job counts; _mirror's "unchanged").
+_STATE_READ = ("transformation_id", "flush_count", "tasks_without_job", "unchanged_cycles", "last_seen", "files",
+               "jobs")
 
 
 def after_acting(t: TransformationInfo, parent: TransformationInfo | None, counts: FileCounts,

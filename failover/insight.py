@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from django.template.defaultfilters import pluralize
 
@@ -132,7 +133,7 @@ class SiteHint:
 def recent_final(jobs: Iterable[JobInfo], window: int) -> list[JobInfo]:
     """The latest ``window`` finished jobs (by job id: DIRAC numbers jobs in submission order)."""
     final = [j for j in jobs if j.status in FINAL_TASK_STATUSES]
-    final.sort(key=lambda j: j.id)
+    final.sort(key=attrgetter("id"))
     return final[-window:] if window else final
 
 

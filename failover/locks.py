@@ -24,8 +24,17 @@ def new_owner(prefix: str = "cycle") -> str:
 
 
 def acquire(transformation_id: int, owner: str, seconds: int | None = None) -> bool:
+    """Take the lock: one conditional UPDATE when the transformation's row exists (every cycle
+    after its first). When it changed nothing, the row may not exist yet: it is made, and the
+    UPDATE tried once more (so a lock taken meanwhile by another worker is still respected)."""
     seconds = seconds or settings.FAILOVER_LOCK_SECONDS
+    if _take(transformation_id, owner, seconds):
+        return True
     TransformationState.objects.get_or_create(transformation_id=transformation_id)
+    return _take(transformation_id, owner, seconds)
+
+
+def _take(transformation_id: int, owner: str, seconds: int) -> bool:
     now = timezone.now()
     changed = (
         TransformationState.objects.filter(transformation_id=transformation_id)

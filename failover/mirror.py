@@ -142,22 +142,50 @@ def _select(model, columns: Sequence[str], where: str, values: Sequence, params:
         return cursor.fetchall()
 
 
+def set_task_statuses(rows: Sequence[tuple[int, int, str]], now: datetime) -> None:
+    """(transformation, task, status) of tasks whose status this system just wrote to DIRAC, set
+    in the mirror too (one UPDATE statement, executed for every row); a task the mirror does not
+    have is left alone."""
+    if not rows:
+        return
+    q = connection.ops.quote_name
+    sql = (f"UPDATE {q(MirrorTask._meta.db_table)} SET {q('status')} = %s, {q('last_update')} = %s "
+           f"WHERE {q('transformation_id')} = %s AND {q('task_id')} = %s")
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        for chunk in chunks(rows, 2000):
+            cursor.executemany(sql, [(status, stamp, tid, task) for tid, task, status in chunk])
+
+
+def _stored_tasks(keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, str]]:
+    """The mirror's (job, status) of the given (transformation, task) pairs it has: one SELECT
+    per 400 pairs, whatever transformations they belong to (a join with a VALUES list)."""
+    q = connection.ops.quote_name
+    table = q(MirrorTask._meta.db_table)
+    have: dict[tuple[int, int], tuple[int, str]] = {}
+    with connection.cursor() as cursor:
+        for chunk in chunks(keys, 400):
+            values = ", ".join(["(%s, %s)"] * len(chunk))
+            cursor.execute(
+                f"WITH wanted (tid, task) AS (VALUES {values}) "
+                f"SELECT m.{q('transformation_id')}, m.{q('task_id')}, m.{q('job_id')}, m.{q('status')} "
+                f"FROM {table} m JOIN wanted w ON m.{q('transformation_id')} = w.tid AND m.{q('task_id')} = w.task",
+                [v for pair in chunk for v in pair],
+            )
+            for tid, task, job, status in cursor.fetchall():
+                have[(tid, task)] = (job, status)
+    return have
+
+
 def upsert_tasks(tasks: Sequence[TaskInfo], now: datetime) -> set[int]:
     """Write changed and new tasks; the transformations whose tasks really changed."""
-    touched: set[int] = set()
-    by_t: dict[int, list[TaskInfo]] = {}
+    latest: dict[tuple[int, int], TaskInfo] = {}
     for task in tasks:
-        by_t.setdefault(task.transformation, []).append(task)
-    for tid, rows in by_t.items():
-        for chunk in chunks(rows):
-            have = {k: (j, s) for k, j, s in _select(
-                MirrorTask, ("task_id", "job_id", "status"), "transformation_id = %s AND task_id",
-                [t.task for t in chunk], [tid])}
-            changed = [t for t in chunk if have.get(t.task) != (t.job, t.status)]
-            if changed:
-                touched.add(tid)
-                write_tasks([(tid, t.task, t.job, t.status) for t in changed], now)
-    return touched
+        latest[(task.transformation, task.task)] = task  # a task read twice: its last answer
+    have = _stored_tasks(list(latest))
+    changed = [t for key, t in latest.items() if have.get(key) != (t.job, t.status)]
+    write_tasks([(t.transformation, t.task, t.job, t.status) for t in changed], now)
+    return {t.transformation for t in changed}
 
 
 def upsert_jobs(jobs: Mapping[int, JobInfo], now: datetime, owner: Mapping[int, int] | None = None) -> set[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -207,18 +208,31 @@ class ActionLog(models.Model):
 
         A conditional UPDATE, so two settlers never both win; ``then()`` (the counters the action
         moves) runs in the same transaction, and ``action_finished`` is always sent. Returns
-        whether this call settled it; the instance is refreshed either way.
+        whether this call settled it. The instance is up to date either way: when this call
+        settled it, with the values just written (as the database gives them back), without
+        reading the row again; otherwise read again, since another settler won.
         """
+        written = {"state": state, "outcome": outcome, "finished": timezone.now(), **fields}
         with transaction.atomic():
-            updated = ActionLog.objects.filter(pk=self.pk, state=expected).update(
-                state=state, outcome=outcome, finished=timezone.now(), **fields
-            )
+            updated = ActionLog.objects.filter(pk=self.pk, state=expected).update(**written)
             if updated:
                 if then is not None:
                     then()
                 action_finished.send(sender=ActionLog, action_id=self.pk)
-        self.refresh_from_db()
+        if updated:
+            self._written(written)
+        else:
+            self.refresh_from_db()
         return bool(updated)
+
+    def _written(self, written: dict) -> None:
+        """Set the fields an UPDATE just wrote on this instance: a JSON field goes through JSON,
+        as the database would give it back (tuples become lists, keys strings)."""
+        for name, value in written.items():
+            field = self._meta.get_field(name)
+            if isinstance(field, models.JSONField):
+                value = json.loads(json.dumps(value, cls=field.encoder))
+            setattr(self, name, value)
 
     @classmethod
     def propose(cls, **fields) -> ActionLog | None:

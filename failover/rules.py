@@ -351,7 +351,11 @@ def plan_transformation(
 def needs_assigned_files(t: TransformationInfo, tasks: Sequence[TaskInfo], jobs: Mapping[int, JobInfo],
                          policy: RulesPolicy) -> bool:
     """Whether the reassign rule will look at this transformation's Assigned files."""
-    synced = apply_task_updates(tasks, task_updates(tasks, jobs))
+    return synced_needs_assigned_files(t, apply_task_updates(tasks, task_updates(tasks, jobs)), policy)
+
+
+def synced_needs_assigned_files(t: TransformationInfo, synced: Sequence[TaskInfo], policy: RulesPolicy) -> bool:
+    """``needs_assigned_files`` from the tasks with their jobs' statuses copied in (``Plan.tasks``)."""
     if t.type in policy.reassign_types and any(task.status in FAILED_TASK_STATUSES for task in synced):
         return True
     # Also for the attention item "Assigned files of tasks whose job is final".

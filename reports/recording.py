@@ -32,6 +32,16 @@ class StoreRecorder:
         """``aggregates``: the mirror's GROUP BY for this transformation (the engine computes it once)."""
         self.store.write(cycle_id, timestamp, meta, [AggregateRow(*row) for row in aggregates])
 
+    def record_many(self, cycle_id: int, timestamp: datetime,
+                    items: Sequence[tuple[SnapshotMeta, Sequence[tuple]]]) -> None:
+        """``record`` for the transformations of a batch, in one write where the store can."""
+        many = getattr(self.store, "write_many", None)
+        if many is not None:
+            many(cycle_id, timestamp, [(meta, [AggregateRow(*row) for row in aggs]) for meta, aggs in items])
+            return
+        for meta, aggs in items:
+            self.record(cycle_id, timestamp, meta, aggs)
+
     def record_unchanged(self, cycle_id: int, timestamp: datetime, metas: Sequence[SnapshotMeta],
                          previous: Mapping[int, int] | None = None) -> None:
         """Transformations whose jobs did not change: this cycle's snapshot is their last one's."""

@@ -26,8 +26,13 @@ log = logging.getLogger(__name__)
 action_finished = _action_finished
 
 
+def _exporting() -> bool:
+    """Whether action-log entries go to OpenSearch at all (OPENSEARCH_URL set)."""
+    return bool(getattr(settings, "OPENSEARCH_URL", ""))
+
+
 def _enqueue(actions) -> None:
-    if not getattr(settings, "OPENSEARCH_URL", ""):
+    if not _exporting():
         return
     try:
         # A savepoint: if the outbox write fails, the caller's transaction goes on (the sweep
@@ -44,6 +49,10 @@ def on_action_saved(sender, instance, **kwargs) -> None:
 
 
 def on_action_finished(sender, action_id: int | None = None, **kwargs) -> None:
+    if not _exporting():
+        # Nothing to export: the entry is not read again (a cycle settles one or two actions a
+        # transformation, and this SELECT was one of each settlement's queries).
+        return
     action = ActionLog.objects.filter(pk=action_id, state__in=_final_states()).select_related("user").first()
     if action is not None:
         _enqueue([action])

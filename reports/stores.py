@@ -59,16 +59,69 @@ class SqlAggregateStore:
                         )
                         for r in rows
                     )
-            # A re-run of the same cycle (a retried task) replaces its snapshot, never doubles it.
-            Snapshot.objects.update_or_create(
-                cycle_id=cycle_id,
-                transformation_id=meta.transformation_id,
-                defaults={
-                    "timestamp": timestamp,
-                    "aggregate_set": agg,
-                    "production_id": meta.production_id,
-                    "transformation_type": meta.transformation_type,
-                },
+            # A re-run of the same cycle (a retried task) replaces its snapshot, never doubles it:
+            # one INSERT ... ON CONFLICT UPDATE (not a SELECT, then an INSERT or an UPDATE).
+            Snapshot.objects.bulk_create(
+                [Snapshot(cycle_id=cycle_id, transformation_id=meta.transformation_id, timestamp=timestamp,
+                          aggregate_set=agg, production_id=meta.production_id,
+                          transformation_type=meta.transformation_type)],
+                update_conflicts=True, unique_fields=["cycle_id", "transformation_id"],
+                update_fields=["timestamp", "aggregate_set", "production_id", "transformation_type"],
+            )
+
+    def write_many(self, cycle_id, timestamp, items) -> None:
+        """``write`` for many transformations at once (a batch of a cycle): ``items`` are
+        ``(meta, rows)``. A few statements for the whole batch: which aggregate sets exist
+        already, the new sets, all their rows, all the snapshots. If another worker stores one of
+        the same sets meanwhile, the batch is written one transformation at a time instead."""
+        items = [(meta, rows, digest(rows)) for meta, rows in items]
+        if not items:
+            return
+        with transaction.atomic():
+            found: dict[tuple[int, str], int] = {}
+            for start in range(0, len(items), 400):
+                chunk = items[start : start + 400]
+                for tid, key, pk in AggregateSet.objects.filter(
+                    transformation_id__in={m.transformation_id for m, _, _ in chunk},
+                    digest__in={key for _, _, key in chunk},
+                ).values_list("transformation_id", "digest", "id"):
+                    found[(tid, key)] = pk
+            new: dict[tuple[int, str], tuple[AggregateSet, Sequence[AggregateRow]]] = {}
+            for meta, rows, key in items:
+                ident = (meta.transformation_id, key)
+                if ident not in found and ident not in new:
+                    new[ident] = (AggregateSet(transformation_id=meta.transformation_id, digest=key,
+                                               total=sum(r.count for r in rows)), rows)
+            if new:
+                try:
+                    with transaction.atomic():
+                        AggregateSet.objects.bulk_create([agg for agg, _ in new.values()], batch_size=400)
+                except IntegrityError:  # another worker stored one of the same sets meanwhile
+                    for meta, rows, _ in items:
+                        self.write(cycle_id, timestamp, meta, rows)
+                    return
+                if any(agg.pk is None for agg, _ in new.values()):  # a database that returns no ids
+                    for ident in new:
+                        new[ident][0].pk = AggregateSet.objects.get(transformation_id=ident[0], digest=ident[1]).pk
+                AggregateRowModel.objects.bulk_create(
+                    (
+                        AggregateRowModel(aggregate_set=agg, status=r.status, minor_status=r.minor_status,
+                                          application_status=r.application_status, site=r.site, count=r.count,
+                                          first_job=r.first_job)
+                        for agg, rows in new.values()
+                        for r in rows
+                    ),
+                    batch_size=500,
+                )
+                found.update({ident: agg.pk for ident, (agg, _) in new.items()})
+            # A re-run of the same cycle replaces its snapshots, as ``write`` does.
+            Snapshot.objects.bulk_create(
+                [Snapshot(cycle_id=cycle_id, transformation_id=meta.transformation_id, timestamp=timestamp,
+                          aggregate_set_id=found[(meta.transformation_id, key)], production_id=meta.production_id,
+                          transformation_type=meta.transformation_type) for meta, _, key in items],
+                update_conflicts=True, unique_fields=["cycle_id", "transformation_id"],
+                update_fields=["timestamp", "aggregate_set", "production_id", "transformation_type"],
+                batch_size=400,
             )
 
     def carry_forward(self, cycle_id, timestamp, metas, previous=None) -> list:

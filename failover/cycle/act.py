@@ -31,7 +31,7 @@ from django.db import IntegrityError, connections, transaction
 from django.template.defaultfilters import pluralize
 
 from failover import circuit as circuit_breaker, outcomes, rules
-from failover.cycle.settle import settle, settle_reassign
+from failover.cycle.settle import settle, settle_reassign, write_last_action
 from failover.domain import UNUSED, TransformationInfo
 from failover.errors import BackendError, BackendTimeout, DuplicateRequest, StaleProposal
 from failover.models import ActionLog
@@ -117,28 +117,30 @@ class Acting:
         return run_inline(self._act_steps(t, decision, approving))
 
     def _act_steps(
-        self, t: TransformationInfo, decision: rules.Decision, approving: ActionLog | None = None
+        self, t: TransformationInfo, decision: rules.Decision, approving: ActionLog | None = None, *,
+        last: dict | None = None,
     ) -> Turn[ActionLog]:
+        """``last``: where a settled action leaves the transformation's last-action fields, for
+        the caller to write with the lock's release (cycle/settle.py ``_last_action``)."""
         if approving is not None and decision.kind == approving.kind and decision.kind != rules.SYNC:
-            return (yield from self._act_on_proposal(t, decision, approving))
+            return (yield from self._act_on_proposal(t, decision, approving, last=last))
         key, self.request_key = self.request_key, None
-        try:
-            with transaction.atomic():
-                action = ActionLog.objects.create(
-                    cycle=self.cycle,
-                    transformation_id=t.id,
-                    kind=decision.kind,
-                    actor=self.actor,
-                    user=self.user,
-                    reason=decision.reason,
-                    details=decision.as_dict(),
-                    request_key=key,
-                )
-        except IntegrityError:
-            raise DuplicateRequest("this request was already carried out") from None
-        return (yield from self._carry_out_steps(action, decision))
+        fields = dict(cycle=self.cycle, transformation_id=t.id, kind=decision.kind, actor=self.actor, user=self.user,
+                      reason=decision.reason, details=decision.as_dict(), request_key=key)
+        if key is None:
+            # One INSERT, committed on its own: without a one-time key there is no duplicate to
+            # catch, so no transaction (or savepoint) around it.
+            action = ActionLog.objects.create(**fields)
+        else:
+            try:
+                with transaction.atomic():
+                    action = ActionLog.objects.create(**fields)
+            except IntegrityError:
+                raise DuplicateRequest("this request was already carried out") from None
+        return (yield from self._carry_out_steps(action, decision, last=last))
 
-    def _act_on_proposal(self, t: TransformationInfo, decision: rules.Decision, proposal: ActionLog) -> Turn[ActionLog]:
+    def _act_on_proposal(self, t: TransformationInfo, decision: rules.Decision, proposal: ActionLog, *,
+                         last: dict | None = None) -> Turn[ActionLog]:
         if decision.kind == rules.REASSIGN:
             # Only the proposed files that still qualify; files that newly failed wait for the
             # next proposal, so an operator approves exactly what was shown or less. The reason
@@ -167,7 +169,7 @@ class Acting:
         if not updated:
             raise StaleProposal(f"proposal {proposal.pk} was handled meanwhile")
         proposal.refresh_from_db()
-        return (yield from self._carry_out_steps(proposal, decision))
+        return (yield from self._carry_out_steps(proposal, decision, last=last))
 
     def _propose(self, t: TransformationInfo, decision: rules.Decision) -> ActionLog | None:
         """Propose a decision: it supersedes the waiting proposal of its kind (ActionLog.propose)."""
@@ -184,7 +186,8 @@ class Acting:
         """Carry out a pending action on DIRAC and settle it. Timeouts leave it pending, then reconcile."""
         return run_inline(self._carry_out_steps(action, decision))
 
-    def _carry_out_steps(self, action: ActionLog, decision: rules.Decision) -> Turn[ActionLog]:
+    def _carry_out_steps(self, action: ActionLog, decision: rules.Decision, *,
+                         last: dict | None = None) -> Turn[ActionLog]:
         """``carry_out`` as a turn: each DIRAC call is yielded, the database work stays here."""
         tid = decision.transformation
         backend = self.backend
@@ -197,22 +200,27 @@ class Acting:
                         ),
                         tid,
                     )
-                settle(action, ActionLog.State.DONE, result=outcomes.sync_result(decision.tasks))
+                settle(action, ActionLog.State.DONE, result=outcomes.sync_result(decision.tasks), last=last)
             elif decision.kind in (rules.COMPLETE, rules.FLUSH_ACTION):
                 yield Write(
                     lambda: backend.set_transformation_status(tid, decision.status, expected=decision.expected), tid
                 )
                 settle(action, ActionLog.State.DONE, result=outcomes.status_result(decision.expected, decision.status),
-                       flush=decision.kind == rules.FLUSH_ACTION)
+                       flush=decision.kind == rules.FLUSH_ACTION, last=last)
             elif decision.kind == rules.REASSIGN:
                 written = yield Write(lambda: backend.set_file_status(tid, decision.lfns, UNUSED), tid)
-                settle_reassign(action, decision, written)
+                settle_reassign(action, decision, written, last=last)
         except circuit_breaker.CircuitOpen as exc:
             # Never sent, so nothing is unknown: the action did not happen.
             settle(action, ActionLog.State.FAILED, "not sent: DIRAC unreachable", error=str(exc))
         except BackendTimeout as exc:
             action.error = f"no answer from DIRAC ({exc}); outcome unknown"
             action.save(update_fields=["error"])
+            if last:
+                # The reconciliation writes its own last action at once: an earlier one kept for
+                # the lock's release goes first, so the order stays that of the settlements.
+                write_last_action(action.transformation_id, last)
+                last.clear()
             self._reconcile(action)
         except BackendError as exc:
             settle(action, ActionLog.State.FAILED, "DIRAC refused", error=str(exc))

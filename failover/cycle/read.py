@@ -377,12 +377,18 @@ class Reading:
             # of its own only where more than the cut changed.
             for chunk in mirror.chunks([i for i in ids if i in states and i not in read_before]):
                 MirrorState.objects.filter(transformation_id__in=chunk).update(cut=started)
+            rows_by_fields: dict[tuple[str, ...], list[MirrorState]] = {}
             for tid in ids:
                 fields = {"file_counts": counts[tid].by_status if tid in counts else {}}
                 if tid in states and states[tid].file_counts == fields["file_counts"] and not (
                         tid in refresh.full or tid in refresh.touched):
                     continue
                 fields["cut"] = delta.started if tid in read_before else started
+                if tid in refresh.touched:
+                    # Its tasks or jobs moved: not quiet until a plan says so again (written after
+                    # the batch's turns, Engine._record_treated; a cycle that dies before that
+                    # leaves it to be planned next time, never skipped on its old plan).
+                    fields["quiet"] = False
                 if tid in refresh.full:
                     fields["last_full"] = started
                 if tid in refresh.drift or tid in refresh.resynced:
@@ -392,9 +398,13 @@ class Reading:
                 if tid in sizes:
                     fields["tasks"], fields["jobs"] = sizes[tid]
                 if tid in states:
-                    MirrorState.objects.filter(transformation_id=tid).update(**fields)
+                    # Written below with the others that change the same fields: one UPDATE.
+                    rows_by_fields.setdefault(tuple(sorted(fields)), []).append(MirrorState(transformation_id=tid,
+                                                                                           **fields))
                 else:
                     MirrorState.objects.update_or_create(transformation_id=tid, defaults=fields)
+            for names, rows in rows_by_fields.items():
+                MirrorState.objects.bulk_update(rows, list(names), batch_size=200)
         for tid, drift in sorted(refresh.drift.items()):
             log.warning("mirror of transformation %s drifted from DIRAC: %d rows added, %d changed, %d removed; "
                         "repaired", tid, drift.added, drift.changed, drift.removed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -21,19 +22,33 @@ from failover.models import ActionLog, ReassignCounter, TaskFile, Transformation
 log = logging.getLogger(__name__)
 
 
-def _last_action(action: ActionLog, result: dict) -> None:
+def last_action_fields(action: ActionLog, result: dict) -> dict:
     """The transformation's last action: the entry itself (the overview builds its sentence from the
     entry's result) and, for the API and its scripts, the text "<kind>: <what happened>" as before."""
     text = f"{action.get_kind_display()}: {outcomes.phrase(action.kind, result)}"
-    TransformationState.objects.filter(transformation_id=action.transformation_id).update(
-        last_action=text[:255], last_action_at=timezone.now(), last_action_log=action,
-    )
+    return {"last_action": text[:255], "last_action_at": timezone.now(), "last_action_log": action}
+
+
+def _last_action(action: ActionLog, result: dict, last: dict | None = None) -> None:
+    """Write the transformation's last action now, or, with ``last`` (a turn of the engine that
+    holds the lock and writes its pages' row when it releases it), keep it there for that write."""
+    fields = last_action_fields(action, result)
+    if last is not None:
+        last.clear()
+        last.update(fields)
+        return
+    write_last_action(action.transformation_id, fields)
+
+
+def write_last_action(transformation_id: int, fields: dict) -> None:
+    TransformationState.objects.filter(transformation_id=transformation_id).update(**fields)
 
 
 def settle(action: ActionLog, state: str, outcome: str = "", *, error: str = "", flush: bool = False,
-           result: dict | None = None) -> bool:
+           result: dict | None = None, last: dict | None = None) -> bool:
     """Settle a pending action; a done flush moves the flush counter with it. ``result`` (the
-    numbers, failover/outcomes.py) gives the outcome's text when none is given."""
+    numbers, failover/outcomes.py) gives the outcome's text when none is given. ``last``: see
+    ``_last_action``."""
     tid = action.transformation_id
     result = result or {}
     outcome = outcome or outcomes.phrase(action.kind, result)
@@ -43,20 +58,22 @@ def settle(action: ActionLog, state: str, outcome: str = "", *, error: str = "",
             return
         if flush:
             TransformationState.objects.filter(transformation_id=tid).update(flush_count=F("flush_count") + 1)
-        _last_action(action, result)
+        _last_action(action, result, last)
 
     return action.settle(state, outcome, error=error, then=then, result=result)
 
 
-def settle_reassign(action: ActionLog, decision: rules.Decision, written: dict[str, str]) -> bool:
-    """Settle a reassign from what DIRAC says it wrote: only files now Unused move their counter."""
+def settle_reassign(action: ActionLog, decision: rules.Decision, written: dict[str, str], *,
+                    last: dict | None = None) -> bool:
+    """Settle a reassign from what DIRAC says it wrote: only files now Unused move their counter.
+    ``last``: see ``_last_action``."""
     moved = sorted(lfn for lfn, status in written.items() if status == UNUSED)
     result = outcomes.reassign_result(decision.lfns, written)
 
     def then() -> None:
         bump_counters(action.transformation_id, moved)
         record_task_files(action)
-        _last_action(action, result)
+        _last_action(action, result, last)
 
     return action.settle(
         ActionLog.State.DONE, outcomes.phrase(rules.REASSIGN, result), result=result,
@@ -116,23 +133,25 @@ class Settling:
 
 
 def bump_counters(transformation_id: int, lfns: Sequence[str]) -> None:
-    """Add one to each LFN's reassign counter (call inside the action's transaction)."""
+    """Add one to each LFN's reassign counter, a new counter starting at 1 (call inside the
+    action's transaction): one INSERT ... ON CONFLICT DO UPDATE per 500 files (SQLite and
+    PostgreSQL), not a read, an UPDATE and an INSERT."""
     if not lfns:
         return
-    existing = set()
-    for start in range(0, len(lfns), 500):
-        chunk = lfns[start : start + 500]
-        existing.update(
-            ReassignCounter.objects.filter(transformation_id=transformation_id, lfn__in=chunk).values_list(
-                "lfn", flat=True
+    q = connection.ops.quote_name
+    table = q(ReassignCounter._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    lfns = list(dict.fromkeys(lfns))  # a row once per statement (PostgreSQL refuses it twice)
+    with connection.cursor() as cursor:
+        for start in range(0, len(lfns), 500):
+            chunk = lfns[start : start + 500]
+            values = ", ".join(["(%s, %s, 1, %s)"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} ({q('transformation_id')}, {q('lfn')}, {q('count')}, {q('updated')}) "
+                f"VALUES {values} ON CONFLICT ({q('transformation_id')}, {q('lfn')}) "
+                f"DO UPDATE SET {q('count')} = {table}.{q('count')} + 1, {q('updated')} = excluded.{q('updated')}",
+                [v for lfn in chunk for v in (transformation_id, lfn, now)],
             )
-        )
-        ReassignCounter.objects.filter(transformation_id=transformation_id, lfn__in=chunk).update(
-            count=F("count") + 1, updated=timezone.now()
-        )
-    ReassignCounter.objects.bulk_create(
-        [ReassignCounter(transformation_id=transformation_id, lfn=lfn, count=1) for lfn in lfns if lfn not in existing]
-    )
 
 
 def record_task_files(action: ActionLog) -> None:
