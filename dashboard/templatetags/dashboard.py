@@ -141,16 +141,21 @@ def live_age(value) -> str:
     return mark_safe(pagecache.age_marker(value)) if value else ""  # noqa: S308 - digits only
 
 
+def _live(context, value, marker, plain) -> str:
+    """``plain(value)``, or ``marker(value)`` in a page the whole-page cache keeps (filled on each
+    response); nothing for no value."""
+    if not value:
+        return ""
+    if getattr(context.get("request"), "live_markers", False):
+        return mark_safe(marker(value))  # noqa: S308 - the markers hold digits only
+    return plain(value)
+
+
 @register.simple_tag(takes_context=True)
 def age(context, value) -> str:
     """``value|naturaltime``, or its marker in a page the whole-page cache keeps (filled on each
     response, so a kept page never shows a frozen "2 minutes ago")."""
-    if not value:
-        return ""
-    request = context.get("request")
-    if getattr(request, "live_markers", False):
-        return mark_safe(pagecache.age_marker(value))  # noqa: S308 - digits only
-    return naturaltime(value)
+    return _live(context, value, pagecache.age_marker, naturaltime)
 
 
 @register.simple_tag(takes_context=True)
@@ -165,9 +170,4 @@ def time_now(context, fmt: str) -> str:
 @register.simple_tag(takes_context=True)
 def for_how_long(context, value) -> str:
     """``value|lasted`` ("3 hours, 5 minutes"), or its marker in a page the whole-page cache keeps."""
-    if not value:
-        return ""
-    request = context.get("request")
-    if getattr(request, "live_markers", False):
-        return mark_safe(pagecache.lasted_marker(value))  # noqa: S308 - digits only
-    return lasted(value)
+    return _live(context, value, pagecache.lasted_marker, lasted)
