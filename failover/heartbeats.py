@@ -21,7 +21,7 @@ WORKER_PREFIX = "worker:"
 STOPPED = "stopped"
 
 _lock = threading.Lock()
-_running: dict[str, threading.Event] = {}
+_running: dict[str, tuple[threading.Event, threading.Thread]] = {}
 
 
 def record(hostname: str, detail: str = "") -> bool:
@@ -40,30 +40,38 @@ def start(hostname: str, interval: float | None = None) -> threading.Event:
     from django.conf import settings
 
     interval = interval or settings.FAILOVER_HEARTBEAT_SECONDS
+    detail = f"pid {os.getpid()}"
     with _lock:
         if hostname in _running:
-            return _running[hostname]
+            return _running[hostname][0]
         stop = threading.Event()
-        _running[hostname] = stop
-    detail = f"pid {os.getpid()}"
 
-    def loop() -> None:
-        from django.db import connection
+        def loop() -> None:
+            from django.db import connection
 
-        while not stop.is_set():
-            record(hostname, detail)
-            connection.close()  # this thread's own connection: nothing lingers between beats
-            stop.wait(interval)
+            while not stop.is_set():
+                record(hostname, detail)
+                connection.close()  # this thread's own connection: nothing lingers between beats
+                stop.wait(interval)
 
-    threading.Thread(target=loop, name=f"heartbeat {hostname}", daemon=True).start()
+        thread = threading.Thread(target=loop, name=f"heartbeat {hostname}", daemon=True)
+        _running[hostname] = (stop, thread)
+    thread.start()
     return stop
 
 
-def stop(hostname: str) -> None:
+def stop(hostname: str, timeout: float = 10.0) -> None:
+    """Stop the beats, wait for a beat in flight, then write ``stopped``.
+
+    Waiting matters: a beat still being written when the event is set would otherwise land
+    after ``stopped`` and make a cleanly stopped worker look alive until it is called dead.
+    """
     with _lock:
-        event = _running.pop(hostname, None)
-    if event is not None:
+        entry = _running.pop(hostname, None)
+    if entry is not None:
+        event, thread = entry
         event.set()
+        thread.join(timeout)
         record(hostname, STOPPED)
 
 

@@ -206,6 +206,7 @@ def test_a_worker_that_stopped_cleanly_says_so(settings):
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_the_worker_heartbeat_thread_beats_until_stopped(settings):
     """The thread a worker starts on worker_ready (the signal handler), with its own connection."""
+    import threading
     import time
 
     from celery.signals import worker_ready, worker_shutdown
@@ -213,15 +214,29 @@ def test_the_worker_heartbeat_thread_beats_until_stopped(settings):
     class Consumer:
         hostname = "w9@host"
 
+    from django.db import OperationalError
+
+    def detail_now():
+        # The test database is SQLite's shared-cache memory database, where a read that meets
+        # the thread's write fails at once ("table is locked") instead of waiting as a file
+        # database does (WAL + timeout); such a read is simply made again.
+        try:
+            row = Heartbeat.objects.filter(name="worker:w9@host").first()
+        except OperationalError:
+            return None
+        return row.detail if row else None
+
     worker_ready.send(sender=Consumer())
     try:
         deadline = time.monotonic() + 30
-        while not Heartbeat.objects.filter(name="worker:w9@host").exists():
+        while (detail := detail_now()) is None:
             assert time.monotonic() < deadline, "no heartbeat within 30 s"
             time.sleep(0.05)
-        assert Heartbeat.objects.get(name="worker:w9@host").detail.startswith("pid ")
+        assert detail.startswith("pid ")
     finally:
         worker_shutdown.send(sender=None)
+    # stop() waited for the thread, so nothing writes any more and "stopped" is the last word.
+    assert not any(t.name == "heartbeat w9@host" and t.is_alive() for t in threading.enumerate())
     assert Heartbeat.objects.get(name="worker:w9@host").detail == "stopped"
 
 
