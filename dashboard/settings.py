@@ -110,6 +110,13 @@ for _db in DATABASES.values():
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             }
         )
+# Keep each web thread's and worker's connection between requests and tasks instead of opening one
+# per request (for SQLite that is a file, two PRAGMAs and Django's SQL functions each time; for
+# PostgreSQL a new backend process). Checked before reuse, so a restarted database costs one error.
+DATABASE_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+for _db in DATABASES.values():
+    _db["CONN_MAX_AGE"] = DATABASE_CONN_MAX_AGE
+    _db["CONN_HEALTH_CHECKS"] = DATABASE_CONN_MAX_AGE > 0
 DATABASE_ROUTERS = ["failover.simulated.router.SimDiracRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -436,6 +443,9 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", FAILOVER_HTTPS)
 # Monitors may ask the health page over plain http from inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", FAILOVER_HTTPS)
+# Sessions are read from the shared cache (CACHE_URL) and written through to the database, so a
+# signed-in page costs no session query; a session the cache lost is read from the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", FAILOVER_HTTPS)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if FAILOVER_HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", FAILOVER_HTTPS)
