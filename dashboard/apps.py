@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class DashboardConfig(AppConfig):
     name = "dashboard"
+
+    def ready(self) -> None:
+        from dashboard import signals  # noqa: F401  (connects the handlers)
