@@ -150,13 +150,19 @@ def test_parent_links_are_read_once_across_processes(site):
     assert second.returncode == 0, second.stderr[-3000:]
     calls2 = json.loads(second.stdout)["calls"]
     assert not {"getProductions", "getProductionTransformations", "get_parent_transformation"} & set(calls2)
-    # Otherwise the same reads, but the tasks and jobs changed since the first cycle's read (the
-    # mirror, failover/mirror.py): JobMonitoring's getJobs by JobGroup before the states and sites.
     parent_calls = {"getProductions", "getProductionTransformations", "get_parent_transformation"}
     assert sum(v for k, v in calls.items() if k in parent_calls) == 5
-    assert {k: v for k, v in calls2.items() if k != "getJobs"} == {
-        k: v for k, v in calls.items() if k not in parent_calls}
-    assert calls2["getJobs"] >= 1
+    # The tasks and jobs: the first cycle read them in full, batch by batch; the second reads what
+    # changed since, once for the whole selection (FailoverReader.read_deltas, failover/mirror.py):
+    # one getTransformationTasks with newer=, JobMonitoring's getJobs by JobGroup, then the states
+    # and sites of those jobs only.
+    delta_calls = {"getTransformationTasks", "getJobs", "getJobsStates", "getJobsSites"}
+    assert calls["getTransformationTasks"] == 3 and "getJobs" not in calls
+    assert calls2["getTransformationTasks"] == 1 and calls2["getJobs"] == 1
+    assert calls2.get("getJobsStates", 0) <= 1 and calls2.get("getJobsStates") == calls2.get("getJobsSites")
+    # Everything else is read as the first cycle read it.
+    assert {k: v for k, v in calls2.items() if k not in delta_calls} == {
+        k: v for k, v in calls.items() if k not in parent_calls | delta_calls}
     assert json.loads(second.stdout)["transformations"] == json.loads(first.stdout)["transformations"]
     assert len(query(site.db, "SELECT * FROM failover_parentlink WHERE production_id IS NOT NULL")) == 3
 
