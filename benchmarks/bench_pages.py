@@ -529,7 +529,7 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
         "(`DATABASE_CONN_MAX_AGE`, 60 s) alone: 50.1 ms (782 requests/s), floor 33.8 ms. With the sessions",
         "read through the shared cache (`cached_db`) and each user's role kept in it (forgotten by any change",
         "of groups or accounts) as well: 24.1, 32.7 and 40.4 ms over three runs (1,150 to 1,352 requests/s,",
-        "1.4 to 1.7 ms of server CPU per request); this run's tables above (2026-12-03) show the same. The",
+        "1.4 to 1.7 ms of server CPU per request); the run of 2026-12-03 showed the same. The",
         "states of this run were built at 07:13-07:21 UTC while the CI ran on the same 2 CPUs.",
         "",
         "## Before the whole-page cache and client",
