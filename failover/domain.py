@@ -84,6 +84,22 @@ class TaskInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskSummary:
+    """What the rules and insight need of all of a transformation's tasks, once each task has its
+    job's status copied in (a task whose job is gone from the Job DB counted Failed unless final):
+    counted in the database, so a plan need not hold every task (failover/mirror.py ``plan_view``)."""
+
+    total: int = 0
+    # Tasks whose status, so synced, is not final / is Failed or Killed / is Done or Completed.
+    not_final: int = 0
+    failed: int = 0
+    done: int = 0
+    # Tasks with no job yet, and the lowest such task id (0 when none).
+    without_job: int = 0
+    oldest_without_job: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class FileInfo:
     transformation: int
     lfn: str

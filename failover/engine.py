@@ -50,6 +50,7 @@ from failover.domain import (
     ACTIVE,
     ASSIGNED,
     COMPLETE,
+    DONE_TASK_STATUSES,
     FAILED_TASK_STATUSES,
     FINAL_TASK_STATUSES,
     FINAL_TRANSFORMATION_STATUSES,
@@ -61,6 +62,7 @@ from failover.domain import (
     FileCounts,
     JobInfo,
     TaskInfo,
+    TaskSummary,
     TransformationInfo,
 )
 from failover.errors import FailoverError
@@ -458,8 +460,11 @@ class Engine(Reading, Acting, Settling):
             parent_id = rules.parent_of(t)
             parent = self._parent(t, selection)
             key = self._plan_key(t, selection, (len(counters), sum(counters.values())), flush_count)
-            tasks, t_jobs = mirror_store.tasks_and_jobs(t.id)
             assigned = inputs.assigned.get(t.id, [])
+            # The tasks whose status moves and those of the Assigned files, every task counted,
+            # the latest finished jobs: never all of the transformation's tasks and jobs.
+            view = mirror_store.plan_view(t.id, (f.task for f in assigned))
+            tasks, t_jobs = view.tasks, view.jobs
             plan = rules.plan_transformation(
                 t,
                 counts=t_counts,
@@ -472,6 +477,7 @@ class Engine(Reading, Acting, Settling):
                 policy=self.rules_policy,
                 kinds=run.kinds,
                 registered=inputs.registered_of(t.id),
+                summary=view.summary,
             )
             synced = plan.tasks
             for decision in plan.decisions:
@@ -486,7 +492,7 @@ class Engine(Reading, Acting, Settling):
                 text = (f"{count(stuck, 'Assigned file')} belong{pluralize(stuck, 's,')} "
                         "to tasks whose job is final (Done)")
                 plan.blockers.append(Blocker(blockers.ASSIGNED_FINAL, text, count=stuck, fix=REASSIGN))
-            no_job = rules.tasks_without_job(tasks)
+            no_job = view.summary.without_job
             previous_no_job = state.tasks_without_job if state else 0
             if no_job and previous_no_job:
                 # New tasks have no job for a moment; only a second cycle in a row is news.
@@ -543,17 +549,24 @@ class Engine(Reading, Acting, Settling):
                                   reassigned=len(set(counters) | moved))
             mirror["tasks_without_job"] = no_job
             mirror["failed_waiting"] = _failed_waiting(
-                synced, assigned if rules.synced_needs_assigned_files(t, synced, self.rules_policy) else None, moved)
+                synced, view.summary,
+                assigned if rules.summary_needs_assigned_files(t, view.summary, self.rules_policy) else None, moved)
             # Conditions seen after the actions, on what the cycle just read and kept.
             plan.blockers.extend(after_acting(now, known.get(parent_id) if parent_id else None, t_counts,
                                               mirror["jobs"], mirror["unchanged_cycles"]))
             # Insight from what was just read and the stored history: site hints, alerts, forecast.
-            observed = history.observe(now, t_counts, t_jobs.values(), tasks,
+            counted = history.JobsCounted(
+                done=sum(n for s, n in jobs_by_status.items() if s in DONE_TASK_STATUSES),
+                failed=sum(n for s, n in jobs_by_status.items() if s in FAILED_TASK_STATUSES),
+                unsubmitted=view.summary.without_job, oldest_unsubmitted=view.summary.oldest_without_job,
+            )
+            cfg = history.insight_settings()
+            observed = history.observe(now, t_counts, mirror_store.recent_jobs(t.id, cfg), (),
                                        known.get(parent_id) if parent_id else None,
-                                       self.cycle.pk if self.cycle else None)
+                                       self.cycle.pk if self.cycle else None, cfg=cfg, counted=counted)
             plan.blockers.extend(observed.blockers)
             mirror.update(observed.fields)
-            del tasks, t_jobs, synced
+            del tasks, t_jobs, synced, view
             plan.tasks = []
             plan_state = {
                 "plan_key": key,
@@ -654,12 +667,14 @@ def after_acting(t: TransformationInfo, parent: TransformationInfo | None, count
     return out
 
 
-def _failed_waiting(tasks: Sequence[TaskInfo], assigned: Sequence | None, moved: set[str]) -> int:
+def _failed_waiting(tasks: Sequence[TaskInfo], summary: TaskSummary, assigned: Sequence | None,
+                    moved: set[str]) -> int:
     """Failed or Killed tasks whose files still wait in them (Assigned, not reassigned by this run).
-    Without the Assigned files read (``None``: the rules did not need them), every one waits."""
-    failed = {task.task for task in tasks if task.status in FAILED_TASK_STATUSES}
+    Without the Assigned files read (``None``: the rules did not need them), every one waits
+    (``summary`` counts them). ``tasks`` (synced) holds at least those of the Assigned files."""
     if assigned is None:
-        return len(failed)
+        return summary.failed
+    failed = {task.task for task in tasks if task.status in FAILED_TASK_STATUSES}
     return len({f.task for f in assigned if f.task in failed and f.status == ASSIGNED and f.lfn not in moved})
 
 

@@ -33,6 +33,16 @@ from failover.domain import (
 from failover.models import ProgressSample, TransformationState
 
 
+@dataclass(frozen=True)
+class JobsCounted:
+    """A transformation's jobs and unsubmitted tasks as the database counts them, for ``observe``."""
+
+    done: int = 0
+    failed: int = 0
+    unsubmitted: int = 0
+    oldest_unsubmitted: int = 0
+
+
 def insight_settings() -> insight.InsightSettings:
     return insight.InsightSettings(
         site_p=settings.FAILOVER_SITE_HINT_P,
@@ -131,15 +141,25 @@ class Observation:
     forecast: insight.Forecast | None = None
 
 
-def observe(t: TransformationInfo, counts: FileCounts, jobs: Iterable[JobInfo], tasks: Sequence[TaskInfo],
-            parent: TransformationInfo | None, cycle_id: int | None, now: datetime | None = None,
-            cfg: insight.InsightSettings | None = None) -> Observation:
-    """Site hints, alerts and the forecast of one treated transformation, and its new sample."""
+def observe(t: TransformationInfo, counts: FileCounts, jobs: Iterable[JobInfo] | insight.RecentJobs,
+            tasks: Sequence[TaskInfo], parent: TransformationInfo | None, cycle_id: int | None,
+            now: datetime | None = None, cfg: insight.InsightSettings | None = None, *,
+            counted: JobsCounted | None = None) -> Observation:
+    """Site hints, alerts and the forecast of one treated transformation, and its new sample.
+
+    ``jobs`` and ``tasks``: all of the transformation's; or, with ``counted`` (the database's
+    counts), ``jobs`` the ``insight.RecentJobs`` of them and ``tasks`` unused."""
     cfg = cfg or insight_settings()
     now = now or timezone.now()
-    jobs = list(jobs)
-    unsubmitted = [task.task for task in tasks if task.job == NO_JOB]
-    new = insight.sample_of(now, t.status, counts.by_status, jobs, unsubmitted)
+    if counted is not None:
+        new = insight.counted_sample(now, t.status, counts.by_status, counted.done, counted.failed,
+                                     counted.unsubmitted, counted.oldest_unsubmitted)
+    else:
+        jobs = list(jobs)
+        unsubmitted = [task.task for task in tasks if task.job == NO_JOB]
+        new = insight.sample_of(now, t.status, counts.by_status, jobs, unsubmitted)
+    # What the site hints and the alerts read of the jobs, made once for both.
+    jobs = jobs if isinstance(jobs, insight.RecentJobs) else insight.RecentJobs.of(jobs, cfg)
     stored = samples(t.id)
     history = [*stored, new]
     found: list[Blocker] = []

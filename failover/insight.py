@@ -137,15 +137,69 @@ def recent_final(jobs: Iterable[JobInfo], window: int) -> list[JobInfo]:
     return final[-window:] if window else final
 
 
-def site_counts(jobs: Iterable[JobInfo]) -> dict[str, tuple[int, int]]:
-    """Finished jobs per site: (failed, total)."""
-    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for j in jobs:
-        if j.status in FINAL_TASK_STATUSES:
-            out[j.site or "Unknown"][1] += 1
-            if j.status in FAILED_TASK_STATUSES:
-                out[j.site or "Unknown"][0] += 1
-    return {s: (f, t) for s, (f, t) in out.items()}
+@dataclass(frozen=True)
+class RecentJobs:
+    """A transformation's latest finished jobs as the site hints and the alerts read them: counted,
+    with only the very latest listed. ``of`` makes it from the jobs; the engine has the database
+    count the same (failover/mirror.py ``recent_jobs``), so no cycle holds the jobs themselves.
+
+    - ``groups``: the latest ``window_jobs`` (all with 0), counted by (site, failed or not,
+      MinorStatus, ApplicationStatus);
+    - ``total``, ``failed``: how many of the latest max(``window_jobs``, ``all_failed_jobs``) (all
+      with ``window_jobs`` 0 and ``all_failed_jobs`` 0) there are, and how many failed;
+    - ``last``: the latest ``all_failed_jobs`` of those, in ascending id (all of them with 0).
+    """
+
+    groups: tuple[tuple[str, bool, str, str, int], ...] = ()
+    total: int = 0
+    failed: int = 0
+    last: tuple[JobInfo, ...] = ()
+
+    @staticmethod
+    def windows(cfg: InsightSettings) -> tuple[int | None, int | None, int | None]:
+        """How many of the latest finished jobs ``groups``, ``total`` and ``last`` cover (None: all)."""
+        sites = cfg.window_jobs or None
+        alerts = max(cfg.all_failed_jobs, cfg.window_jobs) or None
+        last = cfg.all_failed_jobs or alerts
+        return sites, alerts, last
+
+    @classmethod
+    def of(cls, jobs: Iterable[JobInfo], cfg: InsightSettings) -> RecentJobs:
+        final = recent_final(jobs, 0)
+        w_sites, w_alerts, w_last = cls.windows(cfg)
+
+        def latest(n: int | None) -> list[JobInfo]:
+            return final[-n:] if n else final
+
+        groups: Counter = Counter(
+            (j.site, j.status in FAILED_TASK_STATUSES, j.minor_status, j.application_status) for j in latest(w_sites))
+        recent = latest(w_alerts)
+        return cls(
+            groups=tuple(sorted((*k, n) for k, n in groups.items())),
+            total=len(recent), failed=sum(1 for j in recent if j.status in FAILED_TASK_STATUSES),
+            last=tuple(recent[-w_last:] if w_last else recent),
+        )
+
+    def site_counts(self) -> dict[str, tuple[int, int]]:
+        """The latest ``window_jobs`` per site: (failed, total) (``site_counts`` of them)."""
+        out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for site, failed, _, _, n in self.groups:
+            out[site or "Unknown"][1] += n
+            if failed:
+                out[site or "Unknown"][0] += n
+        return {s: (f, t) for s, (f, t) in out.items()}
+
+    def failed_signatures(self, site: str) -> Counter:
+        """The signatures of the site's failed jobs among the latest ``window_jobs``."""
+        sigs: Counter = Counter()
+        for s, failed, minor, application, n in self.groups:
+            if failed and (s or "Unknown") == site:
+                sigs[signature(minor, application)] += n
+        return sigs
+
+
+def _recent(jobs: Iterable[JobInfo] | RecentJobs, cfg: InsightSettings) -> RecentJobs:
+    return jobs if isinstance(jobs, RecentJobs) else RecentJobs.of(jobs, cfg)
 
 
 def failing_sites(counts: dict[str, tuple[int, int]], cfg: InsightSettings) -> list[tuple[str, float]]:
@@ -174,18 +228,18 @@ def failing_sites(counts: dict[str, tuple[int, int]], cfg: InsightSettings) -> l
     return sorted(out, key=lambda sp: (sp[1], sp[0]))
 
 
-def site_hints(jobs: Iterable[JobInfo], cfg: InsightSettings) -> list[SiteHint]:
-    """Site hints over the transformation's latest ``window_jobs`` finished jobs."""
-    recent = recent_final(jobs, cfg.window_jobs)
-    counts = site_counts(recent)
+def site_hints(jobs: Iterable[JobInfo] | RecentJobs, cfg: InsightSettings) -> list[SiteHint]:
+    """Site hints over the transformation's latest ``window_jobs`` finished jobs (its jobs, or
+    ``RecentJobs`` of them)."""
+    recent = _recent(jobs, cfg)
+    counts = recent.site_counts()
     hits = failing_sites(counts, cfg)
     out = []
     all_failed = sum(f for f, _ in counts.values())
     all_total = sum(t for _, t in counts.values())
     for site, p in hits:
         f, t = counts[site]
-        sigs = Counter(signature(j.minor_status, j.application_status) for j in recent
-                       if (j.site or "Unknown") == site and j.status in FAILED_TASK_STATUSES)
+        sigs = recent.failed_signatures(site)
         dominant = sorted(sigs.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if sigs else ""
         out.append(SiteHint(site, f, t, all_failed - f, all_total - t, p, dominant))
     return out
@@ -222,8 +276,14 @@ def sample_of(at: datetime, status: str, files: dict[str, int], jobs: Iterable[J
             done += 1
         elif j.status in FAILED_TASK_STATUSES:
             failed += 1
-    return Sample(at, status, files.get(UNUSED, 0), files.get(ASSIGNED, 0), files.get(PROCESSED, 0), done, failed,
-                  len(unsubmitted), min(unsubmitted) if unsubmitted else 0)
+    return counted_sample(at, status, files, done, failed, len(unsubmitted), min(unsubmitted) if unsubmitted else 0)
+
+
+def counted_sample(at: datetime, status: str, files: dict[str, int], jobs_done: int, jobs_failed: int,
+                   unsubmitted: int, oldest_unsubmitted: int) -> Sample:
+    """``sample_of`` from counts already made (the database's GROUP BY)."""
+    return Sample(at, status, files.get(UNUSED, 0), files.get(ASSIGNED, 0), files.get(PROCESSED, 0), jobs_done,
+                  jobs_failed, unsubmitted, oldest_unsubmitted)
 
 
 def last_progress(history: Sequence[Sample]) -> datetime | None:
@@ -363,7 +423,8 @@ class Context:
     """What the alerts read besides the history: the transformation and its parent now."""
 
     status: str
-    jobs: Sequence[JobInfo] = field(default_factory=tuple)
+    # The transformation's jobs, or ``RecentJobs`` of them.
+    jobs: Sequence[JobInfo] | RecentJobs = field(default_factory=tuple)
     parent_id: int | None = None
     parent_status: str | None = None
     # When the parent's history first shows it final (its latest run of final samples), if known.
@@ -390,8 +451,8 @@ def alerts(history: Sequence[Sample], ctx: Context, now: datetime, cfg: InsightS
                 f"Assigned (more than {_hours(cfg.stall_hours)})", count=cur.remaining, since=since,
             ))
     # 2 and 3. The latest finished jobs.
-    recent = recent_final(ctx.jobs, max(cfg.all_failed_jobs, cfg.window_jobs))
-    last_n = recent[-cfg.all_failed_jobs:]
+    recent = _recent(ctx.jobs, cfg)
+    last_n = recent.last
     if len(last_n) >= cfg.all_failed_jobs and all(j.status in FAILED_TASK_STATUSES for j in last_n):
         sigs = Counter(signature(j.minor_status, j.application_status) for j in last_n)
         top, n_top = sorted(sigs.items(), key=lambda kv: (-kv[1], kv[0]))[0]
@@ -402,14 +463,14 @@ def alerts(history: Sequence[Sample], ctx: Context, now: datetime, cfg: InsightS
             f"{likely}{n_top} of them \"{top}\"", count=len(last_n),
             details={"signature": top, "same_signature": n_top, "sites": sites},
         ))
-    elif len(recent) >= cfg.failed_min_jobs:
-        failed = sum(1 for j in recent if j.status in FAILED_TASK_STATUSES)
-        share = 100 * failed / len(recent)
+    elif recent.total >= cfg.failed_min_jobs:
+        failed = recent.failed
+        share = 100 * failed / recent.total
         if share > cfg.failed_percent:
             out.append(Blocker(
-                blockers.MANY_FAILED, f"{failed} of the last {len(recent)} finished jobs failed ({share:.0f}%, more "
+                blockers.MANY_FAILED, f"{failed} of the last {recent.total} finished jobs failed ({share:.0f}%, more "
                 f"than {cfg.failed_percent:g}%): likely a site or data problem", count=failed,
-                limit=round(cfg.failed_percent), details={"failed": failed, "total": len(recent)},
+                limit=round(cfg.failed_percent), details={"failed": failed, "total": recent.total},
             ))
     # 4. Tasks created but not submitted for unsubmitted_hours: the same oldest task still waits.
     if cur.oldest_unsubmitted:

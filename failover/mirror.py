@@ -29,7 +29,17 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from failover.domain import FINAL_TASK_STATUSES, MISSING_JOB_STATUS, NO_JOB, JobInfo, TaskInfo
+from failover import insight
+from failover.domain import (
+    DONE_TASK_STATUSES,
+    FAILED_TASK_STATUSES,
+    FINAL_TASK_STATUSES,
+    MISSING_JOB_STATUS,
+    NO_JOB,
+    JobInfo,
+    TaskInfo,
+    TaskSummary,
+)
 from failover.models import MirrorJob, MirrorState, MirrorTask
 
 log = logging.getLogger(__name__)
@@ -334,24 +344,119 @@ def tasks_of(tid: int) -> list[TaskInfo]:
     ]
 
 
-def tasks_and_jobs(tid: int) -> tuple[list[TaskInfo], dict[int, JobInfo]]:
-    """What the rules plan from: the transformation's tasks, and the jobs of those tasks that
-    DIRAC's Job DB has (as ``tasks()`` and ``jobs()`` answer), in one query."""
+@dataclass
+class PlanView:
+    """What a plan reads of one transformation's mirror (``plan_view``): some tasks with their
+    jobs, and every task counted."""
+
+    tasks: list[TaskInfo]
+    jobs: dict[int, JobInfo]
+    summary: TaskSummary
+
+
+def _synced_sql() -> tuple[str, list]:
+    """A task's status once its job's is copied in (``rules.apply_task_updates(tasks,
+    rules.task_updates(tasks, jobs))``), as SQL over ``t`` LEFT JOIN ``j``, and its parameters."""
+    final = sorted(FINAL_TASK_STATUSES)
+    sql = (f"CASE WHEN t.job_id = {NO_JOB} THEN t.status WHEN j.job_id IS NULL THEN "
+           f"(CASE WHEN t.status IN {_in(final)} THEN t.status ELSE %s END) ELSE j.status END")
+    return sql, [*final, MISSING_JOB_STATUS]
+
+
+def plan_view(tid: int, assigned_tasks: Iterable[int]) -> PlanView:
+    """What the rules plan from and insight observes, without holding every task and job:
+
+    - ``tasks``: the tasks whose job's status differs from theirs (or whose job is gone from the
+      Job DB while they are not final), and the tasks in ``assigned_tasks`` (those of the
+      Assigned files read), with their jobs in ``jobs``; every other task is in step with its job
+      and no rule looks at it alone;
+    - ``summary``: every task counted once synced (``rules.summarise`` over all of them).
+
+    Three queries (and one per 500 Assigned tasks), whatever the transformation's size; the rows
+    held are those above."""
     q = connection.ops.quote_name
     task_table, job_table = q(MirrorTask._meta.db_table), q(MirrorJob._meta.db_table)
-    sql = (f"SELECT t.task_id, t.job_id, t.status, j.job_id, j.status, j.minor_status, j.application_status, j.site "
-           f"FROM {task_table} t LEFT JOIN {job_table} j ON j.job_id = t.job_id AND t.job_id <> {NO_JOB} "
-           f"WHERE t.transformation_id = %s ORDER BY t.task_id")
+    final, failed, done = sorted(FINAL_TASK_STATUSES), sorted(FAILED_TASK_STATUSES), sorted(DONE_TASK_STATUSES)
+    select = (f"SELECT t.task_id, t.job_id, t.status, j.job_id, j.status, j.minor_status, j.application_status, "
+              f"j.site FROM {task_table} t LEFT JOIN {job_table} j ON j.job_id = t.job_id AND t.job_id <> {NO_JOB} "
+              f"WHERE t.transformation_id = %s AND ")
+    rows: dict[int, tuple] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            select + f"t.job_id <> {NO_JOB} AND ((j.job_id IS NULL AND t.status NOT IN {_in(final)}) "
+            f"OR (j.job_id IS NOT NULL AND j.status <> t.status))",
+            [tid, *final],
+        )
+        for row in cursor.fetchall():
+            rows[row[0]] = row
+        wanted = sorted({int(k) for k in assigned_tasks if k is not None} - set(rows))
+        for chunk in chunks(wanted):
+            cursor.execute(select + f"t.task_id IN {_in(chunk)}", [tid, *chunk])
+            for row in cursor.fetchall():
+                rows[row[0]] = row
+        synced, synced_params = _synced_sql()
+        cursor.execute(
+            f"SELECT COUNT(*), SUM(CASE WHEN s.synced IN {_in(final)} THEN 0 ELSE 1 END), "
+            f"SUM(CASE WHEN s.synced IN {_in(failed)} THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN s.synced IN {_in(done)} THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN s.job_id = {NO_JOB} THEN 1 ELSE 0 END), "
+            f"MIN(CASE WHEN s.job_id = {NO_JOB} THEN s.task_id END) FROM ("
+            f"SELECT t.task_id AS task_id, t.job_id AS job_id, {synced} AS synced FROM {task_table} t "
+            f"LEFT JOIN {job_table} j ON j.job_id = t.job_id AND t.job_id <> {NO_JOB} "
+            f"WHERE t.transformation_id = %s) s",
+            [*final, *failed, *done, *synced_params, tid],
+        )
+        total, not_final, n_failed, n_done, without_job, oldest = cursor.fetchone()
     tasks: list[TaskInfo] = []
     jobs: dict[int, JobInfo] = {}
+    for k in sorted(rows):
+        _, j, s, jid, js, m, a, site = rows[k]
+        tasks.append(TaskInfo(tid, k, j, s))
+        if jid is not None:
+            jobs[jid] = JobInfo(jid, js, m, a, site)
+    summary = TaskSummary(total or 0, not_final or 0, n_failed or 0, n_done or 0, without_job or 0, oldest or 0)
+    return PlanView(tasks, jobs, summary)
+
+
+def recent_jobs(tid: int, cfg: insight.InsightSettings) -> insight.RecentJobs:
+    """``insight.RecentJobs.of`` the transformation's jobs, counted by the database: two queries
+    whose answers are a few groups and the latest ``all_failed_jobs`` jobs."""
+    q = connection.ops.quote_name
+    task_table, job_table = q(MirrorTask._meta.db_table), q(MirrorJob._meta.db_table)
+    final, failed = sorted(FINAL_TASK_STATUSES), sorted(FAILED_TASK_STATUSES)
+    w_sites, w_alerts, w_last = insight.RecentJobs.windows(cfg)
+    widest = None if w_sites is None or w_alerts is None else max(w_sites, w_alerts)
+    # The finished jobs of the transformation's tasks, latest first (DIRAC numbers jobs in order).
+    latest = (f"FROM {job_table} j WHERE j.job_id IN (SELECT t.job_id FROM {task_table} t "
+              f"WHERE t.transformation_id = %s AND t.job_id <> {NO_JOB}) AND j.status IN {_in(final)} "
+              f"ORDER BY j.job_id DESC")
+    big = 2**62  # "all of them"
+
+    def limit(n: int | None) -> str:
+        return "" if n is None else f" LIMIT {int(n)}"
+
     with connection.cursor() as cursor:
-        cursor.execute(sql, [tid])
-        while rows := cursor.fetchmany(5000):
-            for k, j, s, jid, js, m, a, site in rows:
-                tasks.append(TaskInfo(tid, k, j, s))
-                if jid is not None:
-                    jobs[jid] = JobInfo(jid, js, m, a, site)
-    return tasks, jobs
+        cursor.execute(
+            f"SELECT r.site, r.failed, r.minor_status, r.application_status, "
+            f"SUM(CASE WHEN r.rn <= %s THEN 1 ELSE 0 END), SUM(CASE WHEN r.rn <= %s THEN 1 ELSE 0 END) FROM ("
+            f"SELECT j.site AS site, CASE WHEN j.status IN {_in(failed)} THEN 1 ELSE 0 END AS failed, "
+            f"j.minor_status AS minor_status, j.application_status AS application_status, "
+            f"ROW_NUMBER() OVER (ORDER BY j.job_id DESC) AS rn {latest}{limit(widest)}) r "
+            f"GROUP BY r.site, r.failed, r.minor_status, r.application_status",
+            [big if w_sites is None else w_sites, big if w_alerts is None else w_alerts, *failed, tid, *final],
+        )
+        rows = cursor.fetchall()
+        cursor.execute(
+            f"SELECT j.job_id, j.status, j.minor_status, j.application_status, j.site {latest}{limit(w_last)}",
+            [tid, *final],
+        )
+        last = tuple(JobInfo(*row) for row in reversed(cursor.fetchall()))
+    return insight.RecentJobs(
+        groups=tuple(sorted((site, bool(f), minor, app, int(n)) for site, f, minor, app, n, _ in rows if n)),
+        total=sum(int(m) for *_, m in rows),
+        failed=sum(int(m) for _, f, _, _, _, m in rows if f),
+        last=last,
+    )
 
 
 def jobs_of(tid: int) -> dict[int, JobInfo]:
@@ -395,19 +500,18 @@ def synced_flags(ids: Sequence[int], failed: Iterable[str], done: Iterable[str])
     its job's status is copied into it (as ``rules.apply_task_updates(tasks, rules.task_updates(
     tasks, jobs))``: a task takes its job's status, a task whose job is gone from the Job DB
     becomes Failed unless it is final), in one query for all of ``ids``, reading no task."""
-    failed, done, final = sorted(failed), sorted(done), sorted(FINAL_TASK_STATUSES)
+    failed, done = sorted(failed), sorted(done)
     q = connection.ops.quote_name
     task_table, job_table = q(MirrorTask._meta.db_table), q(MirrorJob._meta.db_table)
+    synced, synced_params = _synced_sql()
     out: dict[int, tuple[bool, bool]] = {}
     for chunk in chunks(list(ids)):
-        synced = (f"CASE WHEN t.job_id = {NO_JOB} THEN t.status WHEN j.job_id IS NULL THEN "
-                  f"(CASE WHEN t.status IN {_in(final)} THEN t.status ELSE %s END) ELSE j.status END")
         sql = (f"SELECT s.tid, MAX(CASE WHEN s.synced IN {_in(failed)} THEN 1 ELSE 0 END), "
                f"MAX(CASE WHEN s.synced IN {_in(done)} THEN 1 ELSE 0 END) FROM ("
                f"SELECT t.transformation_id AS tid, {synced} AS synced FROM {task_table} t "
                f"LEFT JOIN {job_table} j ON j.job_id = t.job_id AND t.job_id <> {NO_JOB} "
                f"WHERE t.transformation_id IN {_in(chunk)}) s GROUP BY s.tid")
-        params = [*failed, *done, *final, MISSING_JOB_STATUS, *chunk]
+        params = [*failed, *done, *synced_params, *chunk]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             for tid, f, d in cursor.fetchall():

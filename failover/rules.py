@@ -37,6 +37,7 @@ from failover.domain import (
     FileInfo,
     JobInfo,
     TaskInfo,
+    TaskSummary,
     TransformationInfo,
 )
 
@@ -103,8 +104,11 @@ class Plan:
     at_cap: list[str] = field(default_factory=list)
     # Why the transformation is not moving on (failover/blockers.py): codes, numbers and words.
     blockers: list[Blocker] = field(default_factory=list)
-    # The tasks as they are once job statuses are copied into them.
+    # The tasks as they are once job statuses are copied into them (those the plan was given: with
+    # a ``summary``, only the ones whose status moves and those of Assigned files).
     tasks: list[TaskInfo] = field(default_factory=list)
+    # All of the transformation's tasks, counted once synced (``summarise``, or the database's).
+    summary: TaskSummary = field(default_factory=TaskSummary)
     # Failed or Killed tasks whose job registered outputs: left to recovery, not reassigned.
     recoverable: list[int] = field(default_factory=list)
 
@@ -141,6 +145,25 @@ def apply_task_updates(tasks: Sequence[TaskInfo], updates: Mapping[str, Sequence
     return [
         TaskInfo(t.transformation, t.task, t.job, new_status[t.task]) if t.task in new_status else t for t in tasks
     ]
+
+
+def summarise(synced: Iterable[TaskInfo]) -> TaskSummary:
+    """The counts of ``TaskSummary`` from every task of a transformation, synced
+    (``apply_task_updates``); ``failover/mirror.py`` counts the same in SQL."""
+    total = not_final = failed = done = without_job = 0
+    oldest = 0
+    for task in synced:
+        total += 1
+        if task.status not in FINAL_TASK_STATUSES:
+            not_final += 1
+        if task.status in FAILED_TASK_STATUSES:
+            failed += 1
+        if task.status in DONE_TASK_STATUSES:
+            done += 1
+        if task.job == NO_JOB:
+            without_job += 1
+            oldest = task.task if not oldest else min(oldest, task.task)
+    return TaskSummary(total, not_final, failed, done, without_job, oldest)
 
 
 # -- 2. complete --------------------------------------------------------------------------------
@@ -190,8 +213,10 @@ def decide_flush(
     parent: ParentView | None,
     flush_count: int,
     policy: RulesPolicy,
+    summary: TaskSummary | None = None,
 ) -> tuple[Decision | None, Blocker | None]:
     """Flush when the last Unused files cannot fill a task, or when every task is final.
+    ``summary``: every task counted (``tasks`` may then be only some of them).
 
     Only an Active transformation is flushed, with compare-and-set (fixes 5.14: never overwrite
     a Stopped or Completed status set meanwhile). The flush counter lives in the database
@@ -204,8 +229,9 @@ def decide_flush(
         return None, None
     if unused < t.group_size:
         reason = f"{unused} Unused file{pluralize(unused)}, fewer than the group size {fmt_size(t.group_size)}"
-    elif tasks and all(task.status in FINAL_TASK_STATUSES for task in tasks):
-        n = len(tasks)
+    elif (summary.total and not summary.not_final) if summary is not None else (
+            tasks and all(task.status in FINAL_TASK_STATUSES for task in tasks)):
+        n = summary.total if summary is not None else len(tasks)
         reason = f"{unused} Unused file{pluralize(unused)} and all {n} task{pluralize(n)} are final"
     else:
         return None, None
@@ -291,11 +317,17 @@ def plan_transformation(
     policy: RulesPolicy,
     kinds: Iterable[str] = KINDS,
     registered: AbstractSet[int] | None = None,
+    summary: TaskSummary | None = None,
 ) -> Plan:
     """The agent's steps in its order: sync, complete (and stop), stop if processed, flush,
     reassign unless flushed. ``kinds`` limits the plan to some actions (an operator's button).
     ``registered``: the tasks whose job registered outputs, None without a catalogue
-    (``decide_reassign`` says how reassign and recovery combine)."""
+    (``decide_reassign`` says how reassign and recovery combine).
+
+    ``tasks`` is every task of the transformation, or, with ``summary`` (every task counted once
+    synced), at least those whose job's status differs from theirs and those of the Assigned files
+    in ``assigned_files``: the plan is then the same (only the flush looks at all tasks, and it
+    reads the summary)."""
     kinds = set(kinds)
     plan = Plan(t.id)
     updates = task_updates(tasks, jobs)
@@ -305,6 +337,7 @@ def plan_transformation(
             f"{len(v)} to {k}" for k, v in updates.items())
         plan.decisions.append(Decision(SYNC, t.id, reason, tasks=updates))
     synced = plan.tasks = apply_task_updates(tasks, updates)
+    plan.summary = summary if summary is not None else summarise(synced)
 
     complete, blocker = decide_complete(t, counts, parent, policy)
     if blocker:
@@ -316,7 +349,7 @@ def plan_transformation(
     if counts.processed and t.type not in TYPES_WITHOUT_INPUT:
         return plan
 
-    flush, blocker = decide_flush(t, counts, synced, parent, flush_count, policy)
+    flush, blocker = decide_flush(t, counts, synced, parent, flush_count, policy, plan.summary)
     if blocker:
         plan.blockers.append(blocker)
     if flush and FLUSH_ACTION in kinds:
@@ -356,10 +389,15 @@ def needs_assigned_files(t: TransformationInfo, tasks: Sequence[TaskInfo], jobs:
 
 def synced_needs_assigned_files(t: TransformationInfo, synced: Sequence[TaskInfo], policy: RulesPolicy) -> bool:
     """``needs_assigned_files`` from the tasks with their jobs' statuses copied in (``Plan.tasks``)."""
-    if t.type in policy.reassign_types and any(task.status in FAILED_TASK_STATUSES for task in synced):
+    return summary_needs_assigned_files(t, summarise(synced), policy)
+
+
+def summary_needs_assigned_files(t: TransformationInfo, summary: TaskSummary, policy: RulesPolicy) -> bool:
+    """``needs_assigned_files`` from every task counted once synced (``Plan.summary``)."""
+    if t.type in policy.reassign_types and summary.failed:
         return True
     # Also for the attention item "Assigned files of tasks whose job is final".
-    return any(task.status in DONE_TASK_STATUSES for task in synced)
+    return bool(summary.done)
 
 
 def assigned_to_done_tasks(assigned_files: Iterable[FileInfo], tasks: Sequence[TaskInfo]) -> int:
@@ -367,10 +405,6 @@ def assigned_to_done_tasks(assigned_files: Iterable[FileInfo], tasks: Sequence[T
     set them Processed (its report to DIRAC was lost, or a failover request is pending)."""
     done = {task.task for task in tasks if task.status in DONE_TASK_STATUSES}
     return sum(1 for f in assigned_files if f.status == ASSIGNED and f.task in done)
-
-
-def tasks_without_job(tasks: Iterable[TaskInfo]) -> int:
-    return sum(1 for task in tasks if task.job == NO_JOB)
 
 
 def parent_view(t: TransformationInfo | None, counts: FileCounts | None) -> ParentView | None:

@@ -15,6 +15,7 @@ from failover.insight import (
     Context,
     Forecast,
     InsightSettings,
+    RecentJobs,
     Sample,
     after_parent,
     alerts,
@@ -22,7 +23,6 @@ from failover.insight import (
     final_since,
     fisher_greater,
     forecast,
-    site_counts,
     site_hints,
 )
 
@@ -97,7 +97,7 @@ def test_site_hints_look_at_the_latest_jobs_only():
     new = jobs_at("LCG.BAD.xx", 0, 60, 1000) + jobs_at("LCG.GRIF.fr", 3, 57, 2000)
     assert site_hints(old + new, InsightSettings(window_jobs=120)) == []
     assert [h.site for h in site_hints(old + new, InsightSettings(window_jobs=1000))] == ["LCG.BAD.xx"]
-    assert site_counts(old) == {"LCG.BAD.xx": (60, 60), "LCG.GRIF.fr": (3, 60)}
+    assert RecentJobs.of(old, CFG).site_counts() == {"LCG.BAD.xx": (60, 60), "LCG.GRIF.fr": (3, 60)}
 
 
 # -- alerts: each one's start and end -----------------------------------------------------------

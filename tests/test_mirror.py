@@ -360,3 +360,88 @@ def test_a_run_of_some_kinds_only_does_not_make_a_transformation_quiet(steady, p
     # Every transformation the sync-only run planned is planned again in full, and 502's failed
     # task is reassigned now.
     assert sorted(plans) == list(IDS) and [d.kind for d in result.decisions] == ["reassign"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_plan_from_the_mirrors_view_is_the_plan_from_every_task(seed):
+    """``mirror.plan_view`` gives the rules only the tasks whose status moves and those of the
+    Assigned files, with every task counted in SQL, and ``mirror.recent_jobs`` counts the latest
+    finished jobs for insight: the plan, the insight's inputs and the engine's counts are those
+    made from all the tasks and jobs, on random mirrors (tasks in step with their
+    job or not, without a job, whose job is gone from the Job DB; files Assigned to any of them)."""
+    import random
+
+    from failover import insight, mirror
+    from failover.domain import FileCounts, FileInfo, TransformationInfo
+    from failover.engine import _failed_waiting
+    from failover.rules import ParentView, RulesPolicy
+
+    rng = random.Random(seed)
+    windows = [insight.InsightSettings(), insight.InsightSettings(window_jobs=3, all_failed_jobs=2),
+               insight.InsightSettings(window_jobs=2, all_failed_jobs=5), insight.InsightSettings(window_jobs=0),
+               insight.InsightSettings(window_jobs=4, all_failed_jobs=0),
+               insight.InsightSettings(window_jobs=0, all_failed_jobs=0)]
+    statuses = ["Created", "Submitted", "Waiting", "Running", "Done", "Completed", "Failed", "Killed"]
+    policy = RulesPolicy(complete_types=frozenset({"Merging"}), flush_types=frozenset({"Merging"}),
+                         reassign_types=frozenset({"Merging"}) if seed % 2 else frozenset(), max_reassign=2)
+    job_id = 50_000
+    kinds: set[str] = set()
+    narrower = 0
+    for tid in range(700, 712):
+        n = rng.choice([0, 1, 5, 40])
+        in_step = rng.random() < 0.3  # every task already has its job's status: only a flush can come
+        # Every task final: the flush "all tasks are final" looks at all of them (the summary).
+        choices = ["Done", "Failed", "Killed"] if in_step and rng.random() < 0.6 else statuses
+        tasks, jobs = [], []
+        for task in range(1, n + 1):
+            job_id += 1
+            kind = rng.random()
+            status = rng.choice(choices)
+            if kind < 0.1:
+                tasks.append(MirrorTask(transformation_id=tid, task_id=task, job_id=0, status=status))
+                continue
+            tasks.append(MirrorTask(transformation_id=tid, task_id=task, job_id=job_id, status=status))
+            if kind < 0.2:
+                continue  # gone from the Job DB
+            job_status = status if in_step or rng.random() < 0.6 else rng.choice(choices)
+            jobs.append(MirrorJob(job_id=job_id, transformation_id=tid, status=job_status,
+                                  minor_status=rng.choice(["", "Application Finished", "Input Data Resolution"]),
+                                  application_status=rng.choice(["", "Exit 1"]), site=rng.choice(["LCG.A", "LCG.B"])))
+        MirrorTask.objects.bulk_create(tasks)
+        MirrorJob.objects.bulk_create(jobs)
+        files = [FileInfo(tid, f"/f/{tid}/{k}", rng.choice(["Assigned", "Assigned", "Processed"]), x.task_id)
+                 for k, x in enumerate(tasks) if rng.random() < 0.5]
+        counters = {f.lfn: rng.choice([0, 1, 2]) for f in files}
+        t = TransformationInfo(tid, f"t{tid}", "Merging", "Active", rng.choice([1, 1000]), parent=-1)
+        counts = FileCounts({"Unused": rng.choice([0, 3]), "Assigned": len(files), "Processed": rng.choice([0, 2])})
+        parent = ParentView(-1, "", "Completed", True)
+
+        all_tasks = mirror.tasks_of(tid)
+        all_jobs = mirror.jobs_of(tid)
+        full = rules.plan_transformation(t, counts=counts, tasks=all_tasks, jobs=all_jobs, parent=parent,
+                                         assigned_files=files, counters=counters, flush_count=0, policy=policy)
+        for cfg in windows:
+            # The site hints' and alerts' jobs, counted by the database as from every job.
+            assert mirror.recent_jobs(tid, cfg) == insight.RecentJobs.of(all_jobs.values(), cfg), (tid, cfg)
+        view = mirror.plan_view(tid, (f.task for f in files))
+        assert view.summary == rules.summarise(full.tasks), tid
+        assert view.jobs == {k: all_jobs[k] for k in view.jobs}
+        part = rules.plan_transformation(t, counts=counts, tasks=view.tasks, jobs=view.jobs, parent=parent,
+                                         assigned_files=files, counters=counters, flush_count=0, policy=policy,
+                                         summary=view.summary)
+        assert [d.as_dict() for d in part.decisions] == [d.as_dict() for d in full.decisions], tid
+        kinds.update(d.kind for d in part.decisions)
+        kinds.update("flush: all final" for d in part.decisions if "are final" in d.reason)
+        narrower += len(part.tasks) < len(full.tasks)
+        assert part.blockers == full.blockers and part.at_cap == full.at_cap, tid
+        assert part.recoverable == full.recoverable, tid
+        by_id = {x.task: x for x in full.tasks}
+        assert all(by_id[x.task] == x for x in part.tasks), tid  # the same tasks, synced the same
+        assert {f.task for f in files} <= {x.task for x in part.tasks}  # every Assigned file's task
+        needs = rules.summary_needs_assigned_files(t, view.summary, policy)
+        assert needs == rules.synced_needs_assigned_files(t, full.tasks, policy), tid
+        for moved in (set(), {f.lfn for f in files[:1]}):
+            assert (_failed_waiting(part.tasks, part.summary, files if needs else None, moved)
+                    == _failed_waiting(full.tasks, full.summary, files if needs else None, moved)), tid
+    # The cases were not empty ones: plans with decisions, and views narrower than every task.
+    assert {"sync"} <= kinds and narrower

@@ -725,13 +725,15 @@ def test_it_builds_a_parent_view():
 
 
 def test_it_counts_assigned_files_of_done_tasks_and_tasks_without_job():
-    from failover.rules import assigned_to_done_tasks, tasks_without_job
+    from failover.domain import TaskSummary
+    from failover.rules import assigned_to_done_tasks, summarise
 
     tasks = [task(1, 11, "Done"), task(2, 12, "Failed"), task(3, 0, "Created")]
     files = [FileInfo(4847, "/a", "Assigned", 1), FileInfo(4847, "/b", "Processed", 1),
              FileInfo(4847, "/c", "Assigned", 2), FileInfo(4847, "/d", "Assigned", 3)]
     assert assigned_to_done_tasks(files, tasks) == 1
-    assert tasks_without_job(tasks) == 1
+    assert summarise(tasks) == TaskSummary(total=3, not_final=1, failed=1, done=1, without_job=1,
+                                           oldest_without_job=3)
 
 
 # -- reassign and recovery combined (issue 16 item 2) -----------------------------------------
