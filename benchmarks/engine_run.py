@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--profile-cycle", type=int, default=None,
                    help="which cycle --profile records (0-based; default the one after the change, else 0)")
     p.add_argument("--change-fraction", type=float, default=0.01)
+    p.add_argument("--pause", type=float, default=0.0,
+                   help="seconds to wait before cycle --pause-before (the harness: the mirror's margin, as a "
+                        "PollingTime longer than the margin would)")
+    p.add_argument("--pause-before", type=int, default=None, help="the cycle (0-based) --pause waits before")
     p.add_argument("--change-seed", type=int, default=7)
     p.add_argument("--concurrency", type=int, default=None, help="FAILOVER_DIRAC_CONCURRENCY (default: the setting)")
     p.add_argument("--fanout", action="store_true",
@@ -137,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     cycles = []
     changed = None
     for n in range(args.cycles):
+        if args.pause and n == args.pause_before:
+            time.sleep(args.pause)
         if args.change_before is not None and n == args.change_before:
             from benchmarks import change
 

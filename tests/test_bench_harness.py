@@ -99,3 +99,38 @@ def test_the_warm_tables_and_targets_come_from_the_runs():
     old = {"cycles": [{**doc["cycles"][0], "ours": {**ours, "cycles": ours["cycles"][:2] + ours["cycles"][3:]},
                        "agent": {**agent, "cycles": agent["cycles"][:2] + agent["cycles"][3:]}}]}
     assert "| agent ÷ ours | **1.2x** | **22.0x** | **60.0x** | 1.12x |" in "\n".join(lived_rows(old["cycles"]))
+
+
+def test_with_the_margin_waited_both_nothing_changed_cycles_are_named_and_checked():
+    # Five cycles, the pause before cycle 3: cycle 3 still has the warm writes in its window
+    # (back to back), cycle 4 has none (margin waited).
+    ours = {"cycles": [cycle(5.0, 470, 400), cycle(0.5, 90, 80), cycle(0.4, 20), cycle(0.3, 12), cycle(0.1, 7)],
+            "peak_rss_mb": 100}
+    agent = {"cycles": [cycle(6.0, 3029), cycle(11.0, 3066), cycle(4.0, 735), cycle(6.0, 735), cycle(6.0, 735)],
+             "peak_rss_mb": 112}
+    pause = {"before_cycle": 3, "seconds": 125}
+
+    def follows(wall_back, wall_last):
+        return {"cycles": [cycle(1, 1), cycle(1, 1), cycle(5, 500), cycle(wall_back, 9), cycle(wall_last, 6)],
+                "peak_rss_mb": 1}
+
+    doc = {"cycles": [
+        {"workload": "large", "state": "warm", "latency_ms": 10.0, "margin_pause": pause, "ours": ours,
+         "agent": agent},
+        {"workload": "follows-20k", "state": "warm", "latency_ms": 10.0, "margin_pause": pause,
+         "ours": follows(0.2, 0.10)},
+        {"workload": "follows-200k", "state": "warm", "latency_ms": 10.0, "margin_pause": pause,
+         "ours": follows(0.5, 0.12)},
+    ]}
+    table = "\n".join(lived_rows(doc["cycles"]))
+    assert ("| cycle 2 (sees the warm cycle's writes) | nothing changed (cycle 3, back to back) | "
+            "nothing changed (cycle 4, margin waited) | peak RSS MB |") in table
+    text = targets14(doc)
+    assert ("nothing-changed cycle (cycle 3, back to back) ≥50x faster than the agent (large, 10 ms, ours): ours "
+            "0.30 s, 12 calls; agent 6.00 s, 735 calls: 20.0x MISSED") in text
+    assert ("nothing-changed cycle (cycle 4, margin waited) ≥50x faster than the agent (large, 10 ms, ours): ours "
+            "0.10 s, 7 calls; agent 6.00 s, 735 calls: 60.0x met") in text
+    assert ("cost follows change (10 ms, ours, nothing changed, margin waited): calls 6 → 6, 1.00x (≤1.2x met), "
+            "time 0.10 → 0.12 s, 1.20x (≤1.5x met)") in text
+    assert ("cost follows change (10 ms, ours, nothing changed, back to back): calls 9 → 9, 1.00x (≤1.2x met), "
+            "time 0.20 → 0.50 s, 2.50x (≤1.5x MISSED)") in text

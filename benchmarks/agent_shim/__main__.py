@@ -101,6 +101,8 @@ def do_cycle(args) -> None:
     cycles = []
     changed = None
     for n in range(args.cycles):
+        if args.pause and n == args.pause_before:
+            time.sleep(args.pause)
         if args.change_before is not None and n == args.change_before:
             from benchmarks import change
 
@@ -211,6 +213,10 @@ def main() -> None:
     c.add_argument("--change-before", type=int, default=None,
                    help="apply benchmarks/change.py to the simulated DIRAC before this cycle (0-based)")
     c.add_argument("--change-fraction", type=float, default=0.01)
+    c.add_argument("--pause", type=float, default=0.0,
+                   help="seconds to wait before cycle --pause-before (the harness: the mirror's margin, as a "
+                        "PollingTime longer than the margin would)")
+    c.add_argument("--pause-before", type=int, default=None, help="the cycle (0-based) --pause waits before")
     c.add_argument("--change-seed", type=int, default=7)
     r = sub.add_parser("report", help="time the agent's report table code on one transformation")
     r.add_argument("--sim-db", type=Path, required=True)
