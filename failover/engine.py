@@ -294,10 +294,9 @@ class Engine(Reading, Acting, Settling):
             if self.circuit.is_open:
                 self._skip_unreachable(result, batch)
                 continue
-            # The batch's history for insight, in one query (failover/history.py).
-            history.prefetch([t.id for t in batch])
+            # What the quiet check and the quiet ones' carrying forward read of the pages' rows.
             states = {s.transformation_id: s for s in TransformationState.objects.filter(
-                transformation_id__in=[t.id for t in batch])}
+                transformation_id__in=[t.id for t in batch]).only(*_QUIET_READ)}
             try:
                 inputs = self.read_batch(
                     batch, selection, full=run.full, delta=delta,
@@ -310,6 +309,9 @@ class Engine(Reading, Acting, Settling):
                 for t in batch:
                     result.outcomes[t.id] = Outcome(t.id, "error", f"reading DIRAC failed: {exc}")
                 continue
+            # The history for insight of those the read found will be planned, in one query
+            # (failover/history.py); a quiet one reads none.
+            history.prefetch([t.id for t in batch if t.id in inputs.assigned_read])
             quiet: list[tuple[TransformationInfo, MirrorState]] = []
             # What each planned transformation's turn leaves to record for the whole batch.
             treated: list[Treated] = []
@@ -413,12 +415,7 @@ class Engine(Reading, Acting, Settling):
             if self.cycle is not None:
                 recording.record_all(self.recorder, self.cycle.pk, self.cycle.started,
                                      [(x.meta, x.aggregates) for x in treated if x.aggregates is not None])
-            by_fields: dict[tuple[str, ...], list[MirrorState]] = {}
-            for x in treated:
-                by_fields.setdefault(tuple(sorted(x.plan_state)), []).append(
-                    MirrorState(transformation_id=x.meta.transformation_id, **x.plan_state))
-            for fields, rows in by_fields.items():
-                MirrorState.objects.bulk_update(rows, list(fields), batch_size=200)
+            mirror_store.write_states((x.meta.transformation_id, x.plan_state) for x in treated)
 
     def _skip_unreachable(self, result: CycleResult, batch: Sequence[TransformationInfo]) -> None:
         for t in batch:
@@ -639,6 +636,8 @@ class Engine(Reading, Acting, Settling):
         return fields
 
 
+# The fields of TransformationState the quiet check reads (``Engine._is_quiet``, ``_carry_quiet``).
+_QUIET_READ = ("transformation_id", "last_seen", "unchanged_cycles", "flush_count", "last_cycle_id")
 # The fields of TransformationState a turn reads (flush and no-job counts; _mirror's "unchanged").
 _STATE_READ = ("transformation_id", "flush_count", "tasks_without_job", "unchanged_cycles", "last_seen", "files",
                "jobs")

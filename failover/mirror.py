@@ -167,6 +167,28 @@ def set_task_statuses(rows: Sequence[tuple[int, int, str]], now: datetime) -> No
             cursor.executemany(sql, [(status, stamp, tid, task) for tid, task, status in chunk])
 
 
+def write_states(rows: Iterable[tuple[int, Mapping[str, object]]]) -> None:
+    """Fields of existing ``MirrorState`` rows, ``(transformation, {field: value})``: one UPDATE
+    per set of fields, executed for every row of that set (Django's ``bulk_update`` builds a
+    ``CASE`` per field over the rows instead: about 1.7 ms a row on a cycle's batches). A
+    transformation with no row is left alone."""
+    by_fields: dict[tuple[str, ...], list[tuple[int, Mapping[str, object]]]] = {}
+    for tid, fields in rows:
+        by_fields.setdefault(tuple(sorted(fields)), []).append((tid, fields))
+    q = connection.ops.quote_name
+    table = q(MirrorState._meta.db_table)
+    with connection.cursor() as cursor:
+        for names, items in by_fields.items():
+            if not names:
+                continue
+            model_fields = [MirrorState._meta.get_field(name) for name in names]
+            sql = (f"UPDATE {table} SET " + ", ".join(f"{q(f.column)} = %s" for f in model_fields)
+                   + f" WHERE {q('transformation_id')} = %s")
+            for chunk in chunks(items, 2000):
+                cursor.executemany(sql, [[f.get_db_prep_save(fields[f.name], connection) for f in model_fields] + [tid]
+                                         for tid, fields in chunk])
+
+
 def _stored_tasks(keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, str]]:
     """The mirror's (job, status) of the given (transformation, task) pairs it has: one SELECT
     per 400 pairs, whatever transformations they belong to (a join with a VALUES list)."""

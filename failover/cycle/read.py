@@ -377,7 +377,7 @@ class Reading:
             # of its own only where more than the cut changed.
             for chunk in mirror.chunks([i for i in ids if i in states and i not in read_before]):
                 MirrorState.objects.filter(transformation_id__in=chunk).update(cut=started)
-            rows_by_fields: dict[tuple[str, ...], list[MirrorState]] = {}
+            existing: list[tuple[int, dict]] = []
             for tid in ids:
                 fields = {"file_counts": counts[tid].by_status if tid in counts else {}}
                 if tid in states and states[tid].file_counts == fields["file_counts"] and not (
@@ -399,12 +399,10 @@ class Reading:
                     fields["tasks"], fields["jobs"] = sizes[tid]
                 if tid in states:
                     # Written below with the others that change the same fields: one UPDATE.
-                    rows_by_fields.setdefault(tuple(sorted(fields)), []).append(MirrorState(transformation_id=tid,
-                                                                                           **fields))
+                    existing.append((tid, fields))
                 else:
                     MirrorState.objects.update_or_create(transformation_id=tid, defaults=fields)
-            for names, rows in rows_by_fields.items():
-                MirrorState.objects.bulk_update(rows, list(names), batch_size=200)
+            mirror.write_states(existing)
         for tid, drift in sorted(refresh.drift.items()):
             log.warning("mirror of transformation %s drifted from DIRAC: %d rows added, %d changed, %d removed; "
                         "repaired", tid, drift.added, drift.changed, drift.removed)
