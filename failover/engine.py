@@ -458,8 +458,8 @@ class Engine(Reading, Acting, Settling):
             parent = self._parent(t, selection)
             key = self._plan_key(t, selection, (len(counters), sum(counters.values())), flush_count)
             assigned = inputs.assigned.get(t.id, [])
-            # The tasks whose status moves and those of the Assigned files, every task counted,
-            # the latest finished jobs: never all of the transformation's tasks and jobs.
+            # The tasks whose status moves and those of the Assigned files, and every task
+            # counted: never all of the transformation's tasks and jobs (insight's jobs: below).
             view = mirror_store.plan_view(t.id, (f.task for f in assigned))
             tasks, t_jobs = view.tasks, view.jobs
             plan = rules.plan_transformation(

@@ -181,7 +181,7 @@ class RecentJobs:
         )
 
     def site_counts(self) -> dict[str, tuple[int, int]]:
-        """The latest ``window_jobs`` per site: (failed, total) (``site_counts`` of them)."""
+        """The latest ``window_jobs`` finished jobs per site (an empty site is "Unknown"): (failed, total)."""
         out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for site, failed, _, _, n in self.groups:
             out[site or "Unknown"][1] += n

@@ -386,7 +386,7 @@ def _synced_sql() -> tuple[str, list]:
 
 
 def plan_view(tid: int, assigned_tasks: Iterable[int]) -> PlanView:
-    """What the rules plan from and insight observes, without holding every task and job:
+    """What the rules plan from, without holding every task and job:
 
     - ``tasks``: the tasks whose job's status differs from theirs (or whose job is gone from the
       Job DB while they are not final), and the tasks in ``assigned_tasks`` (those of the

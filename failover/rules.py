@@ -224,14 +224,14 @@ def decide_flush(
     """
     if t.type not in policy.flush_types or t.status != ACTIVE:
         return None, None
+    summary = summary if summary is not None else summarise(tasks)
     unused = counts.get(UNUSED)
     if unused == 0:
         return None, None
     if unused < t.group_size:
         reason = f"{unused} Unused file{pluralize(unused)}, fewer than the group size {fmt_size(t.group_size)}"
-    elif (summary.total and not summary.not_final) if summary is not None else (
-            tasks and all(task.status in FINAL_TASK_STATUSES for task in tasks)):
-        n = summary.total if summary is not None else len(tasks)
+    elif summary.total and not summary.not_final:
+        n = summary.total
         reason = f"{unused} Unused file{pluralize(unused)} and all {n} task{pluralize(n)} are final"
     else:
         return None, None
