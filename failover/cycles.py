@@ -1,12 +1,15 @@
 """Fanned-out cycles: one Celery task per production, its steps parents first inside it.
 
-The cycle task reads the selection once, records the cycle and one ``CycleItem`` per
-transformation, and only after that commit enqueues the work: one task per production (small
-productions packed whole into one task, up to FAILOVER_FANOUT_GROUP transformations; the
-transformations outside any production in batches of as many), the tasks in parallel on the
-workers. A task claims its items for a lease, then runs the engine once over them: the same
-batched reads as a one-task cycle (one call each for the transformations, file counts, tasks,
-jobs, Assigned files of the whole group), each transformation under its lock, parents first (a
+The cycle task reads the selection, its parents and file counts and what changed in DIRAC once
+(the delta read, written to the mirror at once: ``Reading.carry``), records the cycle and one
+``CycleItem`` per transformation, and only after that commit enqueues the work: one task per
+production (small productions packed whole into one task, up to FAILOVER_FANOUT_GROUP
+transformations; the transformations outside any production in batches of as many), each
+message carrying its part of those reads (``Carried``), the tasks in parallel on the workers. So
+a cycle in which nothing changed makes the calls of a one-task cycle, however many tasks it
+has. A task claims its items for a lease, then runs the engine once over them: what its batch
+still needs (the tasks and jobs of a mirror to fill or resync, the Assigned files of those
+planned) in one call each for the whole group, each transformation under its lock, parents first (a
 child sees its parent's state after the parent's turn), their writes overlapped
 (FAILOVER_DIRAC_CONCURRENCY); it records each item's outcome, and the last task to finish closes
 the cycle.
@@ -36,6 +39,7 @@ from django.utils import timezone
 
 from failover import leases, rules
 from failover.backends import get_backend
+from failover.cycle.read import Carried
 from failover.engine import Engine, topological
 from failover.errors import FailoverError
 from failover.models import ActionLog, Cycle, CycleItem, Heartbeat, Policy
@@ -64,8 +68,13 @@ def pack(chains: Iterable[Sequence], size: int) -> list[list]:
     return groups
 
 
-def group_signature(cycle_id: int, transformation_ids: Sequence[int]):
-    return signature(GROUP_TASK, args=(cycle_id, list(transformation_ids)), immutable=True)
+def group_signature(cycle_id: int, transformation_ids: Sequence[int], carried: Carried | None = None):
+    """A group's message; with ``carried``, what the cycle's start read for it (as JSON). Beat's
+    requeue sends none: a group put back on the queue reads for itself."""
+    args: tuple = (cycle_id, list(transformation_ids))
+    if carried is not None:
+        args += (carried.as_message(),)
+    return signature(GROUP_TASK, args=args, immutable=True)
 
 
 def is_due(now=None) -> tuple[bool, str]:
@@ -110,6 +119,13 @@ def start_cycle(trigger: str = Cycle.Trigger.BEAT) -> Cycle:
         )
         log.error("cycle %s stopped: %s", cycle.pk, exc)
         return cycle
+    # The parents, file counts and delta read of the whole selection, once; each group's part
+    # travels in its message. Should that fail, every group reads its own.
+    carried = None
+    try:
+        carried = engine.carry(selected)
+    except FailoverError as exc:
+        log.warning("reading the selection's file counts and changes failed (%s); each group reads its own", exc)
     groups = fanout_groups(topological(selected))
     with transaction.atomic():
         cycle = Cycle.objects.create(
@@ -128,8 +144,9 @@ def start_cycle(trigger: str = Cycle.Trigger.BEAT) -> Cycle:
 
         def enqueue() -> None:
             for group in groups:
+                ids = [t.id for t in group]
                 # By the task's name (failover/tasks.py), which imports this module.
-                group_signature(cycle.pk, [t.id for t in group]).apply_async()
+                group_signature(cycle.pk, ids, carried.part(ids) if carried is not None else None).apply_async()
 
         transaction.on_commit(enqueue)
     return cycle
@@ -185,13 +202,16 @@ def treat_in_cycle(cycle_id: int, transformation_id: int, parent_id: int | None,
     return treat_group(cycle_id, [transformation_id], worker=worker, single=True)
 
 
-def treat_group(cycle_id: int, transformation_ids: Sequence[int], worker: str = "", *, single: bool = False) -> str:
+def treat_group(cycle_id: int, transformation_ids: Sequence[int], worker: str = "", *, single: bool = False,
+                carried: dict | None = None) -> str:
     """A group's turn in a fanned-out cycle: claim its items, run the engine once over them, record
     each item's outcome. Safe to run twice: a finished item is left alone; an item another attempt
     holds is left to it, with the rest of its production (that attempt carries them on, parents
     first); and each attempt has its own lock owner, so it acts only once the locks of an earlier
     attempt are free. Returns a one-line summary (``HELD`` when the first item is held, for a group
-    of one)."""
+    of one). ``carried``: what the cycle's start read for the group (``Carried.as_message``),
+    used by a first attempt that starts within one lease of the cycle's start; a later attempt, or
+    a late one, reads for itself (statuses and file counts that old are read again)."""
     items = {
         i.transformation_id: i
         for i in CycleItem.objects.select_related("cycle").filter(cycle_id=cycle_id,
@@ -235,8 +255,12 @@ def treat_group(cycle_id: int, transformation_ids: Sequence[int], worker: str = 
         for item, item_attempt in claimed.values():
             renew(item.pk, item_attempt)
 
+    given = None
+    if carried is not None and attempt == 1 and timezone.now() - cycle.started <= timedelta(
+            seconds=leases.lease_seconds()):
+        given = Carried.from_message(carried)
     with leases.Keeper(renew_all, name=f"items of cycle {cycle_id} from transformation {ids[0]}"):
-        result = engine.run_cycle(ids, cycle=cycle, selected_only=True, also_read=parents)
+        result = engine.run_cycle(ids, cycle=cycle, selected_only=True, also_read=parents, carried=given)
     states = defaultdict(int)
     # The group's DIRAC calls are counted once, on its first item (the cycle sums its items).
     calls = sum(result.calls.values())

@@ -43,7 +43,7 @@ from failover.backends import get_backend
 from failover.backends.base import DiracBackend
 from failover.blockers import Blocker
 from failover.cycle.act import Acting, Turn
-from failover.cycle.read import BatchInputs, Reading, Selection, policy_selects, read_counters, topological
+from failover.cycle.read import BatchInputs, Carried, Reading, Selection, policy_selects, read_counters, topological
 from failover.cycle.results import CycleResult, Outcome
 from failover.cycle.settle import Settling
 from failover.domain import (
@@ -101,6 +101,9 @@ class Run:
     also_read: tuple[int, ...] = ()
     # A full resync of the mirror (``failover cycle --full``): every transformation read in full.
     full: bool = False
+    # What a fanned-out cycle's start read for this group (its selection, its delta read, already
+    # in the mirror): not read again (failover/cycles.py).
+    carried: Carried | None = None
 
     def plans_everything(self) -> bool:
         """Whether every transformation is planned even if nothing changed: a dry run, an
@@ -167,13 +170,19 @@ class Engine(Reading, Acting, Settling):
         selected_only: bool = False,
         also_read: Sequence[int] = (),
         full: bool = False,
+        carried: Carried | None = None,
     ) -> CycleResult:
         """Run a cycle over ``ids`` (default: the policy's selection).
 
         With ``cycle``, treat the transformations as part of that existing cycle (one task of a
         fanned-out cycle) and leave its finishing to the caller. ``selected_only`` skips given
         ids that the policy no longer selects (a fanned-out task runs after its cycle read them).
+        ``carried``: what that cycle's start read for these ``ids`` (``Carried``), used instead
+        of reading it again when it covers every one of them.
         """
+        if carried is not None:
+            covered = not full and ids and set(ids) <= {t.id for t in carried.selection.selected}
+            carried = carried.part(ids) if covered else None
         run = Run(
             ids=tuple(ids) if ids else None,
             kinds=frozenset(kinds),
@@ -181,6 +190,7 @@ class Engine(Reading, Acting, Settling):
             selected_only=selected_only,
             also_read=tuple(i for i in also_read if i not in (ids or ())),
             full=full,
+            carried=carried,
         )
         calls_before = self.backend.calls.snapshot()
         result = CycleResult(cycle_id=None, dry_run=self.dry_run, started=time.monotonic())
@@ -272,7 +282,8 @@ class Engine(Reading, Acting, Settling):
 
     def _run(self, run: Run, result: CycleResult) -> None:
         """Read the selection, then per batch: read its inputs, and per transformation plan, act, settle."""
-        selection = self.read_selection(run.ids, run.also_read)
+        carried = run.carried
+        selection = carried.selection if carried is not None else self.read_selection(run.ids, run.also_read)
         if run.ids and run.selected_only:
             keep = []
             for t in selection.selected:
@@ -285,7 +296,10 @@ class Engine(Reading, Acting, Settling):
         # The delta reads of the whole selection in one go: the same few calls for 1 batch or 50.
         delta = None
         try:
-            delta = self.read_deltas([t.id for t in selection.selected], full=run.full)
+            if carried is not None and carried.delta is not None:
+                delta = carried.delta
+            else:
+                delta = self.read_deltas([t.id for t in selection.selected], full=run.full)
         except FailoverError as exc:
             # Each batch reads its own delta then (and fails alone if DIRAC still does not answer).
             log.warning("reading what changed in DIRAC failed for the whole selection (%s); batch by batch", exc)

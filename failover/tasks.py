@@ -76,11 +76,12 @@ def treat_transformation(self, cycle_id: int, transformation_id: int, parent_id:
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def treat_group(self, cycle_id: int, transformation_ids: list[int]) -> str:
-    """A group's turn (whole productions, parents first) in a fanned-out cycle: cycles.treat_group."""
+def treat_group(self, cycle_id: int, transformation_ids: list[int], carried: dict | None = None) -> str:
+    """A group's turn (whole productions, parents first) in a fanned-out cycle: cycles.treat_group.
+    ``carried``: what the cycle's start read for the group (absent from a message beat put back)."""
     worker = f"{self.request.hostname or socket.gethostname()}"
     Heartbeat.beat(f"worker:{worker}")
-    return cycles.treat_group(cycle_id, [int(t) for t in transformation_ids], worker=worker)
+    return cycles.treat_group(cycle_id, [int(t) for t in transformation_ids], worker=worker, carried=carried)
 
 
 @shared_task(name="failover.run_action_request", bind=True, ignore_result=True, acks_late=True,

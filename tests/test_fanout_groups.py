@@ -70,9 +70,11 @@ def test_a_fanned_out_cycle_sends_one_task_per_group_and_costs_what_the_single_t
     sent = []
     real = cycles.group_signature
 
-    def recording(cycle_id, ids):
+    def recording(cycle_id, ids, carried=None):
         sent.append(list(ids))
-        return real(cycle_id, ids)
+        # Its part of the start's selection, parents first as a group reading it would order it.
+        assert carried is not None and sorted(t.id for t in carried.selection.selected) == sorted(ids)
+        return real(cycle_id, ids, carried)
 
     monkeypatch.setattr(cycles, "group_signature", recording)
     made = []
@@ -94,7 +96,7 @@ def test_a_fanned_out_cycle_sends_one_task_per_group_and_costs_what_the_single_t
         for method, n in backend.calls.snapshot().items():
             fanned[method] = fanned.get(method, 0) + n
     # What the cycle records is what its start and its groups called.
-    assert sum(fanned.values()) == cycle.calls["transformations"] + cycle.calls["transformation tasks"]
+    assert sum(fanned.values()) == sum(cycle.calls.values())
     after = state()
     log = sorted(ActionLog.objects.filter(cycle=cycle).values_list("transformation_id", "kind", "state"))
 
@@ -111,10 +113,18 @@ def test_a_fanned_out_cycle_sends_one_task_per_group_and_costs_what_the_single_t
 
     fanned_reads, fanned_writes = split(fanned)
     single_reads, single_writes = split(single.calls)
-    # The same writes, call for call; each group reads its transformations in one batch as the
-    # one-task cycle reads its one batch, and the fan-out's own selection read comes on top.
+    # The same writes, call for call. The start reads the selection, its file counts and what
+    # changed once for all groups; each group reads only what its own batch needs (a first cycle
+    # fills each group's mirror, and the Assigned files of its planned ones: a read per group
+    # where the one-task cycle makes one for its one batch).
     assert fanned_writes == single_writes
-    assert fanned_reads <= 1 + len(sent) * single_reads
+    # (The one-task cycle runs on a mirror the fan-out filled, so it reads changes instead.)
+    for method in ("transformations", "file_counts"):
+        assert fanned[method] == single.calls[method] == 1
+    per_batch = {"tasks", "jobs", "files"}
+    assert not set(fanned) - per_batch - {"transformations", "file_counts"} - set(fanned_writes)
+    # Per group at most: its tasks, their jobs (getJobsStates and getJobsSites), its Assigned files.
+    assert fanned_reads - 2 <= len(sent) * 4, fanned
     assert Cycle.objects.get(pk=cycle.pk).errors == 0
 
 
@@ -142,3 +152,109 @@ def test_a_group_treats_its_parents_first_and_records_every_item(settings, eager
     # A group's calls are counted once, on its first item: productions 1-10, then 11 and 12 alone.
     calls = dict(items.values_list("transformation_id", "calls"))
     assert calls[1] > 0 and calls[11] > 0 and all(n == 0 for tid, n in calls.items() if tid not in (1, 11))
+
+
+def fanned_cycle(monkeypatch, django_capture_on_commit_callbacks) -> tuple[Cycle, dict[str, int]]:
+    """A fanned-out cycle run here (its groups eager), and the DIRAC calls its start and groups made."""
+    made = []
+
+    def counted_backend():
+        made.append(SimulatedDirac())
+        return made[-1]
+
+    monkeypatch.setattr("failover.cycles.get_backend", counted_backend)
+    monkeypatch.setattr("failover.engine.get_backend", counted_backend)
+    with django_capture_on_commit_callbacks(execute=True):
+        cycle = cycles.start_cycle(trigger="beat")
+    cycle.refresh_from_db()
+    calls: dict[str, int] = {}
+    for backend in made:
+        for method, n in backend.calls.snapshot().items():
+            calls[method] = calls.get(method, 0) + n
+    return cycle, calls
+
+
+def settled(monkeypatch, django_capture_on_commit_callbacks) -> None:
+    """Fanned-out cycles until one writes nothing to DIRAC."""
+    for _ in range(8):
+        cycle, calls = fanned_cycle(monkeypatch, django_capture_on_commit_callbacks)
+        assert cycle.state == "finished", cycle.outcomes
+        if not any(m.startswith("set_") for m in calls):
+            return
+    raise AssertionError("the scenario never settled")
+
+
+def test_a_fanned_out_cycle_with_nothing_changed_makes_the_calls_of_the_one_task_cycle(
+    settings, eager, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Three groups. Nothing changed in DIRAC: the start's reads are the whole cycle's, and no
+    # group calls DIRAC (the one-task cycle's reads are the same calls, method for method).
+    settings.FAILOVER_FANOUT_GROUP = 6
+    settings.FAILOVER_STALL_CYCLES = 1000  # no "no progress" plan comes due in between
+    seed_policy()
+    load_scenario(scenario())
+    settled(monkeypatch, django_capture_on_commit_callbacks)
+    single = Engine(SimulatedDirac(), retries=0).run_cycle()
+    assert not any(m.startswith("set_") for m in single.calls)
+    cycle, fanned = fanned_cycle(monkeypatch, django_capture_on_commit_callbacks)
+    assert cycle.state == "finished" and cycle.errors == 0
+    assert CycleItem.objects.filter(cycle=cycle).count() == 12
+    assert fanned == single.calls
+    assert {"transformations", "file_counts", "tasks_changed_since", "jobs_changed_since"} <= set(fanned)
+    # Every item ran in a group that made no call of its own.
+    assert set(CycleItem.objects.filter(cycle=cycle).values_list("calls", flat=True)) == {0}
+
+
+def test_a_change_the_start_read_is_planned_by_its_group(
+    settings, eager, django_capture_on_commit_callbacks, monkeypatch
+):
+    # The start reads what changed and writes it to the mirror; the group given that read plans
+    # the transformation whose job moved (it is not quiet), and copies the job's status.
+    from failover.simulated.backend import dirac_now
+    from failover.simulated.models import SimJob, SimTask
+
+    settings.FAILOVER_FANOUT_GROUP = 6
+    settings.FAILOVER_STALL_CYCLES = 1000
+    seed_policy()
+    load_scenario(scenario())
+    settled(monkeypatch, django_capture_on_commit_callbacks)
+    task = SimTask.objects.filter(transformation=8, status="Done").exclude(job=0).order_by("task").first()
+    SimJob.objects.filter(id=task.job).update(status="Failed", last_update=dirac_now())
+    cycle, calls = fanned_cycle(monkeypatch, django_capture_on_commit_callbacks)
+    assert cycle.state == "finished" and cycle.errors == 0
+    synced = ActionLog.objects.get(cycle=cycle, transformation_id=8, kind="sync")
+    assert synced.state == "done" and synced.details["tasks"] == {"Failed": [task.task]}
+    assert SimTask.objects.get(pk=task.pk).status == "Failed"
+    # The group of transformation 8 read nothing of what the start read for it.
+    assert calls["transformations"] == 1 and calls["tasks_changed_since"] == 1
+
+
+def test_a_group_put_back_on_the_queue_reads_for_itself(
+    settings, eager, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Beat's requeue sends a group without the start's reads: it reads its selection again.
+    settings.FAILOVER_FANOUT_GROUP = 6
+    seed_policy()
+    load_scenario(scenario())
+    sent = []
+    real = cycles.group_signature
+
+    def held_back(cycle_id, ids, carried=None):
+        sent.append((cycle_id, list(ids), carried))
+        return real(cycle_id, ids, carried)
+
+    monkeypatch.setattr(cycles, "group_signature", held_back)
+    monkeypatch.setattr("celery.canvas.Signature.apply_async", lambda self, *a, **kw: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        cycle = cycles.start_cycle(trigger="beat")
+    assert len(sent) == 3 and all(c is not None and i == cycle.pk for i, _, c in sent)
+    backend = SimulatedDirac()
+    monkeypatch.setattr("failover.engine.get_backend", lambda: backend)
+    cycle_id, ids, carried = sent[0]
+    # The message as beat's requeue sends it: no carried reads.
+    cycles.treat_group(cycle_id, ids)
+    assert backend.calls.snapshot()["transformations"] == 1 and backend.calls.snapshot()["file_counts"] == 1
+    items = CycleItem.objects.filter(cycle_id=cycle_id, transformation_id__in=ids)
+    assert {i.state for i in items} == {"ok"}
+    # The same group given the start's reads, as a copy of the first message, finds its items done.
+    assert cycles.treat_group(cycle_id, ids, carried=carried.as_message()).startswith("nothing to treat")

@@ -51,6 +51,54 @@ class Selection:
 
 
 @dataclass
+class Carried:
+    """What a fanned-out cycle's start read for one of its groups (failover/cycles.py): the
+    group's part of the selection and of the cycle's delta read, which the start wrote to the
+    mirror already. A group given it reads neither again; one without it (a message put back on
+    the queue, a delta read that failed) reads for itself. Travels in the group's message as JSON."""
+
+    selection: Selection
+    delta: mirror.Delta | None = None
+
+    def as_message(self) -> dict:
+        sel, delta = self.selection, self.delta
+        return {
+            "selected": [t.id for t in sel.selected],
+            "known": [list(_info_fields(t)) for t in sel.known.values()],
+            "counts": {str(tid): c.by_status for tid, c in sel.counts.items()},
+            "delta": None if delta is None else {
+                "started": delta.started.isoformat(), "ids": sorted(delta.ids), "touched": sorted(delta.touched)},
+        }
+
+    @classmethod
+    def from_message(cls, message: dict) -> Carried:
+        known = {int(row[0]): TransformationInfo(*row) for row in message["known"]}
+        counts = {int(tid): FileCounts(dict(by_status)) for tid, by_status in message["counts"].items()}
+        selection = Selection([known[int(i)] for i in message["selected"]], known, counts)
+        d = message.get("delta")
+        delta = None if d is None else mirror.Delta(
+            started=datetime.fromisoformat(d["started"]), ids={int(i) for i in d["ids"]},
+            touched={int(i) for i in d["touched"]})
+        return cls(selection, delta)
+
+    def part(self, ids: Sequence[int]) -> Carried:
+        """The part of a whole cycle's reads that one group needs: its transformations, their
+        parents, their file counts, and its share of the delta read."""
+        sel, wanted = self.selection, set(ids)
+        selected = [t for t in sel.selected if t.id in wanted]
+        keep = wanted | {p for t in selected if (p := rules.parent_of(t)) is not None}
+        known = {i: t for i, t in sel.known.items() if i in keep}
+        counts = {i: c for i, c in sel.counts.items() if i in keep}
+        delta = None if self.delta is None else mirror.Delta(
+            self.delta.started, self.delta.ids & wanted, self.delta.touched & wanted)
+        return Carried(Selection(selected, known, counts), delta)
+
+
+def _info_fields(t: TransformationInfo) -> tuple:
+    return (t.id, t.name, t.type, t.status, t.group_size, t.production, t.parent)
+
+
+@dataclass
 class BatchInputs:
     """One batch's inputs: its mirror refreshed (tasks and jobs are read from it, one
     transformation at a time), Assigned files where a rule looks at them, and the counters."""
@@ -150,14 +198,27 @@ class Reading:
                 raise UnknownTransformation(", ".join(str(i) for i in sorted(missing)))
         else:
             selected = self.select()
+        return self._complete_selection(selected, prefetched)
+
+    def _complete_selection(self, selected: Sequence[TransformationInfo],
+                            prefetched: dict[int, TransformationInfo] | None = None) -> Selection:
+        """The selection of ``selected``: their parents not read yet (one call) and every file
+        count (one call)."""
         known: dict[int, TransformationInfo] = {t.id: t for t in selected}
-        known.update({i: t for i, t in prefetched.items() if i not in known})
+        known.update({i: t for i, t in (prefetched or {}).items() if i not in known})
         parent_ids = {rules.parent_of(t) for t in selected} - {None} - known.keys()
         if parent_ids:
             for p in self._retrying(self.backend.transformations, ids=sorted(parent_ids)):
                 known[p.id] = p
         counts = self._retrying(self.backend.file_counts, sorted(known))
         return Selection(topological(selected), known, counts)
+
+    def carry(self, selected: Sequence[TransformationInfo]) -> Carried:
+        """What a fanned-out cycle's start reads once for all its groups (``Carried``): the rest
+        of the selection of ``selected`` and the delta read of all of them, written to the
+        mirror now. So the groups together make the calls of a one-task cycle, not a set each."""
+        selection = self._complete_selection(selected)
+        return Carried(selection, self.read_deltas([t.id for t in selection.selected]))
 
     def read_batch(self, batch: Sequence[TransformationInfo], selection: Selection | None = None, *,
                    full: bool = False, replan: Callable[[TransformationInfo, BatchInputs], bool] | None = None,
@@ -262,6 +323,10 @@ class Reading:
             delta.touched = self._write_delta(tasks, jobs, started, {})
             for chunk in mirror.chunks(sorted(due)):
                 MirrorState.objects.filter(transformation_id__in=chunk).update(cut=started)
+            # Those whose rows changed are not quiet until a plan says so again, whoever plans
+            # them: this cycle's batches, or the group of a fanned-out cycle given this read.
+            for chunk in mirror.chunks(sorted(delta.touched)):
+                MirrorState.objects.filter(transformation_id__in=chunk).update(quiet=False)
         return delta
 
     def _read_delta(self, cuts: Sequence[tuple[int, datetime]], margin: timedelta
