@@ -61,22 +61,8 @@ def scenario() -> dict:
     return data
 
 
-def test_a_fanned_out_cycle_sends_one_task_per_group_and_costs_what_the_single_task_costs(
-    settings, eager, django_capture_on_commit_callbacks, monkeypatch
-):
-    settings.FAILOVER_FANOUT_GROUP = 6
-    seed_policy()
-    load_scenario(scenario())
-    sent = []
-    real = cycles.group_signature
-
-    def recording(cycle_id, ids, carried=None):
-        sent.append(list(ids))
-        # Its part of the start's selection, parents first as a group reading it would order it.
-        assert carried is not None and sorted(t.id for t in carried.selection.selected) == sorted(ids)
-        return real(cycle_id, ids, carried)
-
-    monkeypatch.setattr(cycles, "group_signature", recording)
+def fanned_cycle(monkeypatch, django_capture_on_commit_callbacks) -> tuple[Cycle, dict[str, int]]:
+    """A fanned-out cycle run here (its groups eager), and the DIRAC calls its start and groups made."""
     made = []
 
     def counted_backend():
@@ -88,13 +74,41 @@ def test_a_fanned_out_cycle_sends_one_task_per_group_and_costs_what_the_single_t
     with django_capture_on_commit_callbacks(execute=True):
         cycle = cycles.start_cycle(trigger="beat")
     cycle.refresh_from_db()
-    assert cycle.state == "finished", cycle.outcomes
-    assert sent == [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10], [11, 12]]
-    assert set(CycleItem.objects.filter(cycle=cycle).values_list("state", flat=True)) == {"ok"}
-    fanned: dict[str, int] = {}
+    calls: dict[str, int] = {}
     for backend in made:
         for method, n in backend.calls.snapshot().items():
-            fanned[method] = fanned.get(method, 0) + n
+            calls[method] = calls.get(method, 0) + n
+    return cycle, calls
+
+
+def three_groups(settings, monkeypatch) -> list[tuple[int, list[int], object]]:
+    """The scenario in three groups; the messages sent, as (cycle, ids, carried reads)."""
+    settings.FAILOVER_FANOUT_GROUP = 6
+    seed_policy()
+    load_scenario(scenario())
+    sent = []
+    real = cycles.group_signature
+
+    def recording(cycle_id, ids, carried=None):
+        sent.append((cycle_id, list(ids), carried))
+        return real(cycle_id, ids, carried)
+
+    monkeypatch.setattr(cycles, "group_signature", recording)
+    return sent
+
+
+def test_a_fanned_out_cycle_sends_one_task_per_group_and_costs_what_the_single_task_costs(
+    settings, eager, django_capture_on_commit_callbacks, monkeypatch
+):
+    messages = three_groups(settings, monkeypatch)
+    cycle, fanned = fanned_cycle(monkeypatch, django_capture_on_commit_callbacks)
+    assert cycle.state == "finished", cycle.outcomes
+    sent = [ids for _, ids, _ in messages]
+    assert sent == [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10], [11, 12]]
+    for _, ids, carried in messages:
+        # Its part of the start's selection, parents first as a group reading it would order it.
+        assert carried is not None and sorted(t.id for t in carried.selection.selected) == sorted(ids)
+    assert set(CycleItem.objects.filter(cycle=cycle).values_list("state", flat=True)) == {"ok"}
     # What the cycle records is what its start and its groups called.
     assert sum(fanned.values()) == sum(cycle.calls.values())
     after = state()
@@ -152,26 +166,6 @@ def test_a_group_treats_its_parents_first_and_records_every_item(settings, eager
     # A group's calls are counted once, on its first item: productions 1-10, then 11 and 12 alone.
     calls = dict(items.values_list("transformation_id", "calls"))
     assert calls[1] > 0 and calls[11] > 0 and all(n == 0 for tid, n in calls.items() if tid not in (1, 11))
-
-
-def fanned_cycle(monkeypatch, django_capture_on_commit_callbacks) -> tuple[Cycle, dict[str, int]]:
-    """A fanned-out cycle run here (its groups eager), and the DIRAC calls its start and groups made."""
-    made = []
-
-    def counted_backend():
-        made.append(SimulatedDirac())
-        return made[-1]
-
-    monkeypatch.setattr("failover.cycles.get_backend", counted_backend)
-    monkeypatch.setattr("failover.engine.get_backend", counted_backend)
-    with django_capture_on_commit_callbacks(execute=True):
-        cycle = cycles.start_cycle(trigger="beat")
-    cycle.refresh_from_db()
-    calls: dict[str, int] = {}
-    for backend in made:
-        for method, n in backend.calls.snapshot().items():
-            calls[method] = calls.get(method, 0) + n
-    return cycle, calls
 
 
 def settled(monkeypatch, django_capture_on_commit_callbacks) -> None:
@@ -233,17 +227,7 @@ def test_a_group_put_back_on_the_queue_reads_for_itself(
     settings, eager, django_capture_on_commit_callbacks, monkeypatch
 ):
     # Beat's requeue sends a group without the start's reads: it reads its selection again.
-    settings.FAILOVER_FANOUT_GROUP = 6
-    seed_policy()
-    load_scenario(scenario())
-    sent = []
-    real = cycles.group_signature
-
-    def held_back(cycle_id, ids, carried=None):
-        sent.append((cycle_id, list(ids), carried))
-        return real(cycle_id, ids, carried)
-
-    monkeypatch.setattr(cycles, "group_signature", held_back)
+    sent = three_groups(settings, monkeypatch)
     monkeypatch.setattr("celery.canvas.Signature.apply_async", lambda self, *a, **kw: None)
     with django_capture_on_commit_callbacks(execute=True):
         cycle = cycles.start_cycle(trigger="beat")
