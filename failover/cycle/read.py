@@ -13,7 +13,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -64,7 +64,7 @@ class Carried:
         sel, delta = self.selection, self.delta
         return {
             "selected": [t.id for t in sel.selected],
-            "known": [list(_info_fields(t)) for t in sel.known.values()],
+            "known": [list(astuple(t)) for t in sel.known.values()],
             "counts": {str(tid): c.by_status for tid, c in sel.counts.items()},
             "delta": None if delta is None else {
                 "started": delta.started.isoformat(), "ids": sorted(delta.ids), "touched": sorted(delta.touched)},
@@ -92,10 +92,6 @@ class Carried:
         delta = None if self.delta is None else mirror.Delta(
             self.delta.started, self.delta.ids & wanted, self.delta.touched & wanted)
         return Carried(Selection(selected, known, counts), delta)
-
-
-def _info_fields(t: TransformationInfo) -> tuple:
-    return (t.id, t.name, t.type, t.status, t.group_size, t.production, t.parent)
 
 
 @dataclass
